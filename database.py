@@ -1,0 +1,920 @@
+"""The one data layer: an aiosqlite connection owner with versioned migrations.
+
+Every public method is one unit of work: a read, or one transaction for a state change. SQL lives only
+here and is always parameterised; rows leave this module as ``models.py`` objects. All statements run on
+one connection, so an ``asyncio.Lock`` keeps a transaction from interleaving with another coroutine's
+statements (aiosqlite would otherwise run them inside the open transaction).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from models import (
+    ACTIVE_LINES,
+    BlockEntry,
+    BlockKind,
+    Display,
+    DisplayKind,
+    EngagementCounts,
+    GiftTiers,
+    GuildSettings,
+    Handle,
+    Line,
+    LiveSession,
+    PointsWeights,
+    SessionStats,
+    Submission,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: people type these ids
+PUBLIC_ID_LENGTH = 5
+_ACTIVE_SQL = ", ".join(f"'{line.value}'" for line in ACTIVE_LINES)
+_COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins")
+
+# Columns of guild_settings that update_settings may write, with the model field they come from.
+_SETTINGS_COLUMNS = {
+    "free_open",
+    "reviewer_role_id",
+    "admin_role_id",
+    *GuildSettings.CHANNEL_KEYS,
+    "like_cap_per_minute",
+    "submit_cooldown_seconds",
+    "max_pending_per_user",
+    "max_track_seconds",
+}
+_WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
+_TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
+
+
+class DatabaseError(Exception):
+    """The database could not be opened or migrated."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubmission:
+    """The validated data of a submission about to be inserted."""
+
+    guild_id: int
+    user_id: int
+    user_name: str
+    artist: str
+    title: str
+    line: Line
+    song_key: str
+    link: str | None = None
+    link_key: str | None = None
+    platform: str | None = None
+    file_path: str | None = None
+    file_name: str | None = None
+    duration: float | None = None
+    note: str | None = None
+    tiktok_handle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementDelta:
+    """Counter increments for one handle in one flush, plus what the session records need."""
+
+    handle: str
+    counts: EngagementCounts
+    gifts: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None
+    joined_at: float | None = None
+    nickname: str | None = None
+    tiktok_user_id: int | None = None
+
+
+def _submission(row: sqlite3.Row) -> Submission:
+    return Submission(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        public_id=row["public_id"],
+        user_id=row["user_id"],
+        user_name=row["user_name"],
+        artist=row["artist"],
+        title=row["title"],
+        line=Line(row["line"]),
+        submitted_at=row["submitted_at"],
+        entered_line_at=row["entered_line_at"],
+        link=row["link"],
+        platform=row["platform"],
+        file_path=row["file_path"],
+        file_name=row["file_name"],
+        duration=row["duration"],
+        note=row["note"],
+        tiktok_handle=row["tiktok_handle"],
+        played_at=row["played_at"],
+        played_from=Line(row["played_from"]) if row["played_from"] else None,
+        removed_at=row["removed_at"],
+        rating=row["rating"],
+    )
+
+
+def _counts(row: sqlite3.Row) -> EngagementCounts:
+    return EngagementCounts(*(row[c] or 0 for c in _COUNT_COLUMNS))
+
+
+def _handle(row: sqlite3.Row) -> Handle:
+    return Handle(
+        guild_id=row["guild_id"],
+        handle=row["handle"],
+        counts=_counts(row),
+        user_id=row["user_id"],
+        verified=bool(row["verified"]),
+        nickname=row["nickname"],
+        tiktok_user_id=row["tiktok_user_id"],
+        last_seen=row["last_seen"],
+    )
+
+
+def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
+    if row is None:
+        return GuildSettings(guild_id=guild_id)
+    return GuildSettings(
+        guild_id=guild_id,
+        free_open=bool(row["free_open"]),
+        reviewer_role_id=row["reviewer_role_id"],
+        admin_role_id=row["admin_role_id"],
+        **{key: row[key] for key in GuildSettings.CHANNEL_KEYS},
+        weights=PointsWeights(**{name: row[col] for name, col in _WEIGHT_COLUMNS.items()}),
+        gift_tiers=GiftTiers(**{name: row[col] for name, col in _TIER_COLUMNS.items()}),
+        like_cap_per_minute=row["like_cap_per_minute"],
+        submit_cooldown_seconds=row["submit_cooldown_seconds"],
+        max_pending_per_user=row["max_pending_per_user"],
+        max_track_seconds=row["max_track_seconds"],
+    )
+
+
+def _session(row: sqlite3.Row) -> LiveSession:
+    return LiveSession(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        host=row["host"],
+        room_id=row["room_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        peak_viewers=row["peak_viewers"],
+        simulated=bool(row["simulated"]),
+    )
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a migration script into complete statements (``executescript`` would commit on its own)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        if not buffer and line.strip().startswith("--"):
+            continue
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        raise DatabaseError(f"incomplete SQL statement in migration: {buffer.strip()[:80]!r}")
+    return statements
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, list[str]]]:
+    """(version, name, statements) for every ``NNNN_name.sql`` file, in version order."""
+    found = []
+    for path in sorted(directory.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        found.append((int(path.name[:4]), path.name, split_statements(path.read_text(encoding="utf-8"))))
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise DatabaseError(f"migration versions must be 1..N without gaps, found {versions}")
+    return found
+
+
+class Database:
+    """Owns the SQLite connection; open it with ``await db.connect()`` and close it with ``await db.close()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def connect(self) -> None:
+        """Open the file (creating its folder), switch on WAL and foreign keys, and migrate."""
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
+            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+        self._conn.row_factory = sqlite3.Row
+        await self._conn.execute("PRAGMA journal_mode = WAL")
+        await self._conn.execute("PRAGMA foreign_keys = ON")
+        await self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL is durable across crashes
+        await self._conn.execute("PRAGMA busy_timeout = 5000")
+        await self.migrate()
+
+    async def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._conn is not None:
+            async with self._lock:
+                await self._conn.close()
+                self._conn = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        """The open connection; raises if ``connect`` was not called."""
+        if self._conn is None:
+            raise DatabaseError("database is not connected")
+        return self._conn
+
+    async def migrate(self) -> int:
+        """Apply every pending migration, each in its own transaction; return the schema version."""
+        migrations = load_migrations()
+        async with self._lock:
+            current = await self._user_version()
+            latest = migrations[-1][0] if migrations else 0
+            if current > latest:
+                raise DatabaseError(
+                    f"database schema version {current} is newer than this code ({latest}); update the bot"
+                )
+            for version, name, statements in migrations:
+                if version <= current:
+                    continue
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in statements:
+                        await self.conn.execute(statement)
+                    # user_version is transactional in SQLite, so a failed migration leaves it untouched.
+                    await self.conn.execute(f"PRAGMA user_version = {int(version)}")
+                    await self.conn.execute("COMMIT")
+                except BaseException:
+                    await self.conn.execute("ROLLBACK")
+                    raise
+                log.info("applied migration %s", name)
+            return await self._user_version()
+
+    async def _user_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def schema_version(self) -> int:
+        """The ``PRAGMA user_version`` of the open database."""
+        async with self._lock:
+            return await self._user_version()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction; commits on success and rolls back on any error."""
+        async with self._lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            await self.conn.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock, self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        async with self._lock, self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """``EXPLAIN QUERY PLAN`` details of a statement (used by tests to prove index use)."""
+        rows = await self._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
+        return [row["detail"] for row in rows]
+
+    async def integrity_check(self) -> str:
+        """SQLite's own integrity check: ``"ok"`` when the file is sound."""
+        row = await self._fetchone("PRAGMA integrity_check")
+        return str(row[0]) if row else "no answer"
+
+    async def backup_to(self, target: Path) -> None:
+        """Copy the live database into ``target`` with SQLite's online backup API."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with self._lock:
+            dest = await aiosqlite.connect(target)
+            try:
+                await self.conn.backup(dest)
+            finally:
+                await dest.close()
+
+    # ------------------------------------------------------------------ settings
+
+    async def get_settings(self, guild_id: int) -> GuildSettings:
+        """A guild's settings, defaults when it never changed any."""
+        row = await self._fetchone("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        return _settings(row, guild_id)
+
+    async def update_settings(
+        self,
+        guild_id: int,
+        *,
+        weights: PointsWeights | None = None,
+        gift_tiers: GiftTiers | None = None,
+        **values: Any,
+    ) -> GuildSettings:
+        """Change some settings of a guild (columns are checked against a fixed list) and return them all."""
+        unknown = set(values) - _SETTINGS_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown settings: {sorted(unknown)}")
+        columns: dict[str, Any] = {k: (int(v) if isinstance(v, bool) else v) for k, v in values.items()}
+        if weights is not None:
+            columns.update({col: getattr(weights, name) for name, col in _WEIGHT_COLUMNS.items()})
+        if gift_tiers is not None:
+            columns.update({col: getattr(gift_tiers, name) for name, col in _TIER_COLUMNS.items()})
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+            if columns:
+                # Column names come from the fixed lists above, never from user input.
+                assignments = ", ".join(f"{col} = ?" for col in columns)
+                await conn.execute(
+                    f"UPDATE guild_settings SET {assignments} WHERE guild_id = ?",  # noqa: S608
+                    (*columns.values(), guild_id),
+                )
+            async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+                row = await cur.fetchone()
+        return _settings(row, guild_id)
+
+    # ------------------------------------------------------------------ submissions
+
+    async def insert_submission(self, new: NewSubmission, now: float) -> Submission:
+        """Insert a submission with a fresh public id; unique-index violations propagate as IntegrityError."""
+        for _attempt in range(10):
+            public_id = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
+            try:
+                async with self.transaction() as conn:
+                    cur = await conn.execute(
+                        """
+                        INSERT INTO submissions (guild_id, public_id, user_id, user_name, artist, title, link,
+                            platform, file_path, file_name, duration, note, tiktok_handle, line, submitted_at,
+                            entered_line_at, link_key, song_key)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                        (
+                            new.guild_id,
+                            public_id,
+                            new.user_id,
+                            new.user_name,
+                            new.artist,
+                            new.title,
+                            new.link,
+                            new.platform,
+                            new.file_path,
+                            new.file_name,
+                            new.duration,
+                            new.note,
+                            new.tiktok_handle,
+                            new.line.value,
+                            now,
+                            now,
+                            new.link_key,
+                            new.song_key,
+                        ),
+                    )
+                    row_id = cur.lastrowid
+            except sqlite3.IntegrityError as exc:
+                if "public_id" in str(exc):
+                    continue  # a rare collision of random ids: draw again
+                raise
+            submission = await self.get_submission_by_row_id(int(row_id or 0))
+            assert submission is not None  # just inserted under our own lock
+            return submission
+        raise DatabaseError("could not allocate a unique public id")
+
+    async def get_submission_by_row_id(self, row_id: int) -> Submission | None:
+        """A submission by its internal row id."""
+        row = await self._fetchone("SELECT * FROM submissions WHERE id = ?", (row_id,))
+        return _submission(row) if row else None
+
+    async def get_submission(self, guild_id: int, public_id: str) -> Submission | None:
+        """A submission by the public id people see (without ``#``, any case)."""
+        row = await self._fetchone(
+            "SELECT * FROM submissions WHERE guild_id = ? AND public_id = ?", (guild_id, public_id.upper())
+        )
+        return _submission(row) if row else None
+
+    async def line_submissions(self, guild_id: int, lines: Iterable[Line]) -> list[Submission]:
+        """Every submission in the given lines, by entry time (one index range per line)."""
+        result: list[Submission] = []
+        for line in lines:
+            rows = await self._fetchall(
+                "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
+                (guild_id, line.value),
+            )
+            result.extend(_submission(r) for r in rows)
+        return result
+
+    async def free_line_counts(self, guild_id: int) -> dict[int, EngagementCounts]:
+        """Ledger counters behind each Free submission's score, keyed by submission row id.
+
+        A Free score sums every handle linked to the submitter plus the submission's own handle when no one
+        owns it (SPEC 2). Two indexed joins, summed here, so the score is always read fresh from the ledger.
+        """
+        columns = ", ".join(f"h.{c}" for c in _COUNT_COLUMNS)
+        rows = await self._fetchall(
+            f"""
+            SELECT s.id AS sid, {columns} FROM submissions s
+            JOIN handles h ON h.guild_id = s.guild_id AND h.user_id = s.user_id
+            WHERE s.guild_id = ? AND s.line = 'Free'
+            UNION ALL
+            SELECT s.id AS sid, {columns} FROM submissions s
+            JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
+            WHERE s.guild_id = ? AND s.line = 'Free'
+            """,  # noqa: S608 - only the fixed column list is interpolated
+            (guild_id, guild_id),
+        )
+        totals: dict[int, EngagementCounts] = {}
+        for row in rows:
+            counts = _counts(row)
+            previous = totals.get(row["sid"])
+            totals[row["sid"]] = counts if previous is None else previous + counts
+        return totals
+
+    async def change_line(
+        self,
+        submission_id: int,
+        *,
+        expected: Line,
+        target: Line,
+        now: float,
+        reset_handles: Sequence[str] = (),
+    ) -> Submission | None:
+        """Move a submission from ``expected`` to ``target`` in one transaction.
+
+        Returns ``None`` when the row was no longer in ``expected`` (a concurrent change won). Playing
+        stamps ``played_at``/``played_from``; removing stamps ``removed_at``; ``reset_handles`` zeroes those
+        handles' counters in the same transaction (a Free song played resets its points).
+        """
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                """
+                UPDATE submissions SET line = ?, entered_line_at = ?,
+                    played_at = CASE WHEN ? = 'Played' THEN ? ELSE played_at END,
+                    played_from = CASE WHEN ? = 'Played' THEN line ELSE played_from END,
+                    removed_at = CASE WHEN ? = 'Removed' THEN ? ELSE removed_at END
+                WHERE id = ? AND line = ?
+                """,
+                (target.value, now, target.value, now, target.value, target.value, now, submission_id, expected.value),
+            )
+            if cur.rowcount == 0:
+                return None
+            if reset_handles:
+                guild_row = await (await conn.execute("SELECT guild_id FROM submissions WHERE id = ?",
+                                                      (submission_id,))).fetchone()
+                await self._reset_handles(conn, guild_row["guild_id"], reset_handles)
+            async with conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)) as c2:
+                row = await c2.fetchone()
+        return _submission(row) if row else None
+
+    async def clear_line(self, guild_id: int, line: Line, now: float) -> int:
+        """Soft-remove every submission of a line; returns how many moved to Removed."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE submissions SET line = 'Removed', removed_at = ?, entered_line_at = ? "
+                "WHERE guild_id = ? AND line = ?",
+                (now, now, guild_id, line.value),
+            )
+            return cur.rowcount
+
+    async def set_rating(self, submission_id: int, rating: int) -> None:
+        """Store a reviewer's 1-10 rating on a played submission."""
+        async with self.transaction() as conn:
+            await conn.execute("UPDATE submissions SET rating = ? WHERE id = ?", (rating, submission_id))
+
+    async def user_history(self, guild_id: int, user_id: int, *, limit: int = 10, offset: int = 0) -> list[Submission]:
+        """A user's submissions, newest first."""
+        rows = await self._fetchall(
+            "SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY submitted_at DESC LIMIT ? OFFSET ?",
+            (guild_id, user_id, limit, offset),
+        )
+        return [_submission(r) for r in rows]
+
+    async def count_user_history(self, guild_id: int, user_id: int) -> int:
+        """How many submissions a user ever made in a guild."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM submissions WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        return int(row[0]) if row else 0
+
+    async def user_active(self, guild_id: int, user_id: int) -> list[Submission]:
+        """A user's submissions that still wait (any playable line or Pending)."""
+        rows = await self._fetchall(
+            f"SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN ({_ACTIVE_SQL}) "  # noqa: S608
+            "ORDER BY submitted_at DESC",
+            (guild_id, user_id),
+        )
+        return [_submission(r) for r in rows]
+
+    async def last_submission_time(self, guild_id: int, user_id: int) -> float | None:
+        """When the user last submitted, for the cooldown."""
+        row = await self._fetchone(
+            "SELECT submitted_at FROM submissions WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY submitted_at DESC LIMIT 1",
+            (guild_id, user_id),
+        )
+        return float(row[0]) if row else None
+
+    async def find_active_duplicate(self, guild_id: int, link_key: str | None, song_key: str) -> Submission | None:
+        """An active submission with the same link or the same artist and title, if any."""
+        row = await self._fetchone(
+            f"SELECT * FROM submissions WHERE guild_id = ? AND line IN ({_ACTIVE_SQL}) "  # noqa: S608
+            "AND (song_key = ? OR (link_key IS NOT NULL AND link_key = ?)) LIMIT 1",
+            (guild_id, song_key, link_key),
+        )
+        return _submission(row) if row else None
+
+    async def recent_play_times(self, guild_id: int, limit: int = 11) -> list[float]:
+        """``played_at`` of the latest plays, newest first (the pace behind estimated times)."""
+        rows = await self._fetchall(
+            "SELECT played_at FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+            "ORDER BY played_at DESC LIMIT ?",
+            (guild_id, limit),
+        )
+        return [float(r[0]) for r in rows]
+
+    async def referenced_files(self) -> set[str]:
+        """Every stored audio path a submission refers to (to prune orphaned uploads)."""
+        rows = await self._fetchall("SELECT file_path FROM submissions WHERE file_path IS NOT NULL")
+        return {r[0] for r in rows}
+
+    # ------------------------------------------------------------------ handles and points
+
+    async def get_handle(self, guild_id: int, handle: str) -> Handle | None:
+        """One handle with its counters and link."""
+        row = await self._fetchone("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))
+        return _handle(row) if row else None
+
+    async def user_handles(self, guild_id: int, user_id: int) -> list[Handle]:
+        """Handles linked to a Discord user, verified first."""
+        rows = await self._fetchall(
+            "SELECT * FROM handles WHERE guild_id = ? AND user_id = ? ORDER BY verified DESC, handle",
+            (guild_id, user_id),
+        )
+        return [_handle(r) for r in rows]
+
+    async def search_handles(self, guild_id: int, prefix: str, limit: int = 25) -> list[str]:
+        """Known handles starting with ``prefix`` (a primary-key range scan, not LIKE)."""
+        rows = await self._fetchall(
+            "SELECT handle FROM handles WHERE guild_id = ? AND handle >= ? AND handle < ? ORDER BY handle LIMIT ?",
+            (guild_id, prefix, prefix + "\U0010ffff", limit),
+        )
+        return [r[0] for r in rows]
+
+    async def link_handle(
+        self, guild_id: int, handle: str, user_id: int, *, verified: bool, force: bool
+    ) -> tuple[Handle, int | None]:
+        """Link a handle to a user; returns (handle, previous owner). Without ``force`` a foreign owner wins.
+
+        The check and the write are one transaction so two users racing for a handle cannot both get it.
+        """
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)", (guild_id, handle))
+            async with conn.execute(
+                "SELECT user_id, verified FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)
+            ) as cur:
+                row = await cur.fetchone()
+            previous = row["user_id"]
+            if previous is not None and previous != user_id and not force:
+                owner_row = await (await conn.execute(
+                    "SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))).fetchone()
+                return _handle(owner_row), previous
+            keep_verified = bool(row["verified"]) and previous == user_id
+            await conn.execute(
+                "UPDATE handles SET user_id = ?, verified = ? WHERE guild_id = ? AND handle = ?",
+                (user_id, int(verified or keep_verified), guild_id, handle),
+            )
+            await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id != ?",
+                               (guild_id, handle, user_id))
+            async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
+                updated = await c.fetchone()
+        return _handle(updated), previous
+
+    async def unlink_handle(self, guild_id: int, handle: str, user_id: int | None) -> bool:
+        """Remove a link (only the owner's, unless ``user_id`` is None for an admin); True when one was removed."""
+        async with self.transaction() as conn:
+            if user_id is None:
+                cur = await conn.execute(
+                    "UPDATE handles SET user_id = NULL, verified = 0 WHERE guild_id = ? AND handle = ? "
+                    "AND user_id IS NOT NULL",
+                    (guild_id, handle),
+                )
+            else:
+                cur = await conn.execute(
+                    "UPDATE handles SET user_id = NULL, verified = 0 WHERE guild_id = ? AND handle = ? AND user_id = ?",
+                    (guild_id, handle, user_id),
+                )
+            return cur.rowcount > 0
+
+    async def ensure_handle(self, guild_id: int, handle: str) -> None:
+        """Make sure a handle row exists (a handle named on a submission earns points before it is seen)."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)", (guild_id, handle))
+
+    async def set_link_code(self, guild_id: int, handle: str, user_id: int, code: str, now: float) -> None:
+        """Remember the code a user must type in the live chat to prove a handle is theirs."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO link_codes (guild_id, handle, user_id, code, created_at) VALUES (?, ?, ?, ?, ?)",
+                (guild_id, handle, user_id, code, now),
+            )
+
+    async def pending_link_codes(self, guild_id: int) -> dict[str, list[tuple[int, str]]]:
+        """Open verification codes by handle: ``{handle: [(user_id, code), ...]}``."""
+        rows = await self._fetchall("SELECT handle, user_id, code FROM link_codes WHERE guild_id = ?", (guild_id,))
+        codes: dict[str, list[tuple[int, str]]] = {}
+        for row in rows:
+            codes.setdefault(row["handle"], []).append((row["user_id"], row["code"]))
+        return codes
+
+    async def verify_link(self, guild_id: int, handle: str, user_id: int) -> Handle:
+        """Mark a handle verified for ``user_id``; a verified link wins over an unverified one."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)", (guild_id, handle))
+            await conn.execute(
+                "UPDATE handles SET user_id = ?, verified = 1 WHERE guild_id = ? AND handle = ?",
+                (user_id, guild_id, handle),
+            )
+            await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
+            async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
+                row = await c.fetchone()
+        return _handle(row)
+
+    async def _reset_handles(self, conn: aiosqlite.Connection, guild_id: int, handles: Sequence[str]) -> int:
+        zero = ", ".join(f"{c} = 0" for c in _COUNT_COLUMNS)
+        total = 0
+        for handle in handles:
+            cur = await conn.execute(
+                f"UPDATE handles SET {zero} WHERE guild_id = ? AND handle = ?",  # noqa: S608 - fixed columns
+                (guild_id, handle),
+            )
+            total += cur.rowcount
+        return total
+
+    async def reset_handles(self, guild_id: int, handles: Sequence[str]) -> int:
+        """Zero the counters of some handles; returns how many existed."""
+        async with self.transaction() as conn:
+            return await self._reset_handles(conn, guild_id, handles)
+
+    async def reset_all_points(self, guild_id: int) -> int:
+        """Zero every handle's counters in a guild."""
+        zero = ", ".join(f"{c} = 0" for c in _COUNT_COLUMNS)
+        async with self.transaction() as conn:
+            cur = await conn.execute(f"UPDATE handles SET {zero} WHERE guild_id = ?", (guild_id,))  # noqa: S608
+            return cur.rowcount
+
+    async def apply_engagement(
+        self, guild_id: int, session_id: int | None, deltas: Sequence[EngagementDelta], viewers: int | None = None
+    ) -> None:
+        """Add a flush window of engagement to the ledger and the session records in ONE transaction."""
+        if not deltas and viewers is None:
+            return
+        ledger = [
+            (
+                guild_id,
+                d.handle,
+                d.nickname,
+                d.tiktok_user_id,
+                d.last_seen,
+                *(getattr(d.counts, c) for c in _COUNT_COLUMNS),
+            )
+            for d in deltas
+        ]
+        async with self.transaction() as conn:
+            await conn.executemany(
+                """
+                INSERT INTO handles (guild_id, handle, nickname, tiktok_user_id, last_seen,
+                    likes, comments, shares, follows, subscribes, coins)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (guild_id, handle) DO UPDATE SET
+                    nickname = COALESCE(excluded.nickname, nickname),
+                    tiktok_user_id = COALESCE(excluded.tiktok_user_id, tiktok_user_id),
+                    last_seen = MAX(COALESCE(last_seen, 0), COALESCE(excluded.last_seen, 0)),
+                    likes = likes + excluded.likes, comments = comments + excluded.comments,
+                    shares = shares + excluded.shares, follows = follows + excluded.follows,
+                    subscribes = subscribes + excluded.subscribes, coins = coins + excluded.coins
+                """,
+                ledger,
+            )
+            if session_id is not None:
+                await conn.executemany(
+                    """
+                    INSERT INTO session_stats (session_id, guild_id, handle, nickname, likes, comments, shares,
+                        follows, subscribes, gifts, coins, joined_at, first_seen, last_seen)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (session_id, handle) DO UPDATE SET
+                        nickname = COALESCE(excluded.nickname, nickname),
+                        likes = likes + excluded.likes, comments = comments + excluded.comments,
+                        shares = shares + excluded.shares, follows = follows + excluded.follows,
+                        subscribes = subscribes + excluded.subscribes, gifts = gifts + excluded.gifts,
+                        coins = coins + excluded.coins,
+                        joined_at = COALESCE(joined_at, excluded.joined_at),
+                        first_seen = MIN(COALESCE(first_seen, excluded.first_seen), COALESCE(excluded.first_seen, first_seen)),
+                        last_seen = MAX(COALESCE(last_seen, 0), COALESCE(excluded.last_seen, 0))
+                    """,
+                    [
+                        (
+                            session_id,
+                            guild_id,
+                            d.handle,
+                            d.nickname,
+                            *(getattr(d.counts, c) for c in _COUNT_COLUMNS[:5]),
+                            d.gifts,
+                            d.counts.coins,
+                            d.joined_at,
+                            d.first_seen,
+                            d.last_seen,
+                        )
+                        for d in deltas
+                    ],
+                )
+                if viewers is not None:
+                    await conn.execute(
+                        "UPDATE live_sessions SET peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
+                        (viewers, session_id),
+                    )
+
+    async def session_coins(self, session_id: int, handles: Sequence[str]) -> int:
+        """Coins gifted in one session by a set of handles (gift reward thresholds)."""
+        if not handles:
+            return 0
+        marks = ", ".join("?" for _ in handles)
+        row = await self._fetchone(
+            f"SELECT COALESCE(SUM(coins), 0) FROM session_stats WHERE session_id = ? AND handle IN ({marks})",  # noqa: S608
+            (session_id, *handles),
+        )
+        return int(row[0]) if row else 0
+
+    async def has_gift_reward(self, session_id: int, user_id: int, line: Line) -> bool:
+        """Whether a user already got this paid line as a gift reward in this session."""
+        row = await self._fetchone(
+            "SELECT 1 FROM gift_rewards WHERE session_id = ? AND user_id = ? AND line = ?",
+            (session_id, user_id, line.value),
+        )
+        return row is not None
+
+    async def record_gift_reward(
+        self, session_id: int, guild_id: int, user_id: int, line: Line, submission_id: int | None, now: float
+    ) -> bool:
+        """Remember that a threshold was granted; False when it already was this session."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO gift_rewards (session_id, guild_id, user_id, line, submission_id, granted_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session_id, guild_id, user_id, line.value, submission_id, now),
+            )
+            return cur.rowcount > 0
+
+    # ------------------------------------------------------------------ live sessions
+
+    async def start_session(self, guild_id: int, host: str, room_id: int | None, now: float, *, simulated: bool = False) -> LiveSession:
+        """Open a live session record."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT INTO live_sessions (guild_id, host, room_id, started_at, simulated) VALUES (?, ?, ?, ?, ?)",
+                (guild_id, host, room_id, now, int(simulated)),
+            )
+            session_id = cur.lastrowid
+            async with conn.execute("SELECT * FROM live_sessions WHERE id = ?", (session_id,)) as c:
+                row = await c.fetchone()
+        return _session(row)
+
+    async def end_session(self, session_id: int, now: float) -> LiveSession | None:
+        """Close a session (idempotent: the first end time stays)."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE live_sessions SET ended_at = COALESCE(ended_at, ?) WHERE id = ?", (now, session_id)
+            )
+            async with conn.execute("SELECT * FROM live_sessions WHERE id = ?", (session_id,)) as c:
+                row = await c.fetchone()
+        return _session(row) if row else None
+
+    async def get_session(self, session_id: int) -> LiveSession | None:
+        """One session by id."""
+        row = await self._fetchone("SELECT * FROM live_sessions WHERE id = ?", (session_id,))
+        return _session(row) if row else None
+
+    async def session_stats(self, session_id: int) -> list[SessionStats]:
+        """Every handle's stats of a session with the linked Discord user, most points-worthy first."""
+        rows = await self._fetchall(
+            """
+            SELECT st.*, h.user_id AS linked_user FROM session_stats st
+            LEFT JOIN handles h ON h.guild_id = st.guild_id AND h.handle = st.handle
+            WHERE st.session_id = ?
+            ORDER BY st.coins DESC, st.likes + st.comments * 2 + st.shares * 5 DESC, st.handle
+            """,
+            (session_id,),
+        )
+        return [
+            SessionStats(
+                session_id=session_id,
+                handle=r["handle"],
+                counts=_counts(r),
+                gifts=r["gifts"],
+                first_seen=r["first_seen"],
+                last_seen=r["last_seen"],
+                joined_at=r["joined_at"],
+                nickname=r["nickname"],
+                user_id=r["linked_user"],
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ displays, blocklist, prefs, meta
+
+    async def get_display(self, guild_id: int, kind: DisplayKind) -> Display | None:
+        """Where a display message lives."""
+        row = await self._fetchone("SELECT * FROM displays WHERE guild_id = ? AND kind = ?", (guild_id, kind.value))
+        if row is None:
+            return None
+        return Display(guild_id, DisplayKind(row["kind"]), row["channel_id"], row["message_id"], row["content_hash"])
+
+    async def all_displays(self) -> list[Display]:
+        """Every display of every guild (restored at start)."""
+        rows = await self._fetchall("SELECT * FROM displays ORDER BY guild_id, kind")
+        return [
+            Display(r["guild_id"], DisplayKind(r["kind"]), r["channel_id"], r["message_id"], r["content_hash"])
+            for r in rows
+        ]
+
+    async def save_display(self, display: Display) -> None:
+        """Insert or replace a display record."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT OR REPLACE INTO displays (guild_id, kind, channel_id, message_id, content_hash) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (display.guild_id, display.kind.value, display.channel_id, display.message_id, display.content_hash),
+            )
+
+    async def delete_display(self, guild_id: int, kind: DisplayKind) -> None:
+        """Forget a display."""
+        async with self.transaction() as conn:
+            await conn.execute("DELETE FROM displays WHERE guild_id = ? AND kind = ?", (guild_id, kind.value))
+
+    async def blocklist(self, guild_id: int) -> list[BlockEntry]:
+        """A guild's blocklist rules."""
+        rows = await self._fetchall("SELECT * FROM blocklist WHERE guild_id = ? ORDER BY kind, value", (guild_id,))
+        return [BlockEntry(guild_id, BlockKind(r["kind"]), r["value"]) for r in rows]
+
+    async def add_block(self, entry: BlockEntry) -> bool:
+        """Add a rule; False when it already existed."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "INSERT OR IGNORE INTO blocklist (guild_id, kind, value) VALUES (?, ?, ?)",
+                (entry.guild_id, entry.kind.value, entry.value),
+            )
+            return cur.rowcount > 0
+
+    async def remove_block(self, entry: BlockEntry) -> bool:
+        """Remove a rule; False when there was none."""
+        async with self.transaction() as conn:
+            cur = await conn.execute(
+                "DELETE FROM blocklist WHERE guild_id = ? AND kind = ? AND value = ?",
+                (entry.guild_id, entry.kind.value, entry.value),
+            )
+            return cur.rowcount > 0
+
+    async def get_dm_notify(self, guild_id: int, user_id: int) -> bool:
+        """Whether a user opted in to DMs about their songs."""
+        row = await self._fetchone(
+            "SELECT dm_notify FROM user_prefs WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        return bool(row[0]) if row else False
+
+    async def set_dm_notify(self, guild_id: int, user_id: int, enabled: bool) -> None:
+        """Opt a user in or out of DMs."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO user_prefs (guild_id, user_id, dm_notify) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_notify = excluded.dm_notify",
+                (guild_id, user_id, int(enabled)),
+            )
+
+    async def get_meta(self, key: str) -> str | None:
+        """A bot-wide value."""
+        row = await self._fetchone("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def set_meta(self, key: str, value: str) -> None:
+        """Store a bot-wide value."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

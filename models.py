@@ -1,0 +1,362 @@
+"""Plain domain objects shared by the data layer, the services and the cogs.
+
+Nothing here imports discord or TikTokLive: these are the project's own types, built from database rows
+by ``database.py`` and rendered by ``ui/``. Timestamps are UTC epoch seconds (floats) everywhere.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, fields, replace
+
+
+class Line(enum.StrEnum):
+    """Every state a submission can be in; the four playable lines carry a priority."""
+
+    BACK_TO_BACK = "BackToBack"
+    DOUBLE_SKIP = "DoubleSkip"
+    SKIP = "Skip"
+    FREE = "Free"
+    PENDING = "Pending Skips"
+    PLAYED = "Played"
+    REMOVED = "Removed"
+
+    @property
+    def priority(self) -> int | None:
+        """0 is played first; ``None`` for lines that never play."""
+        return _PRIORITY.get(self)
+
+    @property
+    def is_playable(self) -> bool:
+        """True for the four lines ``/next`` takes from."""
+        return self in _PRIORITY
+
+    @property
+    def is_paid(self) -> bool:
+        """True for BackToBack, DoubleSkip and Skip."""
+        return self in PAID_LINES
+
+    @property
+    def is_active(self) -> bool:
+        """True while the submission still waits to be played (a playable line or Pending Skips)."""
+        return self in ACTIVE_LINES
+
+    @property
+    def label(self) -> str:
+        """A short human label (with an emoji) for displays."""
+        return _LABELS[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Line:
+        """Accept a line by value or by a loose name (``"back to back"``, ``"pending"``, ``"free"``)."""
+        key = "".join(ch for ch in text.lower() if ch.isalnum())
+        for line in cls:
+            if key in {"".join(ch for ch in line.value.lower() if ch.isalnum()), line.name.lower().replace("_", "")}:
+                return line
+        if key in {"pending", "pendingskip"}:
+            return cls.PENDING
+        if key in {"b2b", "btb"}:
+            return cls.BACK_TO_BACK
+        raise ValueError(f"unknown line: {text!r}")
+
+
+_PRIORITY = {Line.BACK_TO_BACK: 0, Line.DOUBLE_SKIP: 1, Line.SKIP: 2, Line.FREE: 3}
+PLAYABLE_LINES: tuple[Line, ...] = (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE)
+PAID_LINES: tuple[Line, ...] = (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP)
+ACTIVE_LINES: tuple[Line, ...] = (*PLAYABLE_LINES, Line.PENDING)
+_LABELS = {
+    Line.BACK_TO_BACK: "⏩ BackToBack",
+    Line.DOUBLE_SKIP: "⏭️ DoubleSkip",
+    Line.SKIP: "▶️ Skip",
+    Line.FREE: "🆓 Free",
+    Line.PENDING: "⏳ Pending Skips",
+    Line.PLAYED: "✅ Played",
+    Line.REMOVED: "🗑️ Removed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """One song sent for review; ``line`` says where it is now."""
+
+    id: int
+    guild_id: int
+    public_id: str
+    user_id: int
+    user_name: str
+    artist: str
+    title: str
+    line: Line
+    submitted_at: float
+    entered_line_at: float
+    link: str | None = None
+    platform: str | None = None
+    file_path: str | None = None
+    file_name: str | None = None
+    duration: float | None = None
+    note: str | None = None
+    tiktok_handle: str | None = None
+    played_at: float | None = None
+    played_from: Line | None = None
+    removed_at: float | None = None
+    rating: int | None = None
+
+    @property
+    def display_id(self) -> str:
+        """The public id as people type it: ``#`` plus the short code."""
+        return f"#{self.public_id}"
+
+    @property
+    def is_file(self) -> bool:
+        """True when the song is an uploaded audio file rather than a link."""
+        return self.file_path is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PointsWeights:
+    """How many points each kind of engagement is worth (per guild, SPEC section 6)."""
+
+    like: int = 1
+    comment: int = 2
+    share: int = 5
+    follow: int = 10
+    subscribe: int = 25
+    gift_coin: int = 2
+
+    def with_changes(self, **changes: int) -> PointsWeights:
+        """Return a copy with some weights replaced."""
+        return replace(self, **changes)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The weight names, in display order."""
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class GiftTiers:
+    """Coins a linked handle must gift in one live to be moved into each paid line."""
+
+    skip: int = 1000
+    double_skip: int = 2000
+    back_to_back: int = 5000
+
+    def line_for(self, coins: int) -> Line | None:
+        """The best paid line reached by ``coins``, or ``None``."""
+        for threshold, line in self.thresholds():
+            if threshold > 0 and coins >= threshold:
+                return line
+        return None
+
+    def thresholds(self) -> list[tuple[int, Line]]:
+        """(coins, line) pairs, best line first."""
+        return [(self.back_to_back, Line.BACK_TO_BACK), (self.double_skip, Line.DOUBLE_SKIP), (self.skip, Line.SKIP)]
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementCounts:
+    """Counters of one handle since its last reset; points follow from the guild's weights."""
+
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    follows: int = 0
+    subscribes: int = 0
+    coins: int = 0
+
+    def points(self, weights: PointsWeights) -> int:
+        """Weighted sum of the counters."""
+        return (
+            self.likes * weights.like
+            + self.comments * weights.comment
+            + self.shares * weights.share
+            + self.follows * weights.follow
+            + self.subscribes * weights.subscribe
+            + self.coins * weights.gift_coin
+        )
+
+    def __add__(self, other: EngagementCounts) -> EngagementCounts:
+        return EngagementCounts(
+            self.likes + other.likes,
+            self.comments + other.comments,
+            self.shares + other.shares,
+            self.follows + other.follows,
+            self.subscribes + other.subscribes,
+            self.coins + other.coins,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Handle:
+    """A TikTok handle seen on a live or linked by a user, with its ledger counters."""
+
+    guild_id: int
+    handle: str
+    counts: EngagementCounts = field(default_factory=EngagementCounts)
+    user_id: int | None = None
+    verified: bool = False
+    nickname: str | None = None
+    tiktok_user_id: int | None = None
+    last_seen: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """A submission in play order: its 1-based position, and for Free its score and breakdown."""
+
+    position: int
+    submission: Submission
+    score: int = 0
+    counts: EngagementCounts = field(default_factory=EngagementCounts)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """Per-guild configuration; channel and role ids are ``None`` when unset."""
+
+    guild_id: int
+    free_open: bool = True
+    reviewer_role_id: int | None = None
+    admin_role_id: int | None = None
+    bookmark_channel_id: int | None = None
+    now_playing_channel_id: int | None = None
+    metrics_channel_id: int | None = None
+    debug_channel_id: int | None = None
+    submission_channel_id: int | None = None
+    live_queue_channel_id: int | None = None
+    reviewer_channel_id: int | None = None
+    weights: PointsWeights = field(default_factory=PointsWeights)
+    gift_tiers: GiftTiers = field(default_factory=GiftTiers)
+    like_cap_per_minute: int = 60
+    submit_cooldown_seconds: int = 30
+    max_pending_per_user: int = 3
+    max_track_seconds: int | None = None
+
+    CHANNEL_KEYS = (
+        "bookmark_channel_id",
+        "now_playing_channel_id",
+        "metrics_channel_id",
+        "debug_channel_id",
+        "submission_channel_id",
+        "live_queue_channel_id",
+        "reviewer_channel_id",
+    )
+
+
+class DisplayKind(enum.StrEnum):
+    """The self-updating messages the bot keeps in a guild."""
+
+    LIVE_QUEUE = "live_queue"
+    REVIEWER_MAIN = "reviewer_main"
+    REVIEWER_PENDING = "reviewer_pending"
+    PORTAL = "portal"
+
+
+@dataclass(frozen=True, slots=True)
+class Display:
+    """Where a display message lives, and the hash of what it shows now."""
+
+    guild_id: int
+    kind: DisplayKind
+    channel_id: int
+    message_id: int | None
+    content_hash: str | None = None
+
+
+class BlockKind(enum.StrEnum):
+    """What a blocklist entry matches."""
+
+    USER = "user"
+    WORD = "word"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEntry:
+    """One blocklist rule of a guild."""
+
+    guild_id: int
+    kind: BlockKind
+    value: str
+
+
+class EventKind(enum.StrEnum):
+    """Kinds of TikTok LIVE engagement, as the adapter reports them."""
+
+    LIKE = "like"
+    COMMENT = "comment"
+    SHARE = "share"
+    FOLLOW = "follow"
+    SUBSCRIBE = "subscribe"
+    GIFT = "gift"
+    JOIN = "join"
+    VIEWERS = "viewers"
+
+
+@dataclass(frozen=True, slots=True)
+class EngagementEvent:
+    """One engagement from a live, in the project's own terms (see services/tiktok adapter).
+
+    ``count`` is likes carried (LIKE), or 1; ``coins`` is the whole streak's value for GIFT
+    (diamonds x repeat count); ``viewers`` only for VIEWERS; ``text`` is a comment's content.
+    """
+
+    kind: EventKind
+    handle: str | None
+    at: float
+    count: int = 1
+    coins: int = 0
+    tiktok_user_id: int | None = None
+    nickname: str | None = None
+    msg_id: int | None = None
+    text: str | None = None
+    viewers: int | None = None
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSession:
+    """One TikTok LIVE connection period, the unit of post-live analytics."""
+
+    id: int
+    guild_id: int
+    host: str
+    started_at: float
+    room_id: int | None = None
+    ended_at: float | None = None
+    peak_viewers: int = 0
+    simulated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """What one handle did during one live session."""
+
+    session_id: int
+    handle: str
+    counts: EngagementCounts
+    gifts: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None
+    joined_at: float | None = None
+    nickname: str | None = None
+    user_id: int | None = None
+
+    @property
+    def watch_seconds(self) -> float:
+        """Time from joining (or first interaction) to the last interaction."""
+        starts = [t for t in (self.joined_at, self.first_seen) if t is not None]
+        if not starts or self.last_seen is None:
+            return 0.0
+        return max(0.0, self.last_seen - min(starts))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """Totals of a live session plus every handle's stats, most engaged first."""
+
+    session: LiveSession
+    totals: EngagementCounts
+    gifts: int
+    unique_viewers: int
+    rows: list[SessionStats]

@@ -1,0 +1,1 @@
+"""Business rules of the bot; nothing in this package imports discord."""

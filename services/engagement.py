@@ -1,0 +1,275 @@
+"""Buffered engagement writer: live events in, ledger and session records out, one transaction a flush.
+
+The TikTok adapter hands events over with ``add`` (cheap, synchronous, never touches the database). A
+flush loop writes everything buffered at least every ``flush_seconds`` and on ``stop``, so a crash loses
+at most one flush window (SPEC 8 rule 10). After a flush that changed points, the queue's cached order is
+dropped so the Free line and the displays reorder within a few seconds. The flush also verifies handle
+link codes typed in the chat and grants gift rewards (a linked handle's coins in this live reaching a
+paid line's threshold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from database import Database, EngagementDelta
+from models import EngagementCounts, EngagementEvent, EventKind, Line, Submission
+from services.queue import QueueService
+
+log = logging.getLogger(__name__)
+
+RewardCallback = Callable[[int, int, Submission, Line, int], Awaitable[None]]
+VerifiedCallback = Callable[[int, int, str], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class _Acc:
+    """Mutable per-handle accumulator of one flush."""
+
+    likes: int = 0
+    comments: int = 0
+    shares: int = 0
+    follows: int = 0
+    subscribes: int = 0
+    coins: int = 0
+    gifts: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None
+    joined_at: float | None = None
+    nickname: str | None = None
+    tiktok_user_id: int | None = None
+
+    def seen(self, at: float) -> None:
+        self.first_seen = at if self.first_seen is None else min(self.first_seen, at)
+        self.last_seen = at if self.last_seen is None else max(self.last_seen, at)
+
+    def delta(self, handle: str) -> EngagementDelta:
+        return EngagementDelta(
+            handle=handle,
+            counts=EngagementCounts(self.likes, self.comments, self.shares, self.follows, self.subscribes, self.coins),
+            gifts=self.gifts,
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            joined_at=self.joined_at,
+            nickname=self.nickname,
+            tiktok_user_id=self.tiktok_user_id,
+        )
+
+
+@dataclass(slots=True)
+class _GuildBuffer:
+    events: list[EngagementEvent] = field(default_factory=list)
+    session_id: int | None = None
+    # handle -> (minute index, likes counted in that minute): the per-handle like cap against farming.
+    like_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+class EngagementWriter:
+    """Buffers events per guild and applies them in batches."""
+
+    def __init__(
+        self,
+        db: Database,
+        queue: QueueService,
+        *,
+        flush_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        on_reward: RewardCallback | None = None,
+        on_verified: VerifiedCallback | None = None,
+    ) -> None:
+        self.db = db
+        self.queue = queue
+        self.flush_seconds = flush_seconds
+        self.clock = clock
+        self.on_reward = on_reward
+        self.on_verified = on_verified
+        self._buffers: dict[int, _GuildBuffer] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
+        self._callbacks: set[asyncio.Task[None]] = set()
+        self.events_applied = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the flush loop (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._loop(), name="engagement-flush")
+
+    async def stop(self) -> None:
+        """Stop the loop and write what is buffered."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+        if self._callbacks:
+            await asyncio.gather(*self._callbacks, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            try:
+                await self.flush()
+            except Exception:
+                # Keep the loop alive: the buffer is kept and retried on the next tick.
+                log.exception("engagement flush failed; retrying next window")
+
+    # ------------------------------------------------------------------ intake
+
+    def set_session(self, guild_id: int, session_id: int | None) -> None:
+        """Record further events of a guild under this live session (None: ledger only)."""
+        self._buffers.setdefault(guild_id, _GuildBuffer()).session_id = session_id
+
+    def session_of(self, guild_id: int) -> int | None:
+        """The live session events of a guild are recorded under."""
+        buffer = self._buffers.get(guild_id)
+        return buffer.session_id if buffer else None
+
+    def add(self, guild_id: int, events: Iterable[EngagementEvent]) -> None:
+        """Buffer events (called from the TikTok event path: no I/O here)."""
+        buffer = self._buffers.get(guild_id)
+        if buffer is None:
+            buffer = self._buffers[guild_id] = _GuildBuffer()
+        buffer.events.extend(events)
+
+    @property
+    def buffered(self) -> int:
+        """Events waiting for the next flush."""
+        return sum(len(b.events) for b in self._buffers.values())
+
+    # ------------------------------------------------------------------ flushing
+
+    async def flush(self) -> int:
+        """Write every buffered event; returns how many were applied."""
+        async with self._flush_lock:
+            applied = 0
+            for guild_id, buffer in list(self._buffers.items()):
+                if not buffer.events:
+                    continue
+                events, buffer.events = buffer.events, []
+                try:
+                    await self._apply(guild_id, buffer, events)
+                except Exception:
+                    buffer.events[:0] = events  # put them back in order so nothing is lost
+                    raise
+                applied += len(events)
+            self.events_applied += applied
+            return applied
+
+    async def _apply(self, guild_id: int, buffer: _GuildBuffer, events: list[EngagementEvent]) -> None:
+        settings = await self.db.get_settings(guild_id)
+        cap = settings.like_cap_per_minute
+        accs: dict[str, _Acc] = {}
+        viewers: int | None = None
+        comments: list[tuple[str, str]] = []
+        for event in events:
+            kind = event.kind
+            if kind is EventKind.VIEWERS:
+                if event.viewers is not None:
+                    viewers = event.viewers if viewers is None else max(viewers, event.viewers)
+                continue
+            handle = event.handle
+            if not handle:
+                continue
+            acc = accs.get(handle)
+            if acc is None:
+                acc = accs[handle] = _Acc()
+            acc.seen(event.at)
+            if event.nickname:
+                acc.nickname = event.nickname
+            if event.tiktok_user_id:
+                acc.tiktok_user_id = event.tiktok_user_id
+            if kind is EventKind.LIKE:
+                acc.likes += self._capped_likes(buffer, handle, event, cap)
+            elif kind is EventKind.COMMENT:
+                acc.comments += 1
+                if event.text:
+                    comments.append((handle, event.text))
+            elif kind is EventKind.GIFT:
+                acc.gifts += 1
+                acc.coins += event.coins
+            elif kind is EventKind.SHARE:
+                acc.shares += 1
+            elif kind is EventKind.FOLLOW:
+                acc.follows += 1
+            elif kind is EventKind.SUBSCRIBE:
+                acc.subscribes += 1
+            elif kind is EventKind.JOIN:
+                acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
+        deltas = [acc.delta(handle) for handle, acc in accs.items()]
+        await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
+        if any(d.counts != EngagementCounts() for d in deltas):
+            self.queue.invalidate(guild_id)
+        if comments:
+            await self._verify_codes(guild_id, comments)
+        gifters = [h for h, acc in accs.items() if acc.coins > 0]
+        if gifters and buffer.session_id is not None:
+            await self._grant_rewards(guild_id, buffer.session_id, gifters)
+
+    @staticmethod
+    def _capped_likes(buffer: _GuildBuffer, handle: str, event: EngagementEvent, cap: int) -> int:
+        if cap <= 0:
+            return event.count
+        minute = int(event.at // 60)
+        window_minute, used = buffer.like_window.get(handle, (minute, 0))
+        if window_minute != minute:
+            used = 0
+        allowed = max(0, min(event.count, cap - used))
+        buffer.like_window[handle] = (minute, used + allowed)
+        return allowed
+
+    async def _verify_codes(self, guild_id: int, comments: list[tuple[str, str]]) -> None:
+        pending = await self.db.pending_link_codes(guild_id)
+        if not pending:
+            return
+        for handle, text in comments:
+            for user_id, code in pending.get(handle, ()):
+                if code.casefold() in text.casefold():
+                    await self.db.verify_link(guild_id, handle, user_id)
+                    self.queue.invalidate(guild_id)
+                    log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
+                    if self.on_verified is not None:
+                        self._spawn(self.on_verified(guild_id, user_id, handle))
+                    break
+
+    async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
+        tiers = (await self.db.get_settings(guild_id)).gift_tiers
+        owners: set[int] = set()
+        for handle in gifters:
+            record = await self.db.get_handle(guild_id, handle)
+            if record is not None and record.user_id is not None:
+                owners.add(record.user_id)
+        for user_id in owners:
+            handles = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
+            coins = await self.db.session_coins(session_id, handles)
+            line = tiers.line_for(coins)
+            if line is None:
+                continue
+            if await self.db.has_gift_reward(session_id, user_id, line):
+                continue  # once per threshold per live
+            moved = await self.queue.promote_newest(guild_id, user_id, line)
+            if moved is None:
+                continue  # nothing waiting to promote; checked again at the user's next gift
+            await self.db.record_gift_reward(session_id, guild_id, user_id, line, moved.id, self.clock())
+            log.info("gift reward: user %s reached %s coins -> %s (%s)", user_id, coins, line.value, moved.display_id)
+            if self.on_reward is not None:
+                self._spawn(self.on_reward(guild_id, user_id, moved, line, coins))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("engagement callback failed")
+
+        task = asyncio.create_task(run())
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)

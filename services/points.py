@@ -1,0 +1,125 @@
+"""The points ledger per TikTok handle (SPEC section 6): links, resets, weights, gift tiers, link codes."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from database import Database
+from errors import HandleOwnedError, NotFoundError, ValidationError
+from models import GiftTiers, Handle, PointsWeights
+from services import validation
+from services.queue import QueueService
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 6
+CODE_PREFIX = "LINK-"
+
+
+@dataclass(frozen=True, slots=True)
+class LinkResult:
+    """The outcome of linking a handle."""
+
+    handle: Handle
+    previous_owner: int | None
+    code: str | None = None
+
+
+class PointsService:
+    """Everything that changes who owns a handle or how many points it has.
+
+    Each points change drops the queue's cached order (``QueueService.invalidate``) so the Free line and
+    the displays reorder at once.
+    """
+
+    def __init__(self, db: Database, queue: QueueService, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.queue = queue
+        self.clock = clock
+
+    async def link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
+        """Link a handle to the caller (refused when someone else owns it) and issue a chat code to verify it."""
+        handle = validation.normalize_handle(raw_handle)
+        linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=False, force=False)
+        if previous is not None and previous != user_id:
+            raise HandleOwnedError(
+                f"@{handle} is linked to another member. If it is yours, ask an admin to reassign it, "
+                "or prove it by typing your code in the live chat."
+            )
+        code = None
+        if not linked.verified:
+            code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+            await self.db.set_link_code(guild_id, handle, user_id, code, self.clock())
+        self.queue.invalidate(guild_id)
+        return LinkResult(linked, previous, code)
+
+    async def admin_link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
+        """An admin links (or reassigns) a handle directly; the link counts as verified."""
+        handle = validation.normalize_handle(raw_handle)
+        linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=True, force=True)
+        self.queue.invalidate(guild_id)
+        return LinkResult(linked, previous)
+
+    async def unlink(self, guild_id: int, user_id: int | None, raw_handle: str) -> None:
+        """Remove a link: the owner's own, or any with ``user_id=None`` (admin)."""
+        handle = validation.normalize_handle(raw_handle)
+        if not await self.db.unlink_handle(guild_id, handle, user_id):
+            raise NotFoundError(f"@{handle} is not linked to {'your account' if user_id else 'anyone'}.")
+        self.queue.invalidate(guild_id)
+
+    async def handles_of(self, guild_id: int, user_id: int) -> list[Handle]:
+        """A user's linked handles with their counters."""
+        return await self.db.user_handles(guild_id, user_id)
+
+    async def autocomplete(self, guild_id: int, user_id: int, typed: str, limit: int = 25) -> list[str]:
+        """Handles for an autocomplete: the caller's linked ones first, then known ones, by prefix."""
+        prefix = typed.strip().lstrip("@").lower()
+        own = [h.handle for h in await self.db.user_handles(guild_id, user_id) if h.handle.startswith(prefix)]
+        known = await self.db.search_handles(guild_id, prefix, limit)
+        seen = set(own)
+        return (own + [h for h in known if h not in seen])[:limit]
+
+    async def reset_user(self, guild_id: int, user_id: int) -> int:
+        """Zero every handle linked to a user."""
+        handles = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
+        count = await self.db.reset_handles(guild_id, handles)
+        self.queue.invalidate(guild_id)
+        return count
+
+    async def reset_handle(self, guild_id: int, raw_handle: str) -> None:
+        """Zero one handle."""
+        handle = validation.normalize_handle(raw_handle)
+        if not await self.db.reset_handles(guild_id, [handle]):
+            raise NotFoundError(f"@{handle} has never been seen in this server.")
+        self.queue.invalidate(guild_id)
+
+    async def reset_all(self, guild_id: int) -> int:
+        """Zero every handle of a guild."""
+        count = await self.db.reset_all_points(guild_id)
+        self.queue.invalidate(guild_id)
+        return count
+
+    async def set_weights(self, guild_id: int, **changes: int) -> PointsWeights:
+        """Change some point weights (each 0..10,000)."""
+        for name, value in changes.items():
+            if name not in PointsWeights.names():
+                raise ValidationError(f"Unknown weight {name!r}.")
+            if not 0 <= value <= 10_000:
+                raise ValidationError(f"The {name} weight must be between 0 and 10000.")
+        settings = await self.db.get_settings(guild_id)
+        updated = await self.db.update_settings(guild_id, weights=settings.weights.with_changes(**changes))
+        self.queue.invalidate(guild_id)
+        return updated.weights
+
+    async def set_gift_tiers(self, guild_id: int, *, skip: int, double_skip: int, back_to_back: int) -> GiftTiers:
+        """Set the coin thresholds; each paid line must cost at least as much as the one below it."""
+        if min(skip, double_skip, back_to_back) < 0:
+            raise ValidationError("Thresholds can't be negative (0 switches a tier off).")
+        active = [v for v in (skip, double_skip, back_to_back) if v > 0]
+        if active != sorted(active):
+            raise ValidationError("Thresholds must rise: Skip ≤ DoubleSkip ≤ BackToBack.")
+        tiers = GiftTiers(skip=skip, double_skip=double_skip, back_to_back=back_to_back)
+        await self.db.update_settings(guild_id, gift_tiers=tiers)
+        return tiers

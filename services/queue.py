@@ -1,0 +1,466 @@
+"""The queue engine (SPEC section 2): every queue change goes through ``QueueService`` under one lock.
+
+Invariants the service keeps (and the property tests check):
+
+* each submission is in exactly one line;
+* ``play_order`` is the only ordering: ``next`` plays what ``ordered_queue`` shows first;
+* a user has at most one submission in Free or Pending Skips (the database enforces it too);
+* the same link, or the same artist and title, is active at most once per guild;
+* a Free score is read from the points ledger when the queue is computed, never stored with the row.
+
+The ordered queue of a guild is cached and dropped on every change (``invalidate``), including point
+changes reported by the engagement writer, so displays and positions never show a stale order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from database import Database, NewSubmission
+from errors import (
+    ActiveFreeExistsError,
+    BlockedError,
+    DuplicateSubmissionError,
+    FreeLineClosedError,
+    InvalidTransitionError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+)
+from models import (
+    PLAYABLE_LINES,
+    BlockKind,
+    EngagementCounts,
+    GuildSettings,
+    Line,
+    QueueEntry,
+    Submission,
+)
+from services import validation
+
+log = logging.getLogger(__name__)
+
+# Gaps between plays longer than this are breaks between streams, not the pace of the queue.
+_PACE_GAP_LIMIT = 30 * 60
+
+
+def play_order_key(submission: Submission, score: int) -> tuple[int, int, float, int]:
+    """THE ordering (SPEC 2): line priority, then Free by score, then entry time into the line, then id."""
+    priority = submission.line.priority
+    if priority is None:
+        raise ValueError(f"{submission.line} is not a playable line")
+    return (priority, -score if submission.line is Line.FREE else 0, submission.entered_line_at, submission.id)
+
+
+def estimate_seconds(play_times: Sequence[float], position: int) -> float | None:
+    """Estimated seconds until ``position`` plays, from the median gap of recent plays (None without pace)."""
+    gaps = [a - b for a, b in zip(play_times, play_times[1:], strict=False) if 0 < a - b <= _PACE_GAP_LIMIT]
+    if not gaps:
+        return None
+    return statistics.median(gaps) * position
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFile:
+    """An uploaded file already checked and stored durably (see ``services.audio``)."""
+
+    path: str
+    name: str
+    duration: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A validated submission waiting for the skip question."""
+
+    artist: str
+    title: str
+    note: str | None
+    link: validation.ValidLink | None = None
+    audio: AudioFile | None = None
+    handle: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a submission stands: its line, position in play order (None if not playable) and ETA."""
+
+    submission: Submission
+    position: int | None
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlayResult:
+    """What ``next`` played and what it was worth."""
+
+    submission: Submission
+    from_line: Line
+    score: int
+    counts: EngagementCounts
+    remaining: int
+    reset_handles: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Cache:
+    entries: list[QueueEntry] = field(default_factory=list)
+    by_id: dict[int, QueueEntry] = field(default_factory=dict)
+
+
+class QueueService:
+    """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering."""
+
+    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.clock = clock
+        self._lock = asyncio.Lock()
+        self._cache: dict[int, _Cache] = {}
+        self._listeners: list[Callable[[int], None]] = []
+
+    # ------------------------------------------------------------------ change notification
+
+    def add_listener(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback(guild_id)`` after every change (displays refresh from it); it must not block."""
+        self._listeners.append(callback)
+
+    def invalidate(self, guild_id: int) -> None:
+        """Drop the cached order of a guild and tell listeners (points changed, or a queue change)."""
+        self._cache.pop(guild_id, None)
+        for callback in self._listeners:
+            try:
+                callback(guild_id)
+            except Exception:
+                log.exception("queue listener failed for guild %s", guild_id)
+
+    # ------------------------------------------------------------------ reading
+
+    async def ordered_queue(self, guild_id: int) -> list[QueueEntry]:
+        """Every playable submission in play order, with positions and Free scores."""
+        return list((await self._ordered(guild_id)).entries)
+
+    async def _ordered(self, guild_id: int) -> _Cache:
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return cached
+        submissions = await self.db.line_submissions(guild_id, PLAYABLE_LINES)
+        counts = await self.db.free_line_counts(guild_id)
+        weights = (await self.db.get_settings(guild_id)).weights
+        empty = EngagementCounts()
+        scored = []
+        for submission in submissions:
+            c = counts.get(submission.id, empty) if submission.line is Line.FREE else empty
+            scored.append((submission, c, c.points(weights)))
+        scored.sort(key=lambda item: play_order_key(item[0], item[2]))
+        cache = _Cache()
+        for index, (submission, c, score) in enumerate(scored, start=1):
+            entry = QueueEntry(position=index, submission=submission, score=score, counts=c)
+            cache.entries.append(entry)
+            cache.by_id[submission.id] = entry
+        self._cache[guild_id] = cache
+        return cache
+
+    async def pending(self, guild_id: int) -> list[Submission]:
+        """Pending Skips, first in first out."""
+        return await self.db.line_submissions(guild_id, [Line.PENDING])
+
+    async def get(self, guild_id: int, public_id: str) -> Submission:
+        """A submission by public id (``#`` optional); NotFoundError when unknown in this guild."""
+        submission = await self.db.get_submission(guild_id, validation.parse_public_id(public_id))
+        if submission is None:
+            raise NotFoundError(f"No submission #{validation.parse_public_id(public_id)} in this server.")
+        return submission
+
+    async def placement(self, submission: Submission) -> Placement:
+        """Position and estimated time of a submission (position None when it is not in a playable line)."""
+        entry = (await self._ordered(submission.guild_id)).by_id.get(submission.id)
+        if entry is None:
+            return Placement(submission, None, None)
+        eta = estimate_seconds(await self.db.recent_play_times(submission.guild_id), entry.position)
+        return Placement(entry.submission, entry.position, eta)
+
+    async def user_history(self, guild_id: int, user_id: int, *, page: int, per_page: int) -> tuple[list[Placement], int]:
+        """One page of a user's submissions (newest first) with placements, and the total count."""
+        rows = await self.db.user_history(guild_id, user_id, limit=per_page, offset=page * per_page)
+        total = await self.db.count_user_history(guild_id, user_id)
+        return [await self.placement(s) for s in rows], total
+
+    # ------------------------------------------------------------------ drafting and submitting
+
+    def draft(
+        self,
+        *,
+        artist: str | None,
+        title: str | None,
+        note: str | None,
+        link: str | None = None,
+        audio: AudioFile | None = None,
+        handle: str | None = None,
+    ) -> Draft:
+        """Validate the form fields of a submission (raises ValidationError with a clear reason)."""
+        clean_artist = validation.clean_text(artist, field="Artist", maximum=validation.ARTIST_MAX, required=True)
+        clean_title = validation.clean_text(title, field="Song title", maximum=validation.TITLE_MAX, required=True)
+        clean_note = validation.clean_text(note, field="Note", maximum=validation.NOTE_MAX, required=False)
+        assert clean_artist is not None and clean_title is not None  # required=True guarantees text
+        if (link is None) == (audio is None):
+            raise ValidationError("A submission needs either a link or an audio file.")
+        valid_link = validation.validate_link(link) if link is not None else None
+        clean_handle = validation.normalize_handle(handle) if handle and handle.strip() else None
+        return Draft(clean_artist, clean_title, clean_note, valid_link, audio, clean_handle)
+
+    async def submit(
+        self,
+        guild_id: int,
+        user_id: int,
+        user_name: str,
+        draft: Draft,
+        *,
+        skip: bool,
+        exempt: bool = False,
+    ) -> Placement:
+        """Put a drafted song into Pending Skips (``skip``) or Free, applying every guard-rail of SPEC 2-3.
+
+        ``exempt`` (admins) skips the cooldown and the cap on waiting submissions, not the queue rules.
+        """
+        line = Line.PENDING if skip else Line.FREE
+        key = validation.song_key(draft.artist, draft.title)
+        async with self._lock:
+            settings = await self.db.get_settings(guild_id)
+            await self._check_blocklist(guild_id, user_id, draft)
+            if line is Line.FREE and not settings.free_open:
+                raise FreeLineClosedError(
+                    "The Free line is closed right now. You can still submit a skip (answer Yes to the skip question)."
+                )
+            active = await self.db.user_active(guild_id, user_id)
+            if not exempt:
+                await self._check_spam(guild_id, user_id, settings, active)
+            holder = next((s for s in active if s.line in (Line.FREE, Line.PENDING)), None)
+            if holder is not None:
+                raise ActiveFreeExistsError(
+                    f"You already have {holder.display_id} waiting in {holder.line.value}. "
+                    "Wait until it plays, or withdraw it with /mysubmissions."
+                )
+            duplicate = await self.db.find_active_duplicate(guild_id, draft.link.key if draft.link else None, key)
+            if duplicate is not None:
+                raise DuplicateSubmissionError(
+                    f"That song is already in the queue ({duplicate.display_id}, {duplicate.line.value})."
+                )
+            if draft.audio and settings.max_track_seconds and (draft.audio.duration or 0) > settings.max_track_seconds:
+                raise ValidationError(
+                    f"That track is longer than this server allows ({settings.max_track_seconds // 60} min "
+                    f"{settings.max_track_seconds % 60} s)."
+                )
+            new = NewSubmission(
+                guild_id=guild_id,
+                user_id=user_id,
+                user_name=user_name,
+                artist=draft.artist,
+                title=draft.title,
+                line=line,
+                song_key=key,
+                link=draft.link.url if draft.link else None,
+                link_key=draft.link.key if draft.link else None,
+                platform=draft.link.platform if draft.link else ("Audio file" if draft.audio else None),
+                file_path=draft.audio.path if draft.audio else None,
+                file_name=draft.audio.name if draft.audio else None,
+                duration=draft.audio.duration if draft.audio else None,
+                note=draft.note,
+                tiktok_handle=draft.handle,
+            )
+            try:
+                submission = await self.db.insert_submission(new, self.clock())
+            except sqlite3.IntegrityError as exc:
+                # The unique indexes are the last line of defence; the checks above normally answer first.
+                if "one_free" in str(exc) or "user_id" in str(exc):
+                    raise ActiveFreeExistsError("You already have a song waiting in Free or Pending Skips.") from exc
+                raise DuplicateSubmissionError("That song is already in the queue.") from exc
+            if draft.handle:
+                await self.db.ensure_handle(guild_id, draft.handle)
+        self.invalidate(guild_id)
+        return await self.placement(submission)
+
+    async def _check_blocklist(self, guild_id: int, user_id: int, draft: Draft) -> None:
+        rules = await self.db.blocklist(guild_id)
+        if not rules:
+            return
+        text = " ".join(filter(None, (draft.artist, draft.title, draft.note))).casefold()
+        host = ""
+        if draft.link:
+            host = draft.link.key.split("/", 1)[0]
+        for rule in rules:
+            if rule.kind is BlockKind.USER and rule.value == str(user_id):
+                raise BlockedError("You can't submit songs in this server.")
+            if rule.kind is BlockKind.WORD and rule.value.casefold() in text:
+                raise BlockedError("Your submission contains a word this server does not allow.")
+            if rule.kind is BlockKind.DOMAIN and host and (host == rule.value or host.endswith("." + rule.value)):
+                raise BlockedError(f"Links from {rule.value} are not accepted in this server.")
+
+    async def _check_spam(
+        self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]
+    ) -> None:
+        if settings.max_pending_per_user and len(active) >= settings.max_pending_per_user:
+            raise RateLimitedError(
+                f"You already have {len(active)} songs waiting (the limit is {settings.max_pending_per_user}). "
+                "Wait until one plays."
+            )
+        if settings.submit_cooldown_seconds:
+            last = await self.db.last_submission_time(guild_id, user_id)
+            if last is not None:
+                wait = settings.submit_cooldown_seconds - (self.clock() - last)
+                if wait > 0:
+                    raise RateLimitedError(f"Slow down: you can submit again in {int(wait) + 1} s.")
+
+    async def resubmit(
+        self, guild_id: int, user_id: int, user_name: str, public_id: str, *, skip: bool, exempt: bool = False
+    ) -> Placement:
+        """Submit an old song of the user's again (a new row with the same song data)."""
+        old = await self.get(guild_id, public_id)
+        if old.user_id != user_id:
+            raise NotFoundError("You can only submit your own songs again.")
+        draft = self.draft_from(old)
+        return await self.submit(guild_id, user_id, user_name, draft, skip=skip, exempt=exempt)
+
+    def draft_from(self, old: Submission) -> Draft:
+        """A draft carrying an earlier submission's song data."""
+        audio = AudioFile(old.file_path, old.file_name or "audio", old.duration) if old.file_path else None
+        return self.draft(
+            artist=old.artist,
+            title=old.title,
+            note=old.note,
+            link=old.link if audio is None else None,
+            audio=audio,
+            handle=old.tiktok_handle,
+        )
+
+    # ------------------------------------------------------------------ transitions
+
+    async def _transition(
+        self, submission: Submission, target: Line, *, reset_handles: Sequence[str] = ()
+    ) -> Submission:
+        try:
+            moved = await self.db.change_line(
+                submission.id, expected=submission.line, target=target, now=self.clock(), reset_handles=reset_handles
+            )
+        except sqlite3.IntegrityError as exc:
+            if target in (Line.FREE, Line.PENDING):
+                raise ActiveFreeExistsError(
+                    "That user already has another song in Free or Pending Skips."
+                ) from exc
+            raise DuplicateSubmissionError("The same song is already active in the queue.") from exc
+        if moved is None:
+            raise InvalidTransitionError(f"{submission.display_id} changed meanwhile; try again.")
+        return moved
+
+    async def approve(self, guild_id: int, public_id: str, target: Line) -> Submission:
+        """Pending Skips -> a paid line or Free (a reviewer verified or denied the payment)."""
+        if not target.is_playable:
+            raise InvalidTransitionError("A pending skip can only go into BackToBack, DoubleSkip, Skip or Free.")
+        async with self._lock:
+            submission = await self.get(guild_id, public_id)
+            if submission.line is not Line.PENDING:
+                raise InvalidTransitionError(
+                    f"{submission.display_id} is not a pending skip (it is in {submission.line.value})."
+                )
+            moved = await self._transition(submission, target)
+        self.invalidate(guild_id)
+        return moved
+
+    async def deny(self, guild_id: int, public_id: str) -> Submission:
+        """Pending Skips -> Free (the payment was not found)."""
+        return await self.approve(guild_id, public_id, Line.FREE)
+
+    async def move(self, guild_id: int, public_id: str, target: Line) -> Submission:
+        """Admin move between active lines (or to Removed); played and removed songs never go back."""
+        if target is Line.PLAYED:
+            raise InvalidTransitionError("Use /next to play a song; /move can't mark it played.")
+        async with self._lock:
+            submission = await self.get(guild_id, public_id)
+            if not submission.line.is_active:
+                raise InvalidTransitionError(
+                    f"{submission.display_id} is {submission.line.value.lower()}; it can't be moved back. "
+                    "The submitter can send it again from /mysubmissions."
+                )
+            if submission.line is target:
+                raise InvalidTransitionError(f"{submission.display_id} is already in {target.value}.")
+            moved = await self._transition(submission, target)
+        self.invalidate(guild_id)
+        return moved
+
+    async def remove(self, guild_id: int, public_id: str) -> Submission:
+        """Admin soft delete of an active submission."""
+        return await self.move(guild_id, public_id, Line.REMOVED)
+
+    async def withdraw(self, guild_id: int, user_id: int, public_id: str) -> Submission:
+        """The owner takes back one of their active submissions."""
+        async with self._lock:
+            submission = await self.get(guild_id, public_id)
+            if submission.user_id != user_id:
+                raise NotFoundError("You can only withdraw your own submissions.")
+            if not submission.line.is_active:
+                raise InvalidTransitionError(f"{submission.display_id} is no longer waiting in the queue.")
+            moved = await self._transition(submission, Line.REMOVED)
+        self.invalidate(guild_id)
+        return moved
+
+    async def clear_free(self, guild_id: int) -> int:
+        """Soft-remove every Free submission; returns how many."""
+        async with self._lock:
+            count = await self.db.clear_line(guild_id, Line.FREE, self.clock())
+        self.invalidate(guild_id)
+        return count
+
+    async def next(self, guild_id: int) -> PlayResult | None:
+        """Archive the first submission in play order as Played; ``None`` when the queue is empty.
+
+        A song played from Free resets the points of every handle linked to its submitter and of its own
+        handle, in the same transaction.
+        """
+        async with self._lock:
+            cache = await self._ordered(guild_id)
+            if not cache.entries:
+                return None
+            top = cache.entries[0]
+            submission = top.submission
+            resets: tuple[str, ...] = ()
+            if submission.line is Line.FREE:
+                handles = {h.handle for h in await self.db.user_handles(guild_id, submission.user_id)}
+                if submission.tiktok_handle:
+                    handles.add(submission.tiktok_handle)
+                resets = tuple(sorted(handles))
+            played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
+            remaining = len(cache.entries) - 1
+        self.invalidate(guild_id)
+        return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)
+
+    async def promote_newest(self, guild_id: int, user_id: int, target: Line) -> Submission | None:
+        """Move a user's newest Free or Pending submission into a paid line (a gift reward); None if none."""
+        async with self._lock:
+            active = await self.db.user_active(guild_id, user_id)
+            candidates = [s for s in active if s.line in (Line.FREE, Line.PENDING)]
+            if not candidates:
+                return None
+            newest = max(candidates, key=lambda s: s.submitted_at)
+            moved = await self._transition(newest, target)
+        self.invalidate(guild_id)
+        return moved
+
+    async def rate(self, guild_id: int, public_id: str, rating: int) -> Submission:
+        """Store a reviewer's 1-10 score on a played submission."""
+        if not 1 <= rating <= 10:
+            raise ValidationError("Ratings go from 1 to 10.")
+        submission = await self.get(guild_id, public_id)
+        if submission.line is not Line.PLAYED:
+            raise InvalidTransitionError("Only played songs can be rated.")
+        await self.db.set_rating(submission.id, rating)
+        return await self.get(guild_id, public_id)
+
+    async def set_free_open(self, guild_id: int, is_open: bool) -> None:
+        """Open or close the Free line."""
+        await self.db.update_settings(guild_id, free_open=is_open)
+        self.invalidate(guild_id)

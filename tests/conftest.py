@@ -1,0 +1,55 @@
+"""Shared fixtures: a real SQLite database in a temp folder, and the services built on it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from database import Database
+from services.points import PointsService
+from services.queue import QueueService
+
+GUILD = 1000
+
+
+class FakeClock:
+    """A controllable clock: every call advances a millisecond so entry times are distinct."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self._tick = itertools.count()
+
+    def __call__(self) -> float:
+        self.now += 0.001
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(tmp_path / "test.db")
+    await database.connect()
+    # Tests exercise queue rules, not spam control; the spam tests switch these back on.
+    await database.update_settings(GUILD, submit_cooldown_seconds=0, max_pending_per_user=0)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def queue(db: Database, clock: FakeClock) -> QueueService:
+    return QueueService(db, clock=clock)
+
+
+@pytest.fixture
+def points(db: Database, queue: QueueService, clock: FakeClock) -> PointsService:
+    return PointsService(db, queue, clock=clock)

@@ -1,0 +1,1 @@
+"""Discord-facing building blocks: the response helper, permission checks, embeds and views."""
