@@ -96,8 +96,9 @@ def setup_logging(config: Config) -> None:
     log_dir.mkdir(parents=True, exist_ok=True)
     handlers: list[logging.Handler] = [
         logging.StreamHandler(sys.stderr),
-        logging.handlers.RotatingFileHandler(log_dir / "bot.log", maxBytes=5 * 1024 * 1024, backupCount=5,
-                                             encoding="utf-8"),
+        logging.handlers.RotatingFileHandler(
+            log_dir / "bot.log", maxBytes=5 * 1024 * 1024, backupCount=5, encoding="utf-8"
+        ),
     ]
     for handler in handlers:
         handler.setFormatter(formatter)

@@ -347,7 +347,7 @@ class Database:
                 # Column names come from the fixed lists above, never from user input.
                 assignments = ", ".join(f"{col} = ?" for col in columns)
                 await conn.execute(
-                    f"UPDATE guild_settings SET {assignments} WHERE guild_id = ?",  # noqa: S608
+                    f"UPDATE guild_settings SET {assignments} WHERE guild_id = ?",
                     (*columns.values(), guild_id),
                 )
             async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
@@ -439,7 +439,7 @@ class Database:
             SELECT s.id AS sid, {columns} FROM submissions s
             JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
             WHERE s.guild_id = ? AND s.line = 'Free'
-            """,  # noqa: S608 - only the fixed column list is interpolated
+            """,
             (guild_id, guild_id),
         )
         totals: dict[int, EngagementCounts] = {}
@@ -478,8 +478,9 @@ class Database:
             if cur.rowcount == 0:
                 return None
             if reset_handles:
-                guild_row = await (await conn.execute("SELECT guild_id FROM submissions WHERE id = ?",
-                                                      (submission_id,))).fetchone()
+                guild_row = await (
+                    await conn.execute("SELECT guild_id FROM submissions WHERE id = ?", (submission_id,))
+                ).fetchone()
                 await self._reset_handles(conn, guild_row["guild_id"], reset_handles)
             async with conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)) as c2:
                 row = await c2.fetchone()
@@ -503,8 +504,7 @@ class Database:
     async def user_history(self, guild_id: int, user_id: int, *, limit: int = 10, offset: int = 0) -> list[Submission]:
         """A user's submissions, newest first."""
         rows = await self._fetchall(
-            "SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? "
-            "ORDER BY submitted_at DESC LIMIT ? OFFSET ?",
+            "SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? ORDER BY submitted_at DESC LIMIT ? OFFSET ?",
             (guild_id, user_id, limit, offset),
         )
         return [_submission(r) for r in rows]
@@ -519,7 +519,7 @@ class Database:
     async def user_active(self, guild_id: int, user_id: int) -> list[Submission]:
         """A user's submissions that still wait (any playable line or Pending)."""
         rows = await self._fetchall(
-            f"SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN ({_ACTIVE_SQL}) "  # noqa: S608
+            f"SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN ({_ACTIVE_SQL}) "
             "ORDER BY submitted_at DESC",
             (guild_id, user_id),
         )
@@ -537,7 +537,7 @@ class Database:
     async def find_active_duplicate(self, guild_id: int, link_key: str | None, song_key: str) -> Submission | None:
         """An active submission with the same link or the same artist and title, if any."""
         row = await self._fetchone(
-            f"SELECT * FROM submissions WHERE guild_id = ? AND line IN ({_ACTIVE_SQL}) "  # noqa: S608
+            f"SELECT * FROM submissions WHERE guild_id = ? AND line IN ({_ACTIVE_SQL}) "
             "AND (song_key = ? OR (link_key IS NOT NULL AND link_key = ?)) LIMIT 1",
             (guild_id, song_key, link_key),
         )
@@ -595,16 +595,18 @@ class Database:
                 row = await cur.fetchone()
             previous = row["user_id"]
             if previous is not None and previous != user_id and not force:
-                owner_row = await (await conn.execute(
-                    "SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))).fetchone()
+                owner_row = await (
+                    await conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))
+                ).fetchone()
                 return _handle(owner_row), previous
             keep_verified = bool(row["verified"]) and previous == user_id
             await conn.execute(
                 "UPDATE handles SET user_id = ?, verified = ? WHERE guild_id = ? AND handle = ?",
                 (user_id, int(verified or keep_verified), guild_id, handle),
             )
-            await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id != ?",
-                               (guild_id, handle, user_id))
+            await conn.execute(
+                "DELETE FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id != ?", (guild_id, handle, user_id)
+            )
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 updated = await c.fetchone()
         return _handle(updated), previous
@@ -634,7 +636,8 @@ class Database:
         """Remember the code a user must type in the live chat to prove a handle is theirs."""
         async with self.transaction() as conn:
             await conn.execute(
-                "INSERT OR REPLACE INTO link_codes (guild_id, handle, user_id, code, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO link_codes (guild_id, handle, user_id, code, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (guild_id, handle, user_id, code, now),
             )
 
@@ -664,7 +667,7 @@ class Database:
         total = 0
         for handle in handles:
             cur = await conn.execute(
-                f"UPDATE handles SET {zero} WHERE guild_id = ? AND handle = ?",  # noqa: S608 - fixed columns
+                f"UPDATE handles SET {zero} WHERE guild_id = ? AND handle = ?",
                 (guild_id, handle),
             )
             total += cur.rowcount
@@ -679,7 +682,7 @@ class Database:
         """Zero every handle's counters in a guild."""
         zero = ", ".join(f"{c} = 0" for c in _COUNT_COLUMNS)
         async with self.transaction() as conn:
-            cur = await conn.execute(f"UPDATE handles SET {zero} WHERE guild_id = ?", (guild_id,))  # noqa: S608
+            cur = await conn.execute(f"UPDATE handles SET {zero} WHERE guild_id = ?", (guild_id,))
             return cur.rowcount
 
     async def apply_engagement(
@@ -728,7 +731,8 @@ class Database:
                         subscribes = subscribes + excluded.subscribes, gifts = gifts + excluded.gifts,
                         coins = coins + excluded.coins,
                         joined_at = COALESCE(joined_at, excluded.joined_at),
-                        first_seen = MIN(COALESCE(first_seen, excluded.first_seen), COALESCE(excluded.first_seen, first_seen)),
+                        first_seen = MIN(COALESCE(first_seen, excluded.first_seen),
+                                         COALESCE(excluded.first_seen, first_seen)),
                         last_seen = MAX(COALESCE(last_seen, 0), COALESCE(excluded.last_seen, 0))
                     """,
                     [
@@ -759,7 +763,7 @@ class Database:
             return 0
         marks = ", ".join("?" for _ in handles)
         row = await self._fetchone(
-            f"SELECT COALESCE(SUM(coins), 0) FROM session_stats WHERE session_id = ? AND handle IN ({marks})",  # noqa: S608
+            f"SELECT COALESCE(SUM(coins), 0) FROM session_stats WHERE session_id = ? AND handle IN ({marks})",
             (session_id, *handles),
         )
         return int(row[0]) if row else 0
@@ -786,7 +790,9 @@ class Database:
 
     # ------------------------------------------------------------------ live sessions
 
-    async def start_session(self, guild_id: int, host: str, room_id: int | None, now: float, *, simulated: bool = False) -> LiveSession:
+    async def start_session(
+        self, guild_id: int, host: str, room_id: int | None, now: float, *, simulated: bool = False
+    ) -> LiveSession:
         """Open a live session record."""
         async with self.transaction() as conn:
             cur = await conn.execute(

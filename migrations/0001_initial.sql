@@ -87,7 +87,7 @@ CREATE TABLE handles (
     coins INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, handle)
 ) WITHOUT ROWID;
-CREATE INDEX ix_handles_user ON handles (guild_id, user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX ix_handles_user ON handles (guild_id, user_id, verified DESC, handle);
 
 CREATE TABLE link_codes (
     guild_id INTEGER NOT NULL,

@@ -11,6 +11,7 @@ paid line's threshold).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -104,10 +105,8 @@ class EngagementWriter:
         """Stop the loop and write what is buffered."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         await self.flush()
         if self._callbacks:

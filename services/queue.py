@@ -15,6 +15,7 @@ changes reported by the engagement writer, so displays and positions never show 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 import statistics
@@ -60,7 +61,7 @@ def play_order_key(submission: Submission, score: int) -> tuple[int, int, float,
 
 def estimate_seconds(play_times: Sequence[float], position: int) -> float | None:
     """Estimated seconds until ``position`` plays, from the median gap of recent plays (None without pace)."""
-    gaps = [a - b for a, b in zip(play_times, play_times[1:], strict=False) if 0 < a - b <= _PACE_GAP_LIMIT]
+    gaps = [a - b for a, b in itertools.pairwise(play_times) if 0 < a - b <= _PACE_GAP_LIMIT]
     if not gaps:
         return None
     return statistics.median(gaps) * position
@@ -185,7 +186,9 @@ class QueueService:
         eta = estimate_seconds(await self.db.recent_play_times(submission.guild_id), entry.position)
         return Placement(entry.submission, entry.position, eta)
 
-    async def user_history(self, guild_id: int, user_id: int, *, page: int, per_page: int) -> tuple[list[Placement], int]:
+    async def user_history(
+        self, guild_id: int, user_id: int, *, page: int, per_page: int
+    ) -> tuple[list[Placement], int]:
         """One page of a user's submissions (newest first) with placements, and the total count."""
         rows = await self.db.user_history(guild_id, user_id, limit=per_page, offset=page * per_page)
         total = await self.db.count_user_history(guild_id, user_id)
@@ -301,9 +304,7 @@ class QueueService:
             if rule.kind is BlockKind.DOMAIN and host and (host == rule.value or host.endswith("." + rule.value)):
                 raise BlockedError(f"Links from {rule.value} are not accepted in this server.")
 
-    async def _check_spam(
-        self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]
-    ) -> None:
+    async def _check_spam(self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]) -> None:
         if settings.max_pending_per_user and len(active) >= settings.max_pending_per_user:
             raise RateLimitedError(
                 f"You already have {len(active)} songs waiting (the limit is {settings.max_pending_per_user}). "
@@ -349,9 +350,7 @@ class QueueService:
             )
         except sqlite3.IntegrityError as exc:
             if target in (Line.FREE, Line.PENDING):
-                raise ActiveFreeExistsError(
-                    "That user already has another song in Free or Pending Skips."
-                ) from exc
+                raise ActiveFreeExistsError("That user already has another song in Free or Pending Skips.") from exc
             raise DuplicateSubmissionError("The same song is already active in the queue.") from exc
         if moved is None:
             raise InvalidTransitionError(f"{submission.display_id} changed meanwhile; try again.")

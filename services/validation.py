@@ -48,12 +48,13 @@ PLATFORMS: tuple[tuple[str, str], ...] = (
 
 def clean_text(value: str | None, *, field: str, maximum: int, required: bool) -> str | None:
     """Strip control and invisible characters and whitespace; enforce presence and length."""
-    text = "".join(
-        ch
-        for ch in unicodedata.normalize("NFC", value or "")
-        if ch not in _INVISIBLE and (unicodedata.category(ch) not in {"Cc", "Cf"} or ch in "\n")
-    )
-    text = re.sub(r"[ \t]+", " ", text).strip()
+    kept = []
+    for ch in unicodedata.normalize("NFC", value or ""):
+        if ch.isspace():
+            kept.append(" ")
+        elif ch not in _INVISIBLE and unicodedata.category(ch) not in {"Cc", "Cf"}:
+            kept.append(ch)
+    text = re.sub(r" +", " ", "".join(kept)).strip()
     if not text:
         if required:
             raise ValidationError(f"{field} can't be empty.")
@@ -128,6 +129,7 @@ def link_key(host: str, path: str, query: str) -> str:
 
 def song_key(artist: str, title: str) -> str:
     """Artist and title folded for comparison (case, accents' forms and spacing ignored)."""
+
     def fold(text: str) -> str:
         return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 

@@ -1,0 +1,160 @@
+"""The data layer on a real SQLite file: migrations, pragmas, index use, guild scoping."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from database import Database, DatabaseError, NewSubmission, load_migrations, split_statements
+from models import Line
+from tests.conftest import GUILD
+
+
+async def test_migrates_an_empty_file_and_rerunning_is_a_no_op(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    db = Database(path)
+    await db.connect()
+    latest = load_migrations()[-1][0]
+    assert await db.schema_version() == latest
+    assert await db.migrate() == latest  # second run applies nothing
+    await db.close()
+    db2 = Database(path)
+    await db2.connect()  # reopening migrates again: still the same version, nothing duplicated
+    assert await db2.schema_version() == latest
+    await db2.close()
+
+
+async def test_wal_and_foreign_keys_are_on(db: Database) -> None:
+    async with db.conn.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone())[0] == "wal"
+    async with db.conn.execute("PRAGMA foreign_keys") as cur:
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_a_failing_migration_rolls_back_and_keeps_the_version(tmp_path: Path, monkeypatch) -> None:
+    mig_dir = tmp_path / "migs"
+    mig_dir.mkdir()
+    (mig_dir / "0001_a.sql").write_text("CREATE TABLE a (x INTEGER);\n")
+    (mig_dir / "0002_b.sql").write_text("CREATE TABLE b (x INTEGER);\nINSERT INTO nowhere VALUES (1);\n")
+    import database as database_module
+
+    monkeypatch.setattr(database_module, "MIGRATIONS_DIR", mig_dir)
+    monkeypatch.setattr(database_module, "load_migrations", lambda: load_migrations(mig_dir))
+    db = Database(tmp_path / "m.db")
+    with pytest.raises(sqlite3.OperationalError):
+        await db.connect()
+    assert await db.schema_version() == 1
+    async with db.conn.execute("SELECT name FROM sqlite_master WHERE name = 'b'") as cur:
+        assert await cur.fetchone() is None  # the half-applied migration left nothing behind
+    await db.close()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA user_version = 999")
+    con.close()
+    db = Database(path)
+    with pytest.raises(DatabaseError, match="newer than this code"):
+        await db.connect()
+    await db.close()
+
+
+def test_statement_splitter_keeps_statements_whole() -> None:
+    script = "-- comment\nCREATE TABLE t (x TEXT DEFAULT ';');\nCREATE INDEX i ON t (x);\n"
+    assert split_statements(script) == ["CREATE TABLE t (x TEXT DEFAULT ';');", "CREATE INDEX i ON t (x);"]
+    with pytest.raises(DatabaseError):
+        split_statements("CREATE TABLE t (x")
+
+
+HOT_QUERIES = {
+    "next submission / a line in play order": (
+        "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
+        (GUILD, "Free"),
+        "ix_submissions_line",
+    ),
+    "a user's history": (
+        "SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? ORDER BY submitted_at DESC LIMIT ? OFFSET ?",
+        (GUILD, 1, 10, 0),
+        "ix_submissions_user",
+    ),
+    "handle prefix search": (
+        "SELECT handle FROM handles WHERE guild_id = ? AND handle >= ? AND handle < ? ORDER BY handle LIMIT ?",
+        (GUILD, "ab", "ab\U0010ffff", 25),
+        "PRIMARY KEY",
+    ),
+    "a user's handles": (
+        "SELECT * FROM handles WHERE guild_id = ? AND user_id = ? ORDER BY verified DESC, handle",
+        (GUILD, 1),
+        "ix_handles_user",
+    ),
+    "per-session stats": (
+        "SELECT * FROM session_stats WHERE session_id = ?",
+        (1,),
+        "PRIMARY KEY",
+    ),
+    "recent pace of /next": (
+        "SELECT played_at FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+        "ORDER BY played_at DESC LIMIT ?",
+        (GUILD, 11),
+        "ix_submissions_played",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOT_QUERIES))
+async def test_hot_queries_use_an_index(db: Database, name: str) -> None:
+    sql, params, index = HOT_QUERIES[name]
+    plan = " | ".join(await db.explain(sql, params))
+    assert "USING" in plan and index in plan, plan
+    assert "SCAN submissions" not in plan and "SCAN handles" not in plan, plan
+    assert "TEMP B-TREE" not in plan, plan  # ordered by the index itself, no sort step
+
+
+async def test_free_scores_query_uses_indexes(db: Database) -> None:
+    plan = await db.explain(
+        "SELECT s.id FROM submissions s JOIN handles h ON h.guild_id = s.guild_id AND h.user_id = s.user_id "
+        "WHERE s.guild_id = ? AND s.line = 'Free'",
+        (GUILD,),
+    )
+    joined = " | ".join(plan)
+    assert "ix_submissions_line" in joined and "ix_handles_user" in joined, joined
+
+
+def _new(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmission:
+    return NewSubmission(
+        guild_id=guild, user_id=user, user_name="u", artist="A", title=title, line=line,
+        song_key=f"a\x1f{title}", link=f"https://x.test/{title}", link_key=f"x.test/{title}",
+    )  # fmt: skip
+
+
+async def test_rows_are_scoped_by_guild(db: Database) -> None:
+    first = await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(_new(GUILD + 1, 1, "one"), 1.0)  # same song, other guild: allowed
+    assert await db.get_submission(GUILD + 2, first.public_id) is None
+    assert len(await db.line_submissions(GUILD, [Line.FREE])) == 1
+    assert len(await db.user_history(GUILD + 1, 1)) == 1
+
+
+async def test_database_enforces_one_active_free_and_no_active_duplicate(db: Database) -> None:
+    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.insert_submission(_new(GUILD, 1, "two"), 2.0)
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.insert_submission(_new(GUILD, 2, "one", Line.SKIP), 2.0)
+    # nothing half-written after the refused inserts
+    assert await db.count_user_history(GUILD, 1) == 1
+    assert await db.count_user_history(GUILD, 2) == 0
+
+
+async def test_backup_and_integrity(db: Database, tmp_path: Path) -> None:
+    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    target = tmp_path / "backup.db"
+    await db.backup_to(target)
+    assert await db.integrity_check() == "ok"
+    copy = Database(target)
+    await copy.connect()
+    assert await copy.count_user_history(GUILD, 1) == 1
+    await copy.close()

@@ -1,0 +1,126 @@
+"""The points ledger (SPEC 6): handles, links, weights, resets and the Free score read from it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from database import Database, EngagementDelta
+from errors import HandleOwnedError, NotFoundError, ValidationError
+from models import EngagementCounts, GiftTiers, Line, PointsWeights
+from services.points import PointsService
+from services.queue import QueueService
+from tests.conftest import GUILD
+
+
+async def add(db: Database, handle: str, **counts: int) -> None:
+    await db.apply_engagement(GUILD, None, [EngagementDelta(handle, EngagementCounts(**counts))])
+
+
+def test_default_weights_match_the_spec() -> None:
+    counts = EngagementCounts(likes=3, comments=1, shares=1, follows=1, subscribes=1, coins=10)
+    assert counts.points(PointsWeights()) == 3 + 2 + 5 + 10 + 25 + 20
+
+
+async def test_link_normalises_and_issues_a_code(points: PointsService, db: Database) -> None:
+    result = await points.link(GUILD, 1, "  @@Some.User_1 ")
+    assert result.handle.handle == "some.user_1" and result.handle.user_id == 1 and not result.handle.verified
+    assert result.code and result.code.startswith("LINK-")
+    assert (await db.pending_link_codes(GUILD))["some.user_1"] == [(1, result.code)]
+
+
+@pytest.mark.parametrize("bad", ["", "@", "a", "x" * 25, "bad handle", "emoji😀", "semi;colon", "ümlaut"])
+async def test_invalid_handles_are_refused(points: PointsService, bad: str) -> None:
+    with pytest.raises(ValidationError):
+        await points.link(GUILD, 1, bad)
+
+
+async def test_one_owner_per_handle_and_admin_reassign(points: PointsService, db: Database) -> None:
+    await points.link(GUILD, 1, "shared")
+    with pytest.raises(HandleOwnedError):
+        await points.link(GUILD, 2, "@SHARED")
+    result = await points.admin_link(GUILD, 2, "shared")
+    assert result.previous_owner == 1 and result.handle.user_id == 2 and result.handle.verified
+    assert [h.handle for h in await points.handles_of(GUILD, 1)] == []
+
+
+async def test_racing_links_give_the_handle_to_exactly_one_user(points: PointsService, db: Database) -> None:
+    results = await asyncio.gather(*(points.link(GUILD, u, "contested") for u in range(1, 11)), return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1
+    assert (await db.get_handle(GUILD, "contested")).user_id == winners[0].handle.user_id
+
+
+async def test_unlink_only_own(points: PointsService) -> None:
+    await points.link(GUILD, 1, "mine")
+    with pytest.raises(NotFoundError):
+        await points.unlink(GUILD, 2, "mine")
+    await points.unlink(GUILD, 1, "@Mine")
+    assert await points.handles_of(GUILD, 1) == []
+
+
+async def test_points_earned_whether_or_not_linked_and_keep_through_linking(points, db) -> None:
+    await add(db, "viewer", likes=4, coins=10)
+    result = await points.link(GUILD, 5, "viewer")
+    assert result.handle.counts == EngagementCounts(likes=4, coins=10)
+
+
+async def test_resets_user_handle_all(points: PointsService, db: Database) -> None:
+    await points.link(GUILD, 1, "a1")
+    await points.link(GUILD, 1, "a2")
+    for handle in ("a1", "a2", "bb", "cc"):
+        await add(db, handle, likes=5)
+    assert await points.reset_user(GUILD, 1) == 2
+    assert (await db.get_handle(GUILD, "a1")).counts.likes == 0
+    assert (await db.get_handle(GUILD, "bb")).counts.likes == 5
+    await points.reset_handle(GUILD, "@BB")
+    assert (await db.get_handle(GUILD, "bb")).counts.likes == 0
+    with pytest.raises(NotFoundError):
+        await points.reset_handle(GUILD, "neverseen")
+    await points.reset_all(GUILD)
+    assert (await db.get_handle(GUILD, "cc")).counts.likes == 0
+
+
+async def test_weights_change_the_free_order_at_once(points: PointsService, queue: QueueService, db: Database) -> None:
+    d1 = queue.draft(artist="a", title="1", note=None, link="https://x.test/1", handle="liker")
+    d2 = queue.draft(artist="a", title="2", note=None, link="https://x.test/2", handle="commenter")
+    first = (await queue.submit(GUILD, 1, "u1", d1, skip=False)).submission
+    second = (await queue.submit(GUILD, 2, "u2", d2, skip=False)).submission
+    await add(db, "liker", likes=10)
+    await add(db, "commenter", comments=3)
+    queue.invalidate(GUILD)
+    assert [e.submission.id for e in await queue.ordered_queue(GUILD)] == [first.id, second.id]
+    weights = await points.set_weights(GUILD, comment=50)
+    assert weights.comment == 50
+    assert [e.submission.id for e in await queue.ordered_queue(GUILD)] == [second.id, first.id]
+    with pytest.raises(ValidationError):
+        await points.set_weights(GUILD, like=-1)
+    with pytest.raises(ValidationError):
+        await points.set_weights(GUILD, bogus=1)
+
+
+async def test_gift_tiers_must_rise(points: PointsService, db: Database) -> None:
+    tiers = await points.set_gift_tiers(GUILD, skip=500, double_skip=1500, back_to_back=3000)
+    assert (await db.get_settings(GUILD)).gift_tiers == tiers
+    with pytest.raises(ValidationError):
+        await points.set_gift_tiers(GUILD, skip=2000, double_skip=1000, back_to_back=3000)
+    assert GiftTiers().line_for(999) is None
+    assert GiftTiers().line_for(2500) is Line.DOUBLE_SKIP
+    assert GiftTiers(skip=0).line_for(10) is None
+
+
+async def test_autocomplete_own_handles_first_then_known(points: PointsService, db: Database) -> None:
+    for handle in ("alpha", "alps", "beta", "alto"):
+        await add(db, handle, likes=1)
+    await points.link(GUILD, 1, "alto")
+    assert await points.autocomplete(GUILD, 1, "@Al") == ["alto", "alpha", "alps"]
+    assert await points.autocomplete(GUILD, 2, "") == ["alpha", "alps", "alto", "beta"]
+
+
+async def test_verified_link_wins(db: Database, points: PointsService) -> None:
+    await points.link(GUILD, 1, "claimed")
+    handle = await db.verify_link(GUILD, "claimed", 2)
+    assert handle.user_id == 2 and handle.verified
+    with pytest.raises(HandleOwnedError):
+        await points.link(GUILD, 1, "claimed")
