@@ -60,6 +60,20 @@ _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
 
 
+_H_COLUMNS = ", ".join(f"h.{c}" for c in _COUNT_COLUMNS)
+# INDEXED BY pins the plan: without statistics SQLite may pick the primary key (guild_id) and scan every
+# handle of the guild for each Free submission, which is quadratic.
+FREE_COUNTS_SQL = f"""
+    SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
+    JOIN handles h INDEXED BY ix_handles_user ON h.guild_id = s.guild_id AND h.user_id = s.user_id
+    WHERE s.guild_id = ? AND s.line = 'Free'
+    UNION ALL
+    SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
+    JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
+    WHERE s.guild_id = ? AND s.line = 'Free'
+"""  # noqa: S608 - only the fixed column list is interpolated
+
+
 class DatabaseError(Exception):
     """The database could not be opened or migrated."""
 
@@ -231,6 +245,8 @@ class Database:
         """Close the connection (idempotent)."""
         if self._conn is not None:
             async with self._lock:
+                # Refresh planner statistics where SQLite thinks they are stale (cheap, per its docs).
+                await self._conn.execute("PRAGMA optimize")
                 await self._conn.close()
                 self._conn = None
 
@@ -301,6 +317,11 @@ class Database:
         """``EXPLAIN QUERY PLAN`` details of a statement (used by tests to prove index use)."""
         rows = await self._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
         return [row["detail"] for row in rows]
+
+    async def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (after bulk writes; keeps later reads fast)."""
+        async with self._lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def integrity_check(self) -> str:
         """SQLite's own integrity check: ``"ok"`` when the file is sound."""
@@ -429,19 +450,7 @@ class Database:
         A Free score sums every handle linked to the submitter plus the submission's own handle when no one
         owns it (SPEC 2). Two indexed joins, summed here, so the score is always read fresh from the ledger.
         """
-        columns = ", ".join(f"h.{c}" for c in _COUNT_COLUMNS)
-        rows = await self._fetchall(
-            f"""
-            SELECT s.id AS sid, {columns} FROM submissions s
-            JOIN handles h ON h.guild_id = s.guild_id AND h.user_id = s.user_id
-            WHERE s.guild_id = ? AND s.line = 'Free'
-            UNION ALL
-            SELECT s.id AS sid, {columns} FROM submissions s
-            JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
-            WHERE s.guild_id = ? AND s.line = 'Free'
-            """,
-            (guild_id, guild_id),
-        )
+        rows = await self._fetchall(FREE_COUNTS_SQL, (guild_id, guild_id))
         totals: dict[int, EngagementCounts] = {}
         for row in rows:
             counts = _counts(row)
@@ -551,6 +560,43 @@ class Database:
             (guild_id, limit),
         )
         return [float(r[0]) for r in rows]
+
+    async def import_submissions(self, rows: Sequence[tuple[Submission, str, str | None]]) -> None:
+        """Insert fully specified submissions (ids, lines, timestamps) in one transaction.
+
+        For importing history from another bot or seeding a benchmark: ``(submission, song_key, link_key)``.
+        """
+        async with self.transaction() as conn:
+            await conn.executemany(
+                """
+                INSERT INTO submissions (guild_id, public_id, user_id, user_name, artist, title, link, platform,
+                    note, tiktok_handle, line, submitted_at, entered_line_at, played_at, played_from, removed_at,
+                    link_key, song_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    (
+                        s.guild_id, s.public_id, s.user_id, s.user_name, s.artist, s.title, s.link, s.platform,
+                        s.note, s.tiktok_handle, s.line.value, s.submitted_at, s.entered_line_at, s.played_at,
+                        s.played_from.value if s.played_from else None, s.removed_at,
+                        link_key, song_key,
+                    )
+                    for s, song_key, link_key in rows
+                ],
+            )  # fmt: skip
+
+    async def import_handles(self, handles: Sequence[Handle]) -> None:
+        """Insert handles with their counters and links in one transaction (import, benchmarks)."""
+        async with self.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR REPLACE INTO handles (guild_id, handle, user_id, verified, nickname, last_seen, likes, "
+                "comments, shares, follows, subscribes, coins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (h.guild_id, h.handle, h.user_id, int(h.verified), h.nickname, h.last_seen,
+                     *(getattr(h.counts, c) for c in _COUNT_COLUMNS))
+                    for h in handles
+                ],
+            )  # fmt: skip
 
     async def referenced_files(self) -> set[str]:
         """Every stored audio path a submission refers to (to prune orphaned uploads)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from database import Database, DatabaseError, NewSubmission, load_migrations, split_statements
+from database import FREE_COUNTS_SQL, Database, DatabaseError, NewSubmission, load_migrations, split_statements
 from models import Line
 from tests.conftest import GUILD
 
@@ -114,13 +114,10 @@ async def test_hot_queries_use_an_index(db: Database, name: str) -> None:
 
 
 async def test_free_scores_query_uses_indexes(db: Database) -> None:
-    plan = await db.explain(
-        "SELECT s.id FROM submissions s JOIN handles h ON h.guild_id = s.guild_id AND h.user_id = s.user_id "
-        "WHERE s.guild_id = ? AND s.line = 'Free'",
-        (GUILD,),
-    )
-    joined = " | ".join(plan)
+    joined = " | ".join(await db.explain(FREE_COUNTS_SQL, (GUILD, GUILD)))
     assert "ix_submissions_line" in joined and "ix_handles_user" in joined, joined
+    assert "PRIMARY KEY (guild_id=? AND handle=?)" in joined, joined
+    assert "PRIMARY KEY (guild_id=?)" not in joined.replace("AND handle=?)", ""), joined  # no per-row scan
 
 
 def _new(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmission:

@@ -1,0 +1,86 @@
+"""Shared pieces of the benchmarks: results, timing, the printed table and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclass
+class Result:
+    """One benchmark figure with its target and verdict."""
+
+    name: str
+    value: float
+    unit: str
+    target: str
+    passed: bool
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def median_seconds(action: Callable[[], Awaitable[object]], reps: int) -> float:
+    """Median wall time of ``reps`` runs of an async action."""
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        await action()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The ``pct`` percentile (nearest rank) of samples."""
+    ordered = sorted(samples)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass  # not Linux: keep platform's answer
+    import os
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def render_table(results: list[Result]) -> str:
+    """A plain text table of every result."""
+    rows = [("benchmark", "value", "target", "verdict")]
+    for r in results:
+        rows.append((r.name, f"{r.value:,.2f} {r.unit}".strip(), r.target, "PASS" if r.passed else "FAIL"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_json(results: list[Result], path: Path | None = None) -> Path:
+    """Write the figures (and the machine) as JSON; returns the path."""
+    path = path or RESULTS_DIR / "latest.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"machine": machine(), "results": [asdict(r) for r in results]}
+    path.write_text(json.dumps(payload, indent=2))
+    return path
