@@ -71,7 +71,7 @@ FREE_COUNTS_SQL = f"""
     SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
     JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
     WHERE s.guild_id = ? AND s.line = 'Free'
-"""  # noqa: S608 - only the fixed column list is interpolated
+"""
 
 
 class DatabaseError(Exception):

@@ -17,7 +17,6 @@ from database import Database
 from models import EngagementCounts, Handle, Line, Submission
 from services.points import PointsService
 from services.queue import QueueService
-from services.validation import song_key
 
 GUILD = 1
 HANDLES = 10_000
