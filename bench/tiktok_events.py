@@ -1,0 +1,59 @@
+"""TikTokLive 7.x event objects for the benchmarks, and the project's adapter run over them."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from typing import Any
+
+from models import EngagementEvent
+
+
+def adapter_available() -> bool:
+    """True when the project's TikTok adapter is installed (it is, once the TikTok layer landed)."""
+    try:
+        return importlib.util.find_spec("services.tiktok.adapter") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def library_events(count: int, handles: int, seed: int = 5) -> list[Any]:
+    """A realistic mix of library events (likes, comments, gifts, shares, follows), built before timing."""
+    from TikTokLive.events import CommentEvent, FollowEvent, GiftEvent, LikeEvent, ShareEvent
+    from TikTokLive.proto import CommonMessageData, Gift, User
+
+    rng = random.Random(seed)
+    users = [User(id=10_000 + i, display_id=f"fan{i:05d}", nickname=f"Fan {i}") for i in range(handles)]
+    gifts = [Gift(id=5655, name="Rose", type=2, diamond_count=1), Gift(id=5269, name="Lion", type=2, diamond_count=99)]
+    out: list[Any] = []
+    for i in range(count):
+        user = rng.choice(users)
+        common = CommonMessageData(msg_id=1_000_000 + i, create_time=0)
+        roll = rng.random()
+        if roll < 0.5:
+            out.append(LikeEvent(user=user, count=rng.randint(1, 15), total=i, common=common))
+        elif roll < 0.8:
+            out.append(CommentEvent(user=user, content="nice song", common=common))
+        elif roll < 0.9:
+            out.append(GiftEvent(user=user, gift=rng.choice(gifts), repeat_count=1, repeat_end=1, common=common))
+        elif roll < 0.95:
+            out.append(ShareEvent(user=user, common=common))
+        else:
+            out.append(FollowEvent(user=user, common=common))
+    return out
+
+
+_ADAPTER: Any = None
+
+
+def run_adapter(events: list[Any]) -> list[EngagementEvent]:
+    """Translate library events with the project's real adapter (one instance, as the bot keeps)."""
+    global _ADAPTER  # noqa: PLW0603 - one adapter for the whole benchmark, like one per live in the bot
+    if _ADAPTER is None:
+        from services.tiktok.adapter import EventAdapter
+
+        _ADAPTER = EventAdapter()
+    adapted: list[EngagementEvent] = []
+    for event in events:
+        adapted.extend(_ADAPTER.handle(event))
+    return adapted
