@@ -48,7 +48,7 @@ _ADAPTER: Any = None
 
 def run_adapter(events: list[Any]) -> list[EngagementEvent]:
     """Translate library events with the project's real adapter (one instance, as the bot keeps)."""
-    global _ADAPTER  # noqa: PLW0603 - one adapter for the whole benchmark, like one per live in the bot
+    global _ADAPTER
     if _ADAPTER is None:
         from services.tiktok.adapter import EventAdapter
 
