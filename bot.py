@@ -32,6 +32,7 @@ from services.audio import AudioStore
 from services.engagement import EngagementWriter
 from services.points import PointsService
 from services.queue import QueueService
+from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.respond import NO_MENTIONS, report_error
 
 log = logging.getLogger("bot")
@@ -155,9 +156,31 @@ class MusicQueueBot(commands.Bot):
         self.points = PointsService(self.db, self.queue)
         self.engagement = EngagementWriter(self.db, self.queue, flush_seconds=self.config.engagement_flush_seconds)
         self.engagement.start()
+        self._start_debug_reporter()
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+
+    def _start_debug_reporter(self) -> None:
+        handler = DebugChannelHandler()
+        secrets = self.config.secrets
+
+        def redact(text: str) -> str:
+            for secret in secrets:
+                text = text.replace(secret, "[redacted]")
+            return text
+
+        async def send(channel_id: int, text: str) -> None:
+            try:
+                await self.get_partial_messageable(channel_id).send(text, allowed_mentions=NO_MENTIONS)
+            except discord.HTTPException as exc:
+                # Logged below WARNING on purpose: a warning here would be queued for the same channel.
+                log.info("debug channel %s unreachable: %s", channel_id, exc)
+
+        logging.getLogger().addHandler(handler)
+        self.debug_handler = handler
+        self.debug_reporter = DebugReporter(handler, self.db.debug_channels, send, redact=redact)
+        self.debug_reporter.start()
 
     def tree_hash(self) -> str:
         """A hash of the commands as Discord would receive them."""
@@ -205,6 +228,9 @@ class MusicQueueBot(commands.Bot):
                 await self.engagement.stop()
             except Exception:
                 log.exception("final engagement flush failed")
+        if hasattr(self, "debug_reporter"):
+            await self.debug_reporter.stop()
+            logging.getLogger().removeHandler(self.debug_handler)
         await super().close()
         await self.db.close()
 

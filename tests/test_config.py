@@ -111,3 +111,18 @@ def test_check_migrates_and_imports_every_cog_without_connecting(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "cogs import" in result.stderr
     assert (tmp_path / "d" / "music_queue.db").exists()
+
+
+def test_a_second_process_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    from bot import InstanceLock
+
+    data = tmp_path / "d"
+    lock = InstanceLock(data / "music_queue.db")
+    lock.acquire()
+    try:
+        result = _run_bot([], {"DISCORD_TOKEN": "x", "DATA_DIR": str(data)}, tmp_path)
+    finally:
+        lock.release()
+    assert result.returncode == 3
+    assert "another bot process (pid" in result.stderr and "stop it first" in result.stderr
+    assert "Traceback" not in result.stderr
