@@ -23,7 +23,7 @@ async def _session_with(db: Database, people: int) -> int:
             first_seen=1000.0 + i,
             last_seen=1600.0 + i,
             joined_at=1000.0,
-            nickname="=HYPERLINK(\"x\")" if i == 1 else "@everyone " + "x" * 300,
+            nickname='=HYPERLINK("x")' if i == 1 else "@everyone " + "x" * 300,
         )
         for i in range(people)
     ]
