@@ -1,0 +1,57 @@
+"""Live sessions: every connected period of a TikTok LIVE is a session, and its end yields the recap.
+
+Sits between the connection manager (which knows when a live starts and ends) and the engagement writer
+(which records events under the current session). No discord import: the TikTok cog renders the results.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from database import Database
+from models import EngagementEvent, LiveSession, SessionSummary
+from services.analytics import summarize
+from services.engagement import EngagementWriter
+
+log = logging.getLogger(__name__)
+
+
+class LiveSessionService:
+    """Opens and closes session records and routes engagement into them."""
+
+    def __init__(self, db: Database, writer: EngagementWriter, *, clock: Callable[[], float] = time.time) -> None:
+        self.db = db
+        self.writer = writer
+        self.clock = clock
+        self._open: dict[int, LiveSession] = {}
+
+    def current(self, guild_id: int) -> LiveSession | None:
+        """The open session of a guild, if a live is connected."""
+        return self._open.get(guild_id)
+
+    async def start(self, guild_id: int, host: str, room_id: int | None, *, simulated: bool = False) -> LiveSession:
+        """Open a session (closing a stale one first) and record further events under it."""
+        if guild_id in self._open:
+            await self.end(guild_id)
+        session = await self.db.start_session(guild_id, host, room_id, self.clock(), simulated=simulated)
+        self._open[guild_id] = session
+        self.writer.set_session(guild_id, session.id)
+        log.info("live session %s started for @%s in guild %s", session.id, host, guild_id)
+        return session
+
+    def record(self, guild_id: int, events: Iterable[EngagementEvent]) -> None:
+        """Hand events to the writer (cheap: called for every batch from the live)."""
+        self.writer.add(guild_id, events)
+
+    async def end(self, guild_id: int) -> SessionSummary | None:
+        """Flush what is buffered, close the session and return its recap (None if none was open)."""
+        session = self._open.pop(guild_id, None)
+        if session is None:
+            return None
+        await self.writer.flush()
+        self.writer.set_session(guild_id, None)
+        await self.db.end_session(session.id, self.clock())
+        log.info("live session %s ended for guild %s", session.id, guild_id)
+        return await summarize(self.db, session.id)
