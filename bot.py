@@ -30,6 +30,7 @@ from config import Config, ConfigError, RedactingFilter, load_config
 from database import Database, DatabaseError
 from services.audio import AudioStore
 from services.engagement import EngagementWriter
+from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
 from ui.debug_log import DebugChannelHandler, DebugReporter
@@ -129,6 +130,7 @@ class MusicQueueBot(commands.Bot):
     points: PointsService
     audio: AudioStore
     engagement: EngagementWriter
+    sessions: LiveSessionService
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
