@@ -34,6 +34,7 @@ from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
 from ui.debug_log import DebugChannelHandler, DebugReporter
+from ui.displays import DisplayManager
 from ui.respond import NO_MENTIONS, report_error
 
 log = logging.getLogger("bot")
@@ -131,6 +132,7 @@ class MusicQueueBot(commands.Bot):
     audio: AudioStore
     engagement: EngagementWriter
     sessions: LiveSessionService
+    displays: DisplayManager
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -159,9 +161,21 @@ class MusicQueueBot(commands.Bot):
         self.engagement = EngagementWriter(self.db, self.queue, flush_seconds=self.config.engagement_flush_seconds)
         self.engagement.start()
         self._start_debug_reporter()
+        self.displays = DisplayManager(self, self.config.display_refresh_seconds)
+        from ui.submission_ui import PERSISTENT_VIEWS as SUBMISSION_VIEWS
+        from ui.views import PERSISTENT_VIEWS
+
+        # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4).
+        for view_class in (*PERSISTENT_VIEWS, *SUBMISSION_VIEWS):
+            self.add_view(view_class())
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+        self._startup_refresh = asyncio.create_task(self._refresh_displays_when_ready())
+
+    async def _refresh_displays_when_ready(self) -> None:
+        await self.wait_until_ready()
+        await self.displays.refresh_all()
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()
@@ -230,6 +244,8 @@ class MusicQueueBot(commands.Bot):
                 await self.engagement.stop()
             except Exception:
                 log.exception("final engagement flush failed")
+        if hasattr(self, "displays"):
+            await self.displays.close()
         if hasattr(self, "debug_reporter"):
             await self.debug_reporter.stop()
             logging.getLogger().removeHandler(self.debug_handler)

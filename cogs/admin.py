@@ -1,14 +1,352 @@
-"""The admin cog (commands arrive with the Discord issue)."""
+"""The admin cog: queue moderation, channels and roles, points settings, blocklist and backups.
+
+Every command here is checked at runtime on every call (``admin_only``), not only hidden by default
+permissions, because server owners can re-grant command visibility in their integration settings.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
 from discord.ext import commands
 
+from errors import ValidationError
+from models import BlockEntry, BlockKind, GuildSettings, Line
+from services import validation
+from services.backup import BackupService
+from ui import limits
+from ui.checks import admin_only
+from ui.respond import defer, respond
 
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
+
+MOVE_TARGETS = [
+    app_commands.Choice(name=line.value, value=line.value)
+    for line in (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE, Line.PENDING, Line.REMOVED)
+]
+CHANNEL_LABELS = {
+    "bookmark_channel_id": "Bookmarks",
+    "now_playing_channel_id": "Now playing",
+    "metrics_channel_id": "Post-live metrics",
+    "debug_channel_id": "Debug",
+    "submission_channel_id": "Submission channel",
+    "live_queue_channel_id": "Live queue",
+    "reviewer_channel_id": "Reviewer panel",
+}
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
 class Admin(commands.Cog):
-    """Placeholder until the Discord issue lands its commands."""
+    """Server configuration and queue moderation."""
+
+    def __init__(self, bot: MusicQueueBot) -> None:
+        self.bot = bot
+        self.backups = BackupService(bot.db, bot.config.data_dir, bot.config.backup_keep)
+
+    async def cog_load(self) -> None:
+        """Start the backup schedule."""
+        self.backups.start(self.bot.config.backup_interval_hours)
+
+    async def cog_unload(self) -> None:
+        """Stop the backup schedule."""
+        await self.backups.stop()
+
+    # ------------------------------------------------------------------ queue moderation
+
+    @app_commands.command(name="move")
+    @app_commands.describe(submission_id="The id, like #AB12C", line="Where it goes")
+    @app_commands.choices(line=MOVE_TARGETS)
+    @admin_only()
+    async def move(self, interaction: discord.Interaction, submission_id: str, line: str) -> None:
+        """Move a submission to another line."""
+        moved = await self.bot.queue.move(interaction.guild_id or 0, submission_id, Line(line))
+        await respond(interaction, f"✅ {moved.display_id} is now in **{moved.line.value}**.")
+
+    @app_commands.command(name="remove")
+    @app_commands.describe(submission_id="The id, like #AB12C")
+    @admin_only()
+    async def remove(self, interaction: discord.Interaction, submission_id: str) -> None:
+        """Remove a submission from the queue (it stays in the history)."""
+        removed = await self.bot.queue.remove(interaction.guild_id or 0, submission_id)
+        await respond(interaction, f"🗑️ Removed {removed.display_id}.")
+
+    @app_commands.command(name="clearfree")
+    @admin_only()
+    async def clearfree(self, interaction: discord.Interaction) -> None:
+        """Remove every song from the Free line (kept in history as removed)."""
+        count = await self.bot.queue.clear_free(interaction.guild_id or 0)
+        await respond(interaction, f"🗑️ Cleared the Free line: {count} removed.")
+
+    @app_commands.command(name="opensubmissions")
+    @admin_only()
+    async def opensubmissions(self, interaction: discord.Interaction) -> None:
+        """Open the Free line to new submissions."""
+        await self.bot.queue.set_free_open(interaction.guild_id or 0, True)
+        await respond(interaction, "✅ The Free line is open.")
+
+    @app_commands.command(name="closesubmissions")
+    @admin_only()
+    async def closesubmissions(self, interaction: discord.Interaction) -> None:
+        """Close the Free line (skips are still accepted)."""
+        await self.bot.queue.set_free_open(interaction.guild_id or 0, False)
+        await respond(interaction, "🚫 The Free line is closed. Skips are still accepted.")
+
+    # ------------------------------------------------------------------ channels and roles
+
+    async def _set_channel(self, interaction: discord.Interaction, key: str, channel: discord.TextChannel) -> None:
+        await self.bot.db.update_settings(interaction.guild_id or 0, **{key: channel.id})
+        await respond(interaction, f"✅ {CHANNEL_LABELS[key]} channel set to {channel.mention}.")
+
+    @app_commands.command(name="setbookmarkchannel")
+    @admin_only()
+    async def setbookmarkchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Where bookmarked songs are posted."""
+        await self._set_channel(interaction, "bookmark_channel_id", channel)
+
+    @app_commands.command(name="setnowplayingchannel")
+    @admin_only()
+    async def setnowplayingchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Where "Now playing" is announced."""
+        await self._set_channel(interaction, "now_playing_channel_id", channel)
+
+    @app_commands.command(name="setup-post-live-metrics")
+    @admin_only()
+    async def setup_post_live_metrics(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Where the recap of each TikTok LIVE is posted."""
+        await self._set_channel(interaction, "metrics_channel_id", channel)
+
+    @app_commands.command(name="setdebugchannel")
+    @admin_only()
+    async def setdebugchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Where connection alerts and warnings go."""
+        await self._set_channel(interaction, "debug_channel_id", channel)
+
+    @app_commands.command(name="set-submission-channel")
+    @admin_only()
+    async def set_submission_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """A channel kept for submissions: other chatter there is removed."""
+        await self._set_channel(interaction, "submission_channel_id", channel)
+
+    @app_commands.command(name="set-reviewer-role")
+    @admin_only()
+    async def set_reviewer_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        """The role that may use the reviewer panel and /next."""
+        await self.bot.db.update_settings(interaction.guild_id or 0, reviewer_role_id=role.id)
+        await respond(interaction, f"✅ Reviewers are members with {role.mention}.")
+
+    @app_commands.command(name="set-admin-role")
+    @admin_only()
+    async def set_admin_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        """A role with admin rights here (besides Manage Server)."""
+        await self.bot.db.update_settings(interaction.guild_id or 0, admin_role_id=role.id)
+        await respond(interaction, f"✅ Admins are members with Manage Server or {role.mention}.")
+
+    @app_commands.command(name="show-settings")
+    @admin_only()
+    async def show_settings(self, interaction: discord.Interaction) -> None:
+        """Every setting and its state; missing channels are flagged."""
+        guild = interaction.guild
+        settings = await self.bot.db.get_settings(interaction.guild_id or 0)
+        await respond(interaction, embed=settings_embed(settings, guild))
+
+    # ------------------------------------------------------------------ points
+
+    @app_commands.command(name="resetpoints")
+    @app_commands.describe(
+        user="Reset this member and their handles", handle="Reset one TikTok handle", everything="Reset every handle"
+    )
+    @admin_only()
+    async def resetpoints(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member | None = None,
+        handle: str | None = None,
+        everything: bool = False,
+    ) -> None:
+        """Reset points: one member, one handle, or everything."""
+        chosen = sum(x for x in (user is not None, bool(handle), everything))
+        if chosen != 1:
+            raise ValidationError("Choose exactly one: a user, a handle, or everything.")
+        guild_id = interaction.guild_id or 0
+        if user is not None:
+            count = await self.bot.points.reset_user(guild_id, user.id)
+            await respond(interaction, f"✅ Reset {count} handle(s) of {user.mention}.")
+        elif handle:
+            await self.bot.points.reset_handle(guild_id, handle)
+            await respond(interaction, f"✅ Reset @{validation.normalize_handle(handle)}.")
+        else:
+            count = await self.bot.points.reset_all(guild_id)
+            await respond(interaction, f"✅ Reset every handle ({count}).")
+
+    @app_commands.command(name="points-weights")
+    @admin_only()
+    async def points_weights(
+        self,
+        interaction: discord.Interaction,
+        like: app_commands.Range[int, 0, 10_000] | None = None,
+        comment: app_commands.Range[int, 0, 10_000] | None = None,
+        share: app_commands.Range[int, 0, 10_000] | None = None,
+        follow: app_commands.Range[int, 0, 10_000] | None = None,
+        subscribe: app_commands.Range[int, 0, 10_000] | None = None,
+        gift_coin: app_commands.Range[int, 0, 10_000] | None = None,
+    ) -> None:
+        """Show the points each engagement is worth, or change some of them."""
+        guild_id = interaction.guild_id or 0
+        changes = {
+            k: v
+            for k, v in dict(
+                like=like, comment=comment, share=share, follow=follow, subscribe=subscribe, gift_coin=gift_coin
+            ).items()
+            if v is not None
+        }
+        if changes:
+            weights = await self.bot.points.set_weights(guild_id, **changes)
+        else:
+            weights = (await self.bot.db.get_settings(guild_id)).weights
+        text = " · ".join(f"{name.replace('_', ' ')} {getattr(weights, name)}" for name in weights.names())
+        await respond(interaction, ("✅ Updated. " if changes else "") + f"Points: {text}")
+
+    @app_commands.command(name="gift-tiers")
+    @admin_only()
+    async def gift_tiers(
+        self,
+        interaction: discord.Interaction,
+        skip: app_commands.Range[int, 0, 10_000_000] | None = None,
+        double_skip: app_commands.Range[int, 0, 10_000_000] | None = None,
+        back_to_back: app_commands.Range[int, 0, 10_000_000] | None = None,
+    ) -> None:
+        """Show or set the coins a linked handle must gift in one live to move a song into each paid line."""
+        guild_id = interaction.guild_id or 0
+        current = (await self.bot.db.get_settings(guild_id)).gift_tiers
+        if any(v is not None for v in (skip, double_skip, back_to_back)):
+            current = await self.bot.points.set_gift_tiers(
+                guild_id,
+                skip=current.skip if skip is None else skip,
+                double_skip=current.double_skip if double_skip is None else double_skip,
+                back_to_back=current.back_to_back if back_to_back is None else back_to_back,
+            )
+        await respond(
+            interaction,
+            f"🎁 Skip {current.skip} coins · DoubleSkip {current.double_skip} · BackToBack {current.back_to_back} "
+            "(0 switches a tier off)",
+        )
+
+    @app_commands.command(name="link-handle")
+    @app_commands.describe(member="Who owns the handle", handle="The TikTok handle")
+    @admin_only()
+    async def link_handle(self, interaction: discord.Interaction, member: discord.Member, handle: str) -> None:
+        """Link (or reassign) a TikTok handle to a member directly; counts as verified."""
+        result = await self.bot.points.admin_link(interaction.guild_id or 0, member.id, handle)
+        moved = f" (was <@{result.previous_owner}>)" if result.previous_owner not in (None, member.id) else ""
+        await respond(interaction, f"✅ @{result.handle.handle} → {member.mention}{moved}.")
+
+    # ------------------------------------------------------------------ blocklist and backups
+
+    @app_commands.command(name="blocklist")
+    @app_commands.describe(
+        action="add, remove or list", kind="user, word or domain", value="The user id, word or domain"
+    )
+    @app_commands.choices(
+        action=[app_commands.Choice(name=a, value=a) for a in ("add", "remove", "list")],
+        kind=[app_commands.Choice(name=k.value, value=k.value) for k in BlockKind],
+    )
+    @admin_only()
+    async def blocklist(
+        self, interaction: discord.Interaction, action: str, kind: str | None = None, value: str | None = None
+    ) -> None:
+        """Refuse submissions from users, with words, or from link domains."""
+        guild_id = interaction.guild_id or 0
+        if action == "list":
+            rules = await self.bot.db.blocklist(guild_id)
+            text = "\n".join(f"{r.kind.value}: {limits.safe(r.value, 100)}" for r in rules) or "The blocklist is empty."
+            await respond(interaction, limits.clip(text, 2000))
+            return
+        if kind is None or not value or not value.strip():
+            raise ValidationError("Give a kind (user, word or domain) and a value.")
+        entry = BlockEntry(guild_id, BlockKind(kind), normalize_block(BlockKind(kind), value))
+        if action == "add":
+            added = await self.bot.db.add_block(entry)
+            await respond(interaction, "✅ Added." if added else "It was already on the blocklist.")
+        else:
+            removed = await self.bot.db.remove_block(entry)
+            await respond(interaction, "✅ Removed." if removed else "That was not on the blocklist.")
+
+    @app_commands.command(name="backup")
+    @admin_only()
+    async def backup(self, interaction: discord.Interaction) -> None:
+        """Take a database backup now."""
+        await defer(interaction)
+        path = await self.backups.backup_now()
+        await respond(interaction, f"💾 Backup saved: `{path.name}` ({path.stat().st_size / 1024:.0f} KiB).")
 
 
-async def setup(bot: commands.Bot) -> None:
+def normalize_block(kind: BlockKind, value: str) -> str:
+    """Blocklist values in the form they are matched in."""
+    text = value.strip()
+    if kind is BlockKind.USER:
+        digits = text.strip("<@!>")
+        if not digits.isdigit():
+            raise ValidationError("A user is given by their id or mention.")
+        return digits
+    if kind is BlockKind.DOMAIN:
+        text = text.lower().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+        text = text.removeprefix("www.")
+        if "." not in text or len(text) > 253:
+            raise ValidationError("Give a domain like example.com.")
+        return text
+    if len(text) > 100:
+        raise ValidationError("Blocked words can be at most 100 characters.")
+    return text.casefold()
+
+
+def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> discord.Embed:
+    """Every setting; channels that no longer exist or where the bot can't post are flagged."""
+    embed = discord.Embed(title="⚙️ Settings", colour=discord.Colour.blurple())
+    lines = []
+    for key, label in CHANNEL_LABELS.items():
+        channel_id = getattr(settings, key)
+        if channel_id is None:
+            state = "❓ not set"
+        else:
+            channel = guild.get_channel(channel_id) if guild else None
+            if channel is None:
+                state = f"❌ missing (was {channel_id})"
+            elif (
+                isinstance(channel, discord.TextChannel)
+                and guild
+                and not channel.permissions_for(guild.me).send_messages
+            ):
+                state = f"⚠️ {channel.mention} (I can't post there)"
+            else:
+                state = f"✅ {channel.mention}"
+        lines.append(f"**{label}**: {state}")
+    embed.add_field(name="Channels", value="\n".join(lines), inline=False)
+    role = lambda rid: f"<@&{rid}>" if rid else "not set"  # noqa: E731 - tiny local formatter
+    embed.add_field(name="Reviewer role", value=role(settings.reviewer_role_id))
+    embed.add_field(name="Admin role", value=role(settings.admin_role_id))
+    embed.add_field(name="Free line", value="open" if settings.free_open else "closed")
+    w = settings.weights
+    embed.add_field(
+        name="Points",
+        value=f"like {w.like} · comment {w.comment} · share {w.share} · follow {w.follow} · "
+        f"subscribe {w.subscribe} · gift coin {w.gift_coin} · like cap {settings.like_cap_per_minute}/min",
+        inline=False,
+    )
+    t = settings.gift_tiers
+    embed.add_field(
+        name="Gift tiers", value=f"Skip {t.skip} · DoubleSkip {t.double_skip} · BackToBack {t.back_to_back}"
+    )
+    embed.add_field(
+        name="Spam control",
+        value=f"cooldown {settings.submit_cooldown_seconds} s · max waiting {settings.max_pending_per_user}",
+    )
+    return limits.fit(embed)
+
+
+async def setup(bot: MusicQueueBot) -> None:
     """Add the cog."""
-    await bot.add_cog(Admin())
+    await bot.add_cog(Admin(bot))

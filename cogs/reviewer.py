@@ -1,14 +1,50 @@
-"""The reviewer cog (commands arrive with the Discord issue)."""
+"""The reviewer cog: ``/setup-reviewer-channel`` and ``/next`` (the panel's buttons live in ``ui.views``)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
 from discord.ext import commands
+
+from models import DisplayKind
+from ui.checks import admin_only, reviewer_only
+from ui.respond import defer, respond
+from ui.views import play_next
+
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
 
 
 class Reviewer(commands.Cog):
-    """Placeholder until the Discord issue lands its commands."""
+    """What reviewers use to pull songs."""
+
+    def __init__(self, bot: MusicQueueBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="setup-reviewer-channel")
+    @app_commands.describe(channel="Where the reviewer panel goes (keep it private to reviewers)")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @admin_only()
+    async def setup_reviewer_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+        """Post (or move) the reviewer panel: the queue with points, and the pending skips."""
+        await defer(interaction)
+        guild_id = interaction.guild_id or 0
+        await self.bot.db.update_settings(guild_id, reviewer_channel_id=channel.id)
+        await self.bot.displays.ensure(guild_id, DisplayKind.REVIEWER_MAIN, channel)
+        await self.bot.displays.ensure(guild_id, DisplayKind.REVIEWER_PENDING, channel)
+        await respond(interaction, f"✅ The reviewer panel is pinned in {channel.mention}.")
+
+    @app_commands.command(name="next")
+    @app_commands.guild_only()
+    @reviewer_only()
+    async def next(self, interaction: discord.Interaction) -> None:
+        """Play the next song: archive it, announce it, and get its link or file."""
+        await play_next(interaction)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: MusicQueueBot) -> None:
     """Add the cog."""
-    await bot.add_cog(Reviewer())
+    await bot.add_cog(Reviewer(bot))

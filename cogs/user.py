@@ -1,14 +1,116 @@
-"""The user cog (commands arrive with the Discord issue)."""
+"""The user cog: history, TikTok handle links, DM opt-in and help."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
 from discord.ext import commands
+
+from ui import limits
+from ui.respond import respond
+from ui.submission_ui import show_history
+
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
+
+
+async def own_handles(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """Autocomplete from the caller's own linked handles."""
+    bot: MusicQueueBot = interaction.client  # type: ignore[assignment]
+    handles = await bot.points.handles_of(interaction.guild_id or 0, interaction.user.id)
+    typed = current.lstrip("@").lower()
+    return [app_commands.Choice(name=f"@{h.handle}", value=h.handle) for h in handles if h.handle.startswith(typed)][
+        :25
+    ]
 
 
 class User(commands.Cog):
-    """Placeholder until the Discord issue lands its commands."""
+    """Commands every member has."""
+
+    def __init__(self, bot: MusicQueueBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="mysubmissions")
+    @app_commands.guild_only()
+    async def mysubmissions(self, interaction: discord.Interaction) -> None:
+        """Your submissions: where they are, withdraw one, or submit one again."""
+        await show_history(interaction)
+
+    @app_commands.command(name="link-tiktok")
+    @app_commands.describe(handle="Your TikTok handle, like @yourname")
+    @app_commands.guild_only()
+    async def link_tiktok(self, interaction: discord.Interaction, handle: str) -> None:
+        """Link your TikTok handle so your engagement points count for your songs."""
+        result = await self.bot.points.link(interaction.guild_id or 0, interaction.user.id, handle)
+        text = f"✅ @{result.handle.handle} is linked to you. Its points now count for your Free songs."
+        if result.code:
+            text += (
+                f"\nTo prove it is yours, type **{result.code}** in the chat of the next TikTok LIVE from that "
+                "account. Verified links win over unverified ones."
+            )
+        await respond(interaction, text)
+
+    @app_commands.command(name="unlink-tiktok")
+    @app_commands.describe(handle="One of your linked handles")
+    @app_commands.autocomplete(handle=own_handles)
+    @app_commands.guild_only()
+    async def unlink_tiktok(self, interaction: discord.Interaction, handle: str) -> None:
+        """Unlink one of your TikTok handles."""
+        await self.bot.points.unlink(interaction.guild_id or 0, interaction.user.id, handle)
+        await respond(interaction, "✅ Unlinked.")
+
+    @app_commands.command(name="my-tiktok-handles")
+    @app_commands.guild_only()
+    async def my_tiktok_handles(self, interaction: discord.Interaction) -> None:
+        """Your linked TikTok handles and their points."""
+        guild_id = interaction.guild_id or 0
+        handles = await self.bot.points.handles_of(guild_id, interaction.user.id)
+        if not handles:
+            await respond(interaction, "You have no TikTok handles linked. Use /link-tiktok.")
+            return
+        weights = (await self.bot.db.get_settings(guild_id)).weights
+        lines = [
+            f"{'✅' if h.verified else '▫️'} @{limits.safe(h.handle)} · {h.counts.points(weights)} pts" for h in handles
+        ]
+        await respond(interaction, limits.clip("\n".join(lines), 2000))
+
+    @app_commands.command(name="notify")
+    @app_commands.describe(enabled="DM me when my song is next and when it plays")
+    @app_commands.guild_only()
+    async def notify(self, interaction: discord.Interaction, enabled: bool) -> None:
+        """Turn DMs about your songs on or off."""
+        await self.bot.db.set_dm_notify(interaction.guild_id or 0, interaction.user.id, enabled)
+        await respond(interaction, "🔔 DMs on." if enabled else "🔕 DMs off.")
+
+    @app_commands.command(name="help")
+    async def help(self, interaction: discord.Interaction) -> None:
+        """How the queue works and how to earn points."""
+        w = (await self.bot.db.get_settings(interaction.guild_id or 0)).weights
+        embed = discord.Embed(title="🎵 How the queue works", colour=discord.Colour.blurple())
+        embed.add_field(
+            name="Lines",
+            value="**BackToBack** > **DoubleSkip** > **Skip** > **Free**. Paid lines play first, in the order "
+            "songs entered them. Skips wait in **Pending Skips** until a reviewer checks them.",
+            inline=False,
+        )
+        embed.add_field(
+            name="Points (Free line)",
+            value=f"On the TikTok LIVE: like {w.like} per like · comment {w.comment} · share {w.share} · "
+            f"follow {w.follow} · subscribe {w.subscribe} · gifts {w.gift_coin} per coin. Link your handle with "
+            "/link-tiktok. **Points reset when your Free song plays.**",
+            inline=False,
+        )
+        embed.add_field(
+            name="Commands",
+            value="/submit · /submitfile · /mysubmissions · /queue · /link-tiktok · /unlink-tiktok · "
+            "/my-tiktok-handles · /notify",
+            inline=False,
+        )
+        await respond(interaction, embed=embed)
 
 
-async def setup(bot: commands.Bot) -> None:
+async def setup(bot: MusicQueueBot) -> None:
     """Add the cog."""
-    await bot.add_cog(User())
+    await bot.add_cog(User(bot))

@@ -1,0 +1,347 @@
+"""Submitting: the modal, the skip question, confirmations, the portal and the history views."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from errors import BotError
+from models import Line, Submission
+from services.queue import Draft, Placement
+from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
+from ui import limits, queue_ui
+from ui.checks import is_admin
+from ui.respond import BaseModal, BaseView, defer, respond, update
+
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
+
+log = logging.getLogger(__name__)
+HISTORY_PAGE = 5
+
+
+def _bot(interaction: discord.Interaction) -> MusicQueueBot:
+    return interaction.client  # type: ignore[return-value]  # always our bot class
+
+
+def status_text(placement: Placement) -> str:
+    """Where a submission is, in words."""
+    sub = placement.submission
+    if sub.line is Line.PLAYED and sub.played_at:
+        return f"played <t:{int(sub.played_at)}:d>" + (f" · rated {sub.rating}/10" if sub.rating else "")
+    if sub.line is Line.REMOVED:
+        return "removed"
+    if sub.line is Line.PENDING:
+        return "pending skip (a reviewer will check it)"
+    return f"{sub.line.value} · #{placement.position} · {queue_ui.eta_text(placement.eta_seconds)}"
+
+
+def confirmation_embed(placement: Placement) -> discord.Embed:
+    """The ephemeral receipt after submitting: id, line, position and ETA."""
+    sub = placement.submission
+    embed = discord.Embed(title="✅ Submitted", description=f"**{queue_ui.song(sub, 300)}**",
+                          colour=discord.Colour.green())  # fmt: skip
+    embed.add_field(name="Id", value=sub.display_id)
+    embed.add_field(name="Line", value=sub.line.value)
+    if placement.position is not None:
+        embed.add_field(name="Position", value=f"#{placement.position}")
+        embed.add_field(name="Estimated wait", value=queue_ui.eta_text(placement.eta_seconds))
+    else:
+        embed.add_field(name="Next step", value="A reviewer checks your skip, then it joins its line.")
+    if sub.platform:
+        embed.add_field(name="Source", value=sub.platform)
+    embed.set_footer(text="Follow it with /mysubmissions. /notify gets you a DM when it is next.")
+    return limits.fit(embed)
+
+
+def history_embed(rows: list[Placement], page: int, total: int) -> discord.Embed:
+    """A page of the caller's own submissions, newest first."""
+    pages = max(1, -(-total // HISTORY_PAGE))
+    embed = discord.Embed(title="🎵 Your submissions", colour=discord.Colour.blurple())
+    if not rows:
+        embed.description = "You have not submitted anything yet. Use /submit!"
+    for placement in rows:
+        sub = placement.submission
+        embed.add_field(
+            name=limits.clip(f"{sub.display_id} · {sub.artist} – {sub.title}", limits.FIELD_NAME),
+            value=limits.clip(f"{status_text(placement)} · sent <t:{int(sub.submitted_at)}:R>", 1024),
+            inline=False,
+        )
+    embed.set_footer(text=f"Page {page + 1}/{pages} · {total} submissions")
+    return limits.fit(embed)
+
+
+FILE_HOWTO = (
+    "Use **/submitfile** and attach an MP3, WAV, M4A or FLAC file (up to 25 MB), then fill in the artist and "
+    "the song title. The file is kept safely, and the reviewer gets it when your song plays."
+)
+
+
+# ---------------------------------------------------------------------- the skip question
+
+
+class SkipQuestionView(BaseView):
+    """The skip question: Yes goes to Pending Skips, No to Free. Only the submitter can answer."""
+
+    def __init__(self, draft: Draft, owner_id: int, *, resubmit_of: str | None = None) -> None:
+        super().__init__(timeout=180)
+        self.draft = draft
+        self.owner_id = owner_id
+        self.resubmit_of = resubmit_of
+        self.done = False
+        self.origin: discord.Interaction | None = None
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Only the person who filled the form answers it."""
+        if interaction.user.id != self.owner_id:
+            await respond(interaction, "This question belongs to someone else's submission.")
+            return False
+        return True
+
+    @discord.ui.button(label="Yes, it's a skip", style=discord.ButtonStyle.success)
+    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Pending Skips: a reviewer verifies the payment."""
+        await self._submit(interaction, skip=True)
+
+    @discord.ui.button(label="No, Free line", style=discord.ButtonStyle.secondary)
+    async def no(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """The Free line, ordered by engagement points."""
+        await self._submit(interaction, skip=False)
+
+    async def _submit(self, interaction: discord.Interaction, *, skip: bool) -> None:
+        bot = _bot(interaction)
+        guild_id = interaction.guild_id or 0
+        exempt = await is_admin(interaction)
+        name = interaction.user.display_name
+        try:
+            placement = await bot.queue.submit(
+                guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
+            )
+        except BotError as exc:
+            await update(interaction, f"❌ {exc.message}", view=None)
+            return
+        self.done = True
+        self.stop()
+        await update(interaction, None, embed=confirmation_embed(placement), view=None)
+
+    async def on_timeout(self) -> None:
+        """Tell the user it expired and drop an uploaded file nobody will use."""
+        if self.done:
+            return
+        if self.draft.audio is not None and self.origin is not None and self.resubmit_of is None:
+            try:
+                await _bot(self.origin).audio.delete(self.draft.audio.path)
+            except OSError:
+                log.exception("could not delete an abandoned upload")
+        if self.origin is not None:
+            try:
+                await self.origin.edit_original_response(content="⌛ This submission timed out.", view=None)
+            except discord.HTTPException as exc:
+                log.info("could not mark a skip question as timed out: %s", exc)
+
+
+async def ask_skip(interaction: discord.Interaction, draft: Draft, *, resubmit_of: str | None = None) -> None:
+    """Show the skip question for a drafted song."""
+    view = SkipQuestionView(draft, interaction.user.id, resubmit_of=resubmit_of)
+    view.origin = interaction
+    text = f"**{limits.safe(f'{draft.artist} – {draft.title}', 300)}**\nIs this submission a skip (did you pay)?"
+    await respond(interaction, text, view=view)
+
+
+# ---------------------------------------------------------------------- the modal
+
+
+class SubmitModal(BaseModal, title="Submit a song"):
+    """Artist, title, link and an optional note."""
+
+    artist: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Artist", max_length=ARTIST_MAX)
+    song_title: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Song title", max_length=TITLE_MAX)
+    link: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Link", max_length=LINK_MAX, placeholder="https://…")
+    note: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Note (optional)", style=discord.TextStyle.paragraph, max_length=NOTE_MAX, required=False
+    )
+
+    def __init__(self, handle: str | None = None) -> None:
+        super().__init__(custom_id="mq:submit:modal", timeout=900)
+        self.handle = handle
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Validate, then ask the skip question."""
+        draft = _bot(interaction).queue.draft(
+            artist=self.artist.value,
+            title=self.song_title.value,
+            note=self.note.value,
+            link=self.link.value,
+            handle=self.handle,
+        )
+        await ask_skip(interaction, draft)
+
+
+# ---------------------------------------------------------------------- history and resubmission
+
+
+class HistorySelect(discord.ui.Select[Any]):
+    """Pick one of your songs to act on."""
+
+    def __init__(self, rows: list[Submission], *, placeholder: str) -> None:
+        options = [
+            discord.SelectOption(
+                label=limits.clip(f"{s.artist} – {s.title}", limits.OPTION_TEXT),
+                description=limits.clip(f"{s.display_id} · {s.line.value}", limits.OPTION_TEXT),
+                value=s.public_id,
+            )
+            for s in rows[: limits.SELECT_OPTIONS]
+        ]
+        super().__init__(placeholder=placeholder, options=options)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Hand the choice to the view."""
+        view = self.view
+        assert isinstance(view, HistoryView | ResubmitPicker)
+        await view.chosen(interaction, self.values[0])
+
+
+class ResubmitPicker(BaseView):
+    """From the portal: choose an old song to submit again."""
+
+    def __init__(self, owner_id: int, rows: list[Submission]) -> None:
+        super().__init__(timeout=180)
+        self.owner_id = owner_id
+        self.add_item(HistorySelect(rows, placeholder="Choose a song to submit again…"))
+
+    async def chosen(self, interaction: discord.Interaction, public_id: str) -> None:
+        """Ask the skip question for a copy of the chosen song."""
+        bot = _bot(interaction)
+        old = await bot.queue.get(interaction.guild_id or 0, public_id)
+        if old.user_id != interaction.user.id:
+            await respond(interaction, "You can only submit your own songs again.")
+            return
+        await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=public_id)
+
+
+class HistoryView(BaseView):
+    """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only."""
+
+    def __init__(self, owner_id: int, page: int, total: int, rows: list[Submission]) -> None:
+        super().__init__(timeout=300)
+        self.owner_id = owner_id
+        self.page = page
+        self.total = total
+        self.selected: str | None = None
+        if rows:
+            self.add_item(HistorySelect(rows, placeholder="Choose one of these songs…"))
+        pages = max(1, -(-total // HISTORY_PAGE))
+        self.previous.disabled = page <= 0
+        self.next.disabled = page >= pages - 1
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Only the owner may use their history."""
+        if interaction.user.id != self.owner_id:
+            await respond(interaction, "These are someone else's submissions.")
+            return False
+        return True
+
+    async def chosen(self, interaction: discord.Interaction, public_id: str) -> None:
+        """Remember the choice and offer what can be done with it."""
+        self.selected = public_id
+        sub = await _bot(interaction).queue.get(interaction.guild_id or 0, public_id)
+        self.withdraw.disabled = not sub.line.is_active
+        await update(interaction, f"Selected {sub.display_id} **{queue_ui.song(sub)}**.", view=self)
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Newer songs."""
+        await show_history(interaction, self.page - 1, edit=True)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Older songs."""
+        await show_history(interaction, self.page + 1, edit=True)
+
+    @discord.ui.button(label="Withdraw", emoji="🗑️", style=discord.ButtonStyle.danger, row=2, disabled=True)
+    async def withdraw(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Take the selected song out of the queue."""
+        if self.selected is None:
+            await respond(interaction, "Choose a song first.")
+            return
+        sub = await _bot(interaction).queue.withdraw(interaction.guild_id or 0, interaction.user.id, self.selected)
+        await respond(interaction, f"🗑️ Withdrew {sub.display_id}.")
+
+    @discord.ui.button(label="Submit again", emoji="🔁", style=discord.ButtonStyle.primary, row=2)
+    async def again(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """A new submission with the selected song's data."""
+        if self.selected is None:
+            await respond(interaction, "Choose a song first.")
+            return
+        bot = _bot(interaction)
+        old = await bot.queue.get(interaction.guild_id or 0, self.selected)
+        await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=self.selected)
+
+
+async def show_history(interaction: discord.Interaction, page: int = 0, *, edit: bool = False) -> None:
+    """Show (or page) the caller's own submissions."""
+    bot = _bot(interaction)
+    guild_id = interaction.guild_id or 0
+    total = await bot.db.count_user_history(guild_id, interaction.user.id)
+    pages = max(1, -(-total // HISTORY_PAGE))
+    page = min(max(page, 0), pages - 1)
+    rows, total = await bot.queue.user_history(guild_id, interaction.user.id, page=page, per_page=HISTORY_PAGE)
+    embed = history_embed(rows, page, total)
+    view = HistoryView(interaction.user.id, page, total, [p.submission for p in rows])
+    if edit:
+        await update(interaction, None, embed=embed, view=view)
+    else:
+        await respond(interaction, embed=embed, view=view)
+
+
+# ---------------------------------------------------------------------- the portal
+
+
+class PortalView(BaseView):
+    """The persistent submission portal message."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Submit a link", emoji="🔗", style=discord.ButtonStyle.primary, custom_id="mq:portal:link")
+    async def link(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Open the submission form."""
+        await interaction.response.send_modal(SubmitModal())
+
+    @discord.ui.button(
+        label="How to submit a file", emoji="📁", style=discord.ButtonStyle.secondary, custom_id="mq:portal:file"
+    )
+    async def file(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Explain /submitfile."""
+        await respond(interaction, FILE_HOWTO)
+
+    @discord.ui.button(
+        label="Submit again from history", emoji="📜", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
+    )
+    async def history(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Pick an old song to submit again."""
+        await defer(interaction)
+        rows = await _bot(interaction).db.user_history(interaction.guild_id or 0, interaction.user.id, limit=25)
+        if not rows:
+            await respond(interaction, "You have no earlier submissions yet.")
+            return
+        await respond(interaction, "Choose a song to submit again:", view=ResubmitPicker(interaction.user.id, rows))
+
+
+def portal_embed() -> discord.Embed:
+    """The portal's explanation."""
+    embed = discord.Embed(title="🎵 Music submission portal", colour=discord.Colour.dark_purple())
+    embed.description = (
+        "**Submit a link**: YouTube, Spotify, SoundCloud, Apple Music and more.\n"
+        f"**Submit a file**: {FILE_HOWTO}\n"
+        "**Submit again**: send one of your earlier songs again.\n\n"
+        "Skips (paid) are checked by a reviewer; the Free line is ordered by TikTok LIVE engagement points."
+    )
+    embed.timestamp = datetime.now(UTC)
+    return embed
+
+
+PERSISTENT_VIEWS = (PortalView,)
