@@ -34,5 +34,5 @@ async def test_backup_rotation_and_restore(tmp_path: Path, db: Database, queue: 
 def test_restore_refuses_a_damaged_backup(tmp_path: Path) -> None:
     damaged = tmp_path / "bad.db"
     damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
-    with pytest.raises(Exception, match="integrity|not a database|malformed"):
+    with pytest.raises(Exception, match=r"integrity|not a database|malformed"):
         restore(damaged, tmp_path / "db.db")
