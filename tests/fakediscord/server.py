@@ -416,7 +416,7 @@ class FakeDiscord:
         for name, data in files:
             att_id = self.snowflake()
             self.attachments[att_id] = data
-            url = f"http://127.0.0.1:{self.port}/attachments/{att_id}/{name}"
+            url = f"http://127.0.0.1:{self.port}/attachments/{att_id}/file"
             stored.append({"id": att_id, "filename": name, "size": len(data), "url": url, "proxy_url": url,
                            "content_type": "application/octet-stream"})  # fmt: skip
         return stored
@@ -721,7 +721,7 @@ class Actor:
         filename, data = file
         att_id = self.fake.snowflake()
         self.fake.attachments[att_id] = data
-        url = f"http://127.0.0.1:{self.fake.port}/attachments/{att_id}/{filename}"
+        url = f"http://127.0.0.1:{self.fake.port}/attachments/{att_id}/file"
         resolved: dict[str, Any] = {"attachments": {att_id: {"id": att_id, "filename": filename, "size": len(data),
                                     "url": url, "proxy_url": url, "content_type": "audio/mpeg"}}}  # fmt: skip
         data_payload = self._options(name, {**options}, resolved)

@@ -1,0 +1,147 @@
+"""Submitting the way people do: /submit modal, the skip question, files, history, the portal."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import Line
+from tests.audio_samples import mp3_bytes, wav_bytes
+from tests.conftest import BotEnv
+from tests.fakediscord import Actor, InteractionRecord
+
+
+async def submit_link(env: BotEnv, who: Actor, artist: str, title: str, link: str, *, skip: bool = False,
+                      note: str = "", handle: str | None = None) -> InteractionRecord:  # fmt: skip
+    """Run /submit, fill the modal, answer the skip question; returns the skip-question interaction."""
+    options = {"tiktok_handle": handle} if handle else {}
+    opened = await who.slash(env.channels["general"], "submit", **options)
+    assert opened.modal is not None and opened.modal["title"] == "Submit a song"
+    ids = [row["components"][0]["custom_id"] for row in opened.modal["components"]]
+    answered = await who.submit_modal(opened, dict(zip(ids, [artist, title, link, note], strict=True)))
+    question = answered.messages()[0]
+    if "Is this submission a skip" not in question["content"]:
+        return answered  # refused before the question (the reason is in the answer)
+    label = "Yes" if skip else "No"
+    return await who.click(question, who.find_custom_id(question, label))
+
+
+async def test_submit_free_then_pending_with_confirmation(bot_env: BotEnv) -> None:
+    done = await submit_link(bot_env, bot_env.member, "Daft Punk", "One More Time", "https://youtu.be/FGBhQbmPwH8")
+    text = done.text()
+    assert done.response_type == 7 and "Submitted" in text and "Free" in text and "#1" in text
+    assert "YouTube" in text and "Estimated wait" in text
+    queue = await bot_env.bot.queue.ordered_queue(bot_env.guild_id)
+    assert [e.submission.title for e in queue] == ["One More Time"]
+    other = bot_env.fake.member("zoe")
+    pending = await submit_link(bot_env, other, "A", "B", "https://open.spotify.com/track/x", skip=True)
+    assert "Pending Skips" in pending.text() and "A reviewer checks your skip" in pending.text()
+
+
+async def test_invalid_link_is_refused_and_nothing_stored(bot_env: BotEnv) -> None:
+    refused = await submit_link(bot_env, bot_env.member, "A", "B", "javascript:alert(1)")
+    assert refused.ephemeral and "http://" in refused.text()
+    assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 0
+
+
+async def test_free_closed_one_active_free_and_duplicates(bot_env: BotEnv) -> None:
+    await bot_env.bot.queue.set_free_open(bot_env.guild_id, False)
+    closed = await submit_link(bot_env, bot_env.member, "A", "B", "https://x.test/1")
+    assert "Free line is closed" in closed.text()
+    await bot_env.bot.queue.set_free_open(bot_env.guild_id, True)
+    await submit_link(bot_env, bot_env.member, "A", "B", "https://x.test/1")
+    second = await submit_link(bot_env, bot_env.member, "C", "D", "https://x.test/2")
+    assert "already have" in second.text()
+    dup = await submit_link(bot_env, bot_env.fake.member("dupe"), "a", "b", "https://x.test/other")
+    assert "already in the queue" in dup.text()
+
+
+async def test_everyone_in_a_title_pings_nobody(bot_env: BotEnv) -> None:
+    await bot_env.bot.displays.ensure(bot_env.guild_id, __import__("models").DisplayKind.LIVE_QUEUE,
+                                      bot_env.bot.get_partial_messageable(int(bot_env.channels["queue"])))  # fmt: skip
+    await submit_link(bot_env, bot_env.member, "@everyone", "@here <@&123>", "https://x.test/ping")
+    await bot_env.settle()
+    for message in bot_env.fake.messages.values():
+        if message["author"]["id"] == bot_env.fake.app_id:
+            mentions = message.get("allowed_mentions")
+            assert mentions is not None and mentions.get("parse") == [], message
+
+
+async def test_submitfile_stores_a_durable_copy(bot_env: BotEnv) -> None:
+    record = await bot_env.member.upload(bot_env.channels["general"], "submitfile", ("demo.mp3", mp3_bytes(80)),
+                                         artist="Me", song="Demo")  # fmt: skip
+    await bot_env.fake.wait_for(lambda: "skip" in record.text(), 5, "the skip question")
+    question = record.messages()[0]
+    done = await bot_env.member.click(question, bot_env.member.find_custom_id(question, "No"))
+    assert "Submitted" in done.text() and "Audio file" in done.text()
+    sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
+    assert sub.file_path and (await bot_env.bot.audio.read(sub.file_path)) == mp3_bytes(80)
+    assert sub.duration and sub.duration > 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("song.mp3", wav_bytes(), "not a valid MP3"),
+        ("song.exe", wav_bytes(), "Only MP3"),
+        ("empty.wav", b"", "empty"),
+        ("../../etc/passwd.wav", b"RIFFxxxx", "not a valid WAV"),
+    ],
+)
+async def test_bad_files_get_a_reason(bot_env: BotEnv, name: str, data: bytes, reason: str) -> None:
+    record = await bot_env.member.upload(bot_env.channels["general"], "submitfile", (name, data), artist="A", song="B")
+    await record.wait_text(reason)
+    assert record.ephemeral
+    audio_dir = bot_env.config.data_dir / "audio"
+    assert not audio_dir.exists() or not [p for p in audio_dir.rglob("*") if p.is_file()]  # nothing partial kept
+
+
+async def test_mysubmissions_withdraw_and_resubmit(bot_env: BotEnv) -> None:
+    await submit_link(bot_env, bot_env.member, "A", "Song", "https://x.test/s")
+    mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
+    page = mine.messages()[0]
+    assert "Your submissions" in mine.text()
+    sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
+    select_id = bot_env.member.find_custom_id(page, "Choose one")
+    chosen = await bot_env.member.click(page, select_id, values=[sub.public_id])
+    page = chosen.messages()[0]
+    withdrawn = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Withdraw"))
+    assert "Withdrew" in withdrawn.text()
+    assert (await bot_env.bot.queue.get(bot_env.guild_id, sub.public_id)).line is Line.REMOVED
+    again = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Submit again"))
+    question = again.messages()[-1]
+    done = await bot_env.member.click(question, bot_env.member.find_custom_id(question, "No"))
+    assert "Submitted" in done.text()
+    assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 2
+
+
+async def test_someone_else_cannot_answer_my_skip_question(bot_env: BotEnv) -> None:
+    opened = await bot_env.member.slash(bot_env.channels["general"], "submit")
+    ids = [row["components"][0]["custom_id"] for row in opened.modal["components"]]
+    answered = await bot_env.member.submit_modal(
+        opened, dict(zip(ids, ["A", "B", "https://x.test/q", ""], strict=True))
+    )
+    question = answered.messages()[0]
+    stranger = bot_env.fake.member("stranger")
+    refused = await stranger.click(question, stranger.find_custom_id(question, "Yes"))
+    assert "someone else's" in refused.text()
+    assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 0
+
+
+async def test_portal_survives_a_restart(bot_env: BotEnv) -> None:
+    setup = await bot_env.admin.slash(
+        bot_env.channels["general"], "setup-submission-portal", channel=bot_env.channels["submit"]
+    )
+    await setup.wait_text("submission portal is in")
+    portal = bot_env.fake.channel_messages(bot_env.channels["submit"])[-1]
+    await bot_env.restart()
+    howto = await bot_env.member.click(portal, "mq:portal:file")
+    assert "/submitfile" in howto.text()
+    opened = await bot_env.member.click(portal, "mq:portal:link")
+    assert opened.modal is not None
+
+
+async def test_handle_autocomplete_answers_from_the_index(bot_env: BotEnv) -> None:
+    await bot_env.bot.points.link(bot_env.guild_id, bot_env.member.id, "max.beats")
+    await bot_env.bot.db.ensure_handle(bot_env.guild_id, "maxine")
+    record = await bot_env.member.autocomplete(bot_env.channels["general"], "submit", "tiktok_handle", "@ma")
+    assert [c["value"] for c in record.choices] == ["max.beats", "maxine"]
