@@ -58,6 +58,13 @@ def _load(path: str) -> tuple[list[_Route], Registry] | None:
     return routes, registry
 
 
+def _leaf(error: Any) -> Any:
+    """The most specific cause of a oneOf/anyOf failure."""
+    while error.context:
+        error = min(error.context, key=lambda e: len(list(e.context)) or 0)
+    return error
+
+
 class ContractChecker:
     """Validates request bodies; ``check`` returns a list of problems (empty when valid)."""
 
@@ -67,6 +74,12 @@ class ContractChecker:
         self.enabled = loaded is not None
         self._routes, self._registry = loaded if loaded else ([], Registry())
         self._validators: dict[str, Draft202012Validator] = {}
+
+    @staticmethod
+    def _describe(method: str, api_path: str, error: Any) -> str:
+        leaf = _leaf(error)
+        where = "/".join(map(str, leaf.absolute_path)) or "<body>"
+        return f"{method} {api_path}: {where}: {leaf.validator} failed: {leaf.message[-200:]}"
 
     def check(self, method: str, api_path: str, body: Any) -> list[str]:
         """Problems of ``body`` for ``method api_path`` (path relative to /api/v10)."""
@@ -78,8 +91,5 @@ class ContractChecker:
                 if validator is None:
                     validator = Draft202012Validator({"$ref": SPEC_URI + route.pointer}, registry=self._registry)
                     self._validators[route.pointer] = validator
-                return [
-                    f"{method} {api_path}: {'/'.join(map(str, e.absolute_path)) or '<body>'}: {e.message[:300]}"
-                    for e in validator.iter_errors(body)
-                ]
+                return [self._describe(method, api_path, e) for e in validator.iter_errors(body)]
         return []

@@ -339,7 +339,12 @@ class FakeDiscord:
         if fault is not None:
             self.requests.append((time.monotonic(), method, path, body, fault.status))
             return fault
-        for problem in self.contract.check(method, path, body):
+        checked = body
+        if files and isinstance(body, dict) and isinstance(body.get("attachments"), list):
+            # discord.py numbers new uploads with integer indices (files[n]); Discord accepts them although
+            # the spec types attachment ids as snowflake strings, so only that field is normalised here.
+            checked = {**body, "attachments": [{**a, "id": str(a.get("id"))} for a in body["attachments"]]}
+        for problem in self.contract.check(method, path, checked):
             self.violations.append(f"contract: {problem}")
         response = await self._route(method, path, body, files, request)
         self.requests.append((time.monotonic(), method, path, body, response.status))
