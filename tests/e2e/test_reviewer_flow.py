@@ -183,7 +183,7 @@ async def test_the_fake_flags_a_late_acknowledgement(bot_env: BotEnv) -> None:
     """The 3 second rule is enforced by the harness itself (so the other tests mean something)."""
     from tests.fakediscord.server import ACK_WINDOW
 
-    payload, record = bot_env.member._envelope(2, bot_env.channels["general"], {"name": "help"})
+    _payload, record = bot_env.member._envelope(2, bot_env.channels["general"], {"name": "help"})
     record.created -= ACK_WINDOW + 0.5  # as if the bot had taken too long
     bot_env.fake.interactions[record.id] = record
     status = await _raw_callback(bot_env, record)
