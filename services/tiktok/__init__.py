@@ -1,0 +1,1 @@
+"""The TikTok LIVE layer: the event adapter and the live connection manager (no discord imports)."""
