@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ async def test_offline_then_live_retries_with_the_cadence(fake_tiktok: FakeTikTo
     await fake_tiktok.wait_connected()
     await until(lambda: live.state is ConnectionState.CONNECTED, what="connected")
     times = [t for t, _ in fake_tiktok.liveness_requests]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)][:5]
+    gaps = [b - a for a, b in itertools.pairwise(times)][:5]
     # First three waits use the short delay, then the long one (ratio, not absolute time).
     short = sum(gaps[:3]) / 3
     assert all(g < 0.2 for g in gaps[:3]) and all(g > 2 * short for g in gaps[3:5]), gaps
