@@ -113,6 +113,21 @@ class InteractionRecord:
         return self.text()
 
 
+def _known_client_quirks(path: str, body: Any, files: list[tuple[str, bytes]]) -> Any:
+    """Normalise the two integer fields discord.py sends where the spec says snowflake strings.
+
+    Discord accepts both; everything else is validated exactly as sent.
+    """
+    if not isinstance(body, dict):
+        return body
+    if files and isinstance(body.get("attachments"), list):
+        # New uploads are numbered with integer indices that point at files[n].
+        body = {**body, "attachments": [{**a, "id": str(a.get("id"))} for a in body["attachments"]]}
+    if path == "/users/@me/channels" and isinstance(body.get("recipient_id"), int):
+        body = {**body, "recipient_id": str(body["recipient_id"])}
+    return body
+
+
 class FakeDiscord:
     """State, REST routes and the gateway of the fake."""
 
@@ -137,6 +152,7 @@ class FakeDiscord:
         self.faults: list[Fault] = []
         self.forbidden_channels: set[str] = set()
         self.closed_dms: set[str] = set()
+        self.dm_channels: dict[str, str] = {}
         self.identifies = 0
         self.resumes = 0
         self._sockets: list[web.WebSocketResponse] = []
@@ -339,12 +355,7 @@ class FakeDiscord:
         if fault is not None:
             self.requests.append((time.monotonic(), method, path, body, fault.status))
             return fault
-        checked = body
-        if files and isinstance(body, dict) and isinstance(body.get("attachments"), list):
-            # discord.py numbers new uploads with integer indices (files[n]); Discord accepts them although
-            # the spec types attachment ids as snowflake strings, so only that field is normalised here.
-            checked = {**body, "attachments": [{**a, "id": str(a.get("id"))} for a in body["attachments"]]}
-        for problem in self.contract.check(method, path, checked):
+        for problem in self.contract.check(method, path, _known_client_quirks(path, body, files)):
             self.violations.append(f"contract: {problem}")
         response = await self._route(method, path, body, files, request)
         self.requests.append((time.monotonic(), method, path, body, response.status))
@@ -460,7 +471,7 @@ class FakeDiscord:
     def _channel(self, method: str, parts: list[str], body: Any, files: list[tuple[str, bytes]],
                  request: web.Request) -> web.Response:  # fmt: skip
         channel_id = parts[1]
-        if channel_id not in self.channels and not channel_id.startswith("dm"):
+        if channel_id not in self.channels:
             return _error(404, 10003, "Unknown Channel")
         if channel_id in self.forbidden_channels:
             return _error(403, 50013, "Missing Permissions")
@@ -523,15 +534,20 @@ class FakeDiscord:
             message["pinned"] = False
         return web.Response(status=204)
 
+    def dm_channel_of(self, user_id: str) -> str:
+        """The DM channel id of a member (created on first use)."""
+        if user_id not in self.dm_channels:
+            channel_id = self.dm_channels[user_id] = self.snowflake()
+            self.channels[channel_id] = {"id": channel_id, "type": 1, "recipients": [self.members[user_id]["user"]]}
+            self.channel_order[channel_id] = []
+        return self.dm_channels[user_id]
+
     def _dm_channel(self, body: Any) -> web.Response:
         recipient = str((body or {}).get("recipient_id"))
-        channel_id = f"dm{recipient}"
+        channel_id = self.dm_channel_of(recipient)
         if recipient in self.closed_dms:
-            self.channels.pop(channel_id, None)
-            self.forbidden_channels.add(channel_id)
-        else:
-            self.channels[channel_id] = {"id": channel_id, "type": 1, "recipients": [self.members[recipient]["user"]]}
-        return _json({"id": channel_id, "type": 1, "recipients": [self.members[recipient]["user"]]})
+            self.forbidden_channels.add(channel_id)  # the member does not accept DMs: sending fails with 403
+        return _json(self.channels[channel_id])
 
     async def _attachment(self, request: web.Request) -> web.Response:
         data = self.attachments.get(request.match_info["id"])
@@ -682,11 +698,16 @@ class Actor:
         fake.interactions[interaction_id] = record
         return payload, record
 
-    def _options(self, name: str, options: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    def _options(
+        self, name: str, options: dict[str, Any], resolved: dict[str, Any], sub: str | None = None
+    ) -> dict[str, Any]:
         command = self.fake.commands.get(name)
         if command is None:
             raise AssertionError(f"/{name} is not registered (registered: {sorted(self.fake.commands)})")
-        spec = {o["name"]: o for o in command.get("options") or []}
+        specs = command.get("options") or []
+        if sub is not None:
+            specs = next(o for o in specs if o["name"] == sub).get("options") or []
+        spec = {o["name"]: o for o in specs}
         out = []
         for key, value in options.items():
             if key not in spec:
@@ -706,6 +727,8 @@ class Actor:
             elif kind == 8:  # role
                 resolved.setdefault("roles", {})[value] = self.fake.roles[value]
             out.append({"name": key, "type": kind, "value": value})
+        if sub is not None:
+            out = [{"name": sub, "type": 1, "options": out}]
         return {"id": command["id"], "name": name, "type": 1, "guild_id": self.fake.guild_id, "options": out}
 
     async def _inject(self, payload: dict[str, Any]) -> None:
@@ -715,6 +738,16 @@ class Actor:
         """Run a slash command; waits for the acknowledgement."""
         resolved: dict[str, Any] = {}
         data = self._options(name, options, resolved)
+        if resolved:
+            data["resolved"] = resolved
+        payload, record = self._envelope(2, channel_id, data)
+        await self._inject(payload)
+        return await record.acked()
+
+    async def slash_sub(self, channel_id: str, name: str, sub: str, **options: Any) -> InteractionRecord:
+        """Run a subcommand of a command group (``/tiktok connect``)."""
+        resolved: dict[str, Any] = {}
+        data = self._options(name, options, resolved, sub)
         if resolved:
             data["resolved"] = resolved
         payload, record = self._envelope(2, channel_id, data)
