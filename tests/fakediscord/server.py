@@ -182,6 +182,10 @@ class FakeDiscord:
         """Create a role; returns its id."""
         role_id = self.snowflake()
         self.roles[role_id] = self._role(role_id, name, permissions)
+        if self._sockets:  # the bot is connected: tell it, as Discord does
+            asyncio.get_running_loop().create_task(
+                self.dispatch("GUILD_ROLE_CREATE", {"guild_id": self.guild_id, "role": self.roles[role_id]})
+            )
         return role_id
 
     def add_channel(self, name: str) -> str:
