@@ -615,6 +615,20 @@ class Database:
         row = await self._fetchone("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))
         return _handle(row) if row else None
 
+    async def handle_owners(self, guild_id: int, handles: Sequence[str]) -> dict[str, int]:
+        """Linked owners of some handles in one query per 500 (unlinked handles are left out)."""
+        owners: dict[str, int] = {}
+        for start in range(0, len(handles), 500):
+            chunk = list(handles[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._fetchall(
+                f"SELECT handle, user_id FROM handles WHERE guild_id = ? AND handle IN ({marks}) "
+                "AND user_id IS NOT NULL",
+                (guild_id, *chunk),
+            )
+            owners.update({r["handle"]: r["user_id"] for r in rows})
+        return owners
+
     async def user_handles(self, guild_id: int, user_id: int) -> list[Handle]:
         """Handles linked to a Discord user, verified first."""
         rows = await self._fetchall(

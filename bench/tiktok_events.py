@@ -22,6 +22,14 @@ def library_events(count: int, handles: int, seed: int = 5) -> list[Any]:
     from TikTokLive.events import CommentEvent, FollowEvent, GiftEvent, LikeEvent, ShareEvent
     from TikTokLive.proto import CommonMessageData, Gift, User
 
+    from services.tiktok.adapter import warm_event_classes
+
+    warm_event_classes()
+    # Build one event of each class with a common block before any Gift: pydantic resolves the forward
+    # references lazily, and building a Gift first leaves them unresolvable in 7.0.1.
+    for cls in (LikeEvent, CommentEvent, GiftEvent, ShareEvent, FollowEvent):
+        cls(common=CommonMessageData(msg_id=1))
+
     rng = random.Random(seed)
     users = [User(id=10_000 + i, display_id=f"fan{i:05d}", nickname=f"Fan {i}") for i in range(handles)]
     gifts = [Gift(id=5655, name="Rose", type=2, diamond_count=1), Gift(id=5269, name="Lion", type=2, diamond_count=99)]

@@ -241,11 +241,8 @@ class EngagementWriter:
 
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
         tiers = (await self.db.get_settings(guild_id)).gift_tiers
-        owners: set[int] = set()
-        for handle in gifters:
-            record = await self.db.get_handle(guild_id, handle)
-            if record is not None and record.user_id is not None:
-                owners.add(record.user_id)
+        # One query for every gifter of this flush (a gift storm must not become one query per handle).
+        owners = set((await self.db.handle_owners(guild_id, gifters)).values())
         for user_id in owners:
             handles = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
             coins = await self.db.session_coins(session_id, handles)
