@@ -1,0 +1,169 @@
+"""Is the bot the bottleneck of a live? The real TikTokLive client on the loopback fake webcast socket.
+
+Library alone: a counting listener. Bot: the project's connection manager (adapter) feeding the session
+service and the batch writer into SQLite, with the final flush included in the time. Same frames, same
+process, run back to back; the figure is the bot's rate as a share of the library's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import Result
+
+TARGET_SHARE = 0.90
+
+
+def _frames(count: int, per_frame: int) -> list[bytes]:
+    from TikTokLive.proto import ProtoMessageFetchResult, PushHeader, WebcastPushFrame
+
+    from tests.faketiktok.server import chat, gift, like, user
+
+    users = [user(f"fan{i:04d}", 1000 + i) for i in range(500)]
+    messages = []
+    for i in range(count):
+        who = users[i % len(users)]
+        kind = i % 10
+        if kind < 5:
+            messages.append(like(who, 5, i, 10_000 + i))
+        elif kind < 9:
+            messages.append(chat(who, "great track", 10_000 + i))
+        else:
+            messages.append(gift(who, diamonds=1, repeat=1, end=True, streakable=False, msg_id=10_000 + i))
+    frames = []
+    for start in range(0, count, per_frame):
+        result = ProtoMessageFetchResult(messages=messages[start : start + per_frame], cursor="c", internal_ext="x")
+        frame = WebcastPushFrame(payload_type="msg", log_id=start, headers=[PushHeader(key="compress_type",
+                                 value="gzip")], payload=gzip.compress(bytes(result)))  # fmt: skip
+        frames.append(bytes(frame))
+    return frames
+
+
+async def _send(fake: Any, frames: list[bytes]) -> None:
+    for data in frames:
+        for ws in list(fake._sockets):
+            await ws.send_bytes(data)
+
+
+async def _library_only(fake: Any, frames: list[bytes], count: int) -> float:
+    from TikTokLive import TikTokLiveClient
+    from TikTokLive.events import CommentEvent, GiftEvent, LikeEvent
+
+    seen = 0
+    done = asyncio.Event()
+
+    def on_event(event: Any) -> None:
+        nonlocal seen
+        seen += 1
+        if seen >= count:
+            done.set()
+
+    client = TikTokLiveClient(unique_id="host")
+    for cls in (CommentEvent, LikeEvent, GiftEvent):
+        client.add_listener(cls, on_event)
+    entered = len([f for f in fake.client_frames if f == "im_enter_room"])
+    task = await client.start(room_id=fake.hosts["host"].room_id, fetch_live_check=False)
+    await fake.wait_connected(entered + 1)
+    start = time.perf_counter()
+    await _send(fake, frames)
+    await asyncio.wait_for(done.wait(), 120)
+    elapsed = time.perf_counter() - start
+    await client.disconnect()
+    await client.web.close()
+    del task
+    return count / elapsed
+
+
+async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -> float:
+    from database import Database
+    from services.engagement import EngagementWriter
+    from services.live_sessions import LiveSessionService
+    from services.queue import QueueService
+    from services.tiktok.live import LiveConnectionManager
+
+    db = Database(db_path)
+    await db.connect()
+    writer = EngagementWriter(db, QueueService(db), flush_seconds=1.0)
+    sessions = LiveSessionService(db, writer)
+    writer.start()
+    handed = 0
+    done = asyncio.Event()
+
+    class Listener:
+        def on_events(self, events: list[Any]) -> None:
+            nonlocal handed
+            sessions.record(1, events)
+            handed += len(events)
+            if handed >= count:
+                done.set()
+
+        def on_state(self, snapshot: Any) -> None:
+            return None
+
+        async def on_connected(self, info: Any) -> None:
+            await sessions.start(1, info.username, info.room_id)
+
+        async def on_disconnected(self, info: Any, unexpected: bool, duration: float) -> None:
+            return None
+
+        async def on_session_end(self, info: Any) -> None:
+            await sessions.end(1)
+
+    manager = LiveConnectionManager(1, Listener())
+    entered = len([f for f in fake.client_frames if f == "im_enter_room"])
+    await manager.connect("host")
+    await fake.wait_connected(entered + 1)
+    start = time.perf_counter()
+    await _send(fake, frames)
+    await asyncio.wait_for(done.wait(), 120)
+    await writer.flush()  # everything handed over is in the database before the clock stops
+    elapsed = time.perf_counter() - start
+    await manager.disconnect()
+    await writer.stop()
+    await db.close()
+    return count / elapsed
+
+
+async def run(quick: bool = False) -> list[Result]:
+    """Library alone versus library plus the bot, on the same frames."""
+    from TikTokLive.client.web.web_settings import WebDefaults
+
+    from services.tiktok.adapter import warm_event_classes
+    from tests.faketiktok.server import FakeTikTok
+
+    warm_event_classes()
+    count = 10_000 if quick else 40_000
+    fake = FakeTikTok()
+    await fake.start()
+    fake.host("host", live=True)
+    saved = (WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url, os.environ.get("SIGN_API_URL"))
+    WebDefaults.tiktok_app_url = fake.base_url
+    WebDefaults.tiktok_webcast_url = fake.base_url + "/webcast"
+    os.environ["SIGN_API_URL"] = fake.base_url
+    try:
+        frames = _frames(count, 50)
+        with tempfile.TemporaryDirectory() as tmp:
+            library = []
+            bot = []
+            for round_ in range(2):  # alternate so warm-up and noise hit both alike
+                library.append(await _library_only(fake, frames, count))
+                bot.append(await _with_bot(fake, frames, count, Path(tmp) / f"live{round_}.db"))
+    finally:
+        WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url = saved[0], saved[1]
+        if saved[2] is None:
+            os.environ.pop("SIGN_API_URL", None)
+        else:
+            os.environ["SIGN_API_URL"] = saved[2]
+        await fake.stop()
+    share = max(bot) / max(library)
+    return [
+        Result("live: bot keeps this share of the library-only rate", share * 100, "%",
+               f">= {TARGET_SHARE:.0%}", share >= TARGET_SHARE,
+               {"library_events_per_s": round(max(library)), "bot_events_per_s": round(max(bot)), "events": count}),
+    ]  # fmt: skip
