@@ -163,19 +163,14 @@ class MusicQueueBot(commands.Bot):
         self._start_debug_reporter()
         self.displays = DisplayManager(self, self.config.display_refresh_seconds)
         from ui.submission_ui import PERSISTENT_VIEWS as SUBMISSION_VIEWS
-        from ui.views import PERSISTENT_VIEWS
 
-        # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4).
-        for view_class in (*PERSISTENT_VIEWS, *SUBMISSION_VIEWS):
+        # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4);
+        # the queue displays' views are registered by their cogs' cog_load, also before connecting.
+        for view_class in SUBMISSION_VIEWS:
             self.add_view(view_class())
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
-        self._startup_refresh = asyncio.create_task(self._refresh_displays_when_ready())
-
-    async def _refresh_displays_when_ready(self) -> None:
-        await self.wait_until_ready()
-        await self.displays.refresh_all()
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()

@@ -1,25 +1,46 @@
 """The self-updating pinned displays: render, coalesce, skip unchanged, recreate, replace.
 
 ``DisplayManager`` listens to every queue change and asks a ``Coalescer`` for one refresh per display per
-window. A refresh renders the display, hashes it, and edits the message only when the hash changed. A
-deleted message is posted again and re-pinned; a message Discord refuses to edit any more (error 30046,
-or a long rate limit surfacing as ``discord.RateLimited``) is replaced by a new one. A channel where the
-bot lacks permissions is reported once and left alone until the display is set up again.
+window (``config.display_refresh_seconds``), so a burst of changes costs one trailing edit that shows the
+latest state (the original bot's 429s came from one edit per event, research R4). A refresh renders the
+display, hashes the payload, and edits the message only when the hash changed. It edits through a
+partial message (no fetch first), so a refresh is at most one REST call.
+
+Self-healing, each a real failure of long-lived pinned messages:
+
+* 10008 Unknown Message (someone deleted it): post it again, pin it, store the new id;
+* 30046 (Discord's cap on edits of messages older than an hour) or ``discord.RateLimited`` (a long
+  ``retry_after``; the bot sets ``max_ratelimit_timeout`` so such waits raise instead of sleeping): post a
+  replacement, pin it, then take the old one down; a second long limit soon after a replacement waits
+  instead of replacing again (no storm of new messages when the limit is on the channel, not the message);
+* missing permissions (403) or a deleted channel: logged once, the guild's debug channel told once, and
+  that display left alone until it is set up again or the bot restarts (no retry storm of 403s, which
+  also count towards Discord's invalid-request ban).
+
+Display messages are found through the database (``displays`` table), never a settings cache loaded
+later (research R5); start-up asks for one verified refresh of every stored display once the bot is
+ready, so changes made while it was down show up and a message deleted meanwhile comes back.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import discord
 
+from errors import BotError
 from models import Display, DisplayKind
 from services.refresh import Coalescer
 from ui import queue_ui
-from ui.respond import NO_MENTIONS
+from ui.respond import NO_MENTIONS, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -28,6 +49,24 @@ log = logging.getLogger(__name__)
 
 QUEUE_DISPLAYS = (DisplayKind.LIVE_QUEUE, DisplayKind.REVIEWER_MAIN, DisplayKind.REVIEWER_PENDING)
 EDIT_CAP_CODE = 30046
+UNKNOWN_CHANNEL_CODE = 10003
+MAX_PINS_CODE = 30003
+# After a replacement, another long rate limit within this time is the channel's, not the message's.
+REPLACE_COOLDOWN = 300.0
+MAX_BACKOFF = 600.0
+NAMES = {
+    DisplayKind.LIVE_QUEUE: "live queue",
+    DisplayKind.REVIEWER_MAIN: "reviewer queue panel",
+    DisplayKind.REVIEWER_PENDING: "pending skips panel",
+}
+
+Key = tuple[int, DisplayKind]
+Rendered = tuple[discord.Embed, discord.ui.View]
+Renderer = Callable[[int, DisplayKind], Awaitable[Rendered]]
+
+
+class DisplayPermissionError(BotError):
+    """The bot may not post, pin or edit in the chosen channel."""
 
 
 def payload_hash(embed: discord.Embed, view: discord.ui.View | None) -> str:
@@ -39,128 +78,386 @@ def payload_hash(embed: discord.Embed, view: discord.ui.View | None) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
-class DisplayManager:
-    """Keeps every guild's display messages in step with the queue."""
+@dataclass(slots=True)
+class DisplayStats:
+    """Counters for tests, benchmarks and ``/show-settings``-style diagnostics."""
 
-    def __init__(self, bot: MusicQueueBot, window: float) -> None:
+    renders: int = 0
+    edits: int = 0
+    skipped: int = 0
+    posted: int = 0
+    recreated: int = 0
+    replaced: int = 0
+    blocked: int = 0
+    backoffs: int = 0
+
+
+class DisplayManager:
+    """Keeps every guild's display messages in step with the queue.
+
+    ``request(guild_id)`` is the queue listener (cheap, synchronous); ``ensure`` posts or adopts a
+    display; ``holding`` + ``answer_in_place`` let a button on a display answer with the redrawn display
+    itself (interaction type 7, no channel PATCH). Every operation on one display runs under that
+    display's lock, so a setup command, a button and a coalesced refresh never interleave on one message.
+    """
+
+    def __init__(self, bot: MusicQueueBot, window: float | None = None, *, render: Renderer | None = None) -> None:
         self.bot = bot
-        self.coalescer: Coalescer[tuple[int, DisplayKind]] = Coalescer(self._refresh, window)
-        self._blocked: set[tuple[int, DisplayKind]] = set()
-        self.edits = 0
-        self.recreated = 0
+        self.window = bot.config.display_refresh_seconds if window is None else window
+        self._render = render or self.render
+        self.coalescer: Coalescer[Key] = Coalescer(self._run, self.window)
+        self.stats = DisplayStats()
+        self._blocked: set[Key] = set()
+        self._verify: set[Key] = set()
+        self._locks: dict[Key, asyncio.Lock] = {}
+        self._replaced_at: dict[Key, float] = {}
+        self._retries: dict[Key, asyncio.TimerHandle] = {}
+        self._startup: asyncio.Task[None] | None = None
+        self._startup_requested = False
+        self._closed = False
         bot.queue.add_listener(self.request)
 
+    # ------------------------------------------------------------------ compatibility counters
+
+    @property
+    def edits(self) -> int:
+        """Edits sent so far."""
+        return self.stats.edits
+
+    @property
+    def recreated(self) -> int:
+        """Messages posted again (deleted) or replaced (edit cap, long rate limit)."""
+        return self.stats.recreated + self.stats.replaced
+
+    # ------------------------------------------------------------------ asking for refreshes
+
     def request(self, guild_id: int) -> None:
-        """Ask for a refresh of every display of a guild (coalesced)."""
+        """Ask for a refresh of every display of a guild (coalesced; the queue listener)."""
+        if self._closed:
+            return
         for kind in QUEUE_DISPLAYS:
-            if (guild_id, kind) not in self._blocked:
-                self.coalescer.request((guild_id, kind))
+            self.request_kind(guild_id, kind)
+
+    def request_kind(self, guild_id: int, kind: DisplayKind) -> None:
+        """Ask for a refresh of one display (coalesced)."""
+        key = (guild_id, kind)
+        if self._closed or key in self._blocked:
+            return
+        self.coalescer.request(key)
+
+    def start(self) -> None:
+        """Once the bot is ready, refresh every stored display once (idempotent; never calls Discord early)."""
+        if self._startup is None and not self._closed:
+            self._startup = asyncio.create_task(self._refresh_when_ready(), name="displays-startup")
+
+    async def _refresh_when_ready(self) -> None:
+        await self.bot.wait_until_ready()
+        await self.refresh_all()
 
     async def refresh_all(self) -> None:
-        """Refresh every stored display (after a restart)."""
+        """Verify and refresh every stored display (after a restart); repeated calls add nothing."""
+        if self._startup_requested:
+            return
+        self._startup_requested = True
         for display in await self.bot.db.all_displays():
-            if display.kind in QUEUE_DISPLAYS:
-                self.coalescer.request((display.guild_id, display.kind))
+            if display.kind in QUEUE_DISPLAYS and display.message_id is not None:
+                key = (display.guild_id, display.kind)
+                # Verified once: a message deleted while the bot was down comes back even if nothing changed.
+                self._verify.add(key)
+                self.request_kind(*key)
 
-    async def render(self, guild_id: int, kind: DisplayKind) -> tuple[discord.Embed, discord.ui.View]:
+    async def flush(self) -> None:
+        """Wait for every requested refresh (tests, shutdown)."""
+        await self.coalescer.flush()
+
+    @contextlib.asynccontextmanager
+    async def holding(self, guild_id: int, kind: DisplayKind) -> AsyncIterator[bool]:
+        """Hold one display's lock if it is free; yields whether it is held.
+
+        For a button that changes the queue and redraws the display in place. It never waits: a
+        refresh in progress may be sleeping on a rate limit, and the click must be answered within 3 s
+        (when the lock is busy the caller defers and the coalescer redraws instead).
+        """
+        lock = self._lock((guild_id, kind))
+        if lock.locked():
+            yield False
+            return
+        async with lock:  # free, so this returns at once
+            yield True
+
+    def _lock(self, key: Key) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+    # ------------------------------------------------------------------ rendering
+
+    async def render(self, guild_id: int, kind: DisplayKind) -> Rendered:
         """The embed and persistent view of a display as it should look now."""
-        from ui.views import LiveQueueView, PendingView, ReviewerMainView
-
+        self.stats.renders += 1
         if kind is DisplayKind.LIVE_QUEUE:
             settings = await self.bot.db.get_settings(guild_id)
             entries = await self.bot.queue.ordered_queue(guild_id)
-            return queue_ui.live_queue_embed(entries, free_open=settings.free_open), LiveQueueView()
+            return queue_ui.live_queue_embed(entries, free_open=settings.free_open), queue_ui.LiveQueueView()
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
             entries = await self.bot.queue.ordered_queue(guild_id)
-            return queue_ui.reviewer_main_embed(entries, settings.weights), ReviewerMainView()
-        pending = await self.bot.queue.pending(guild_id)
-        return queue_ui.pending_embed(pending), PendingView(pending)
+            pending = await self.bot.queue.pending(guild_id)
+            embed = queue_ui.reviewer_main_embed(entries, settings.weights, pending_count=len(pending))
+            return embed, queue_ui.ReviewerMainView()
+        if kind is DisplayKind.REVIEWER_PENDING:
+            pending = await self.bot.queue.pending(guild_id)
+            return queue_ui.pending_embed(pending), queue_ui.PendingView(pending)
+        raise ValueError(f"{kind} is not a queue display")
 
-    async def ensure(self, guild_id: int, kind: DisplayKind, channel: discord.abc.Messageable) -> int:
-        """Post and pin a display, or reuse the one already there (no duplicate after a repeated setup)."""
-        self._blocked.discard((guild_id, kind))
-        existing = await self.bot.db.get_display(guild_id, kind)
-        channel_id = getattr(channel, "id", 0)
-        if existing and existing.message_id and existing.channel_id == channel_id:
+    # ------------------------------------------------------------------ setup
+
+    async def ensure(self, guild_id: int, kind: DisplayKind, channel: discord.abc.Snowflake | int) -> int:
+        """Post and pin a display, or adopt the one already there; returns the message id.
+
+        Idempotent: a repeated setup (or one after a restart) reuses the stored message when it still
+        exists in that channel, re-pins it if someone unpinned it, and edits it only if it looks outdated.
+        Moving to another channel posts the new one first, then takes the old one down. Raises
+        ``DisplayPermissionError`` with a clear message when the bot lacks permissions there.
+        """
+        channel_id = channel if isinstance(channel, int) else channel.id
+        key = (guild_id, kind)
+        self._blocked.discard(key)
+        self._replaced_at.pop(key, None)
+        async with self._lock(key):
+            embed, view = await self._render(guild_id, kind)
+            digest = payload_hash(embed, view)
+            existing = await self.bot.db.get_display(guild_id, kind)
             try:
-                message = await channel.fetch_message(existing.message_id)  # type: ignore[attr-defined]
-            except discord.NotFound:
-                message = None
-            if message is not None:
-                await self._refresh((guild_id, kind))
-                return message.id
-        elif existing and existing.message_id:
-            await self._delete_quietly(existing)  # moved to another channel: take the old one down
-        return await self._post(guild_id, kind, channel_id)
+                if existing is not None and existing.message_id is not None and existing.channel_id == channel_id:
+                    adopted = await self._adopt(existing, embed, view, digest)
+                    if adopted is not None:
+                        return adopted
+                message_id = await self._post(guild_id, kind, channel_id, embed, view, digest)
+            except discord.Forbidden as exc:
+                raise DisplayPermissionError(
+                    f"I can't post the {NAMES[kind]} in <#{channel_id}>: I need View Channel, Send Messages, "
+                    "Embed Links, Read Message History and Pin Messages there."
+                ) from exc
+            if existing is not None and existing.message_id is not None and existing.channel_id != channel_id:
+                await self._retire(existing)
+            return message_id
 
-    async def _post(self, guild_id: int, kind: DisplayKind, channel_id: int) -> int:
-        embed, view = await self.render(guild_id, kind)
-        channel = self.bot.get_partial_messageable(channel_id)
-        message = await channel.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+    async def _adopt(self, existing: Display, embed: discord.Embed, view: discord.ui.View, digest: str) -> int | None:
+        """Reuse a stored message if it still exists (re-pin, refresh); None when it is gone."""
+        assert existing.message_id is not None  # checked by the caller
+        channel = self.bot.get_partial_messageable(existing.channel_id)
         try:
-            await message.pin(reason="queue display")
-        except discord.HTTPException as exc:
-            log.warning("could not pin the %s display in channel %s: %s", kind.value, channel_id, exc)
-        await self.bot.db.save_display(Display(guild_id, kind, channel_id, message.id, payload_hash(embed, view)))
+            message = await channel.fetch_message(existing.message_id)
+        except discord.NotFound:
+            return None
+        if not message.pinned:
+            await self._pin(message, existing.kind)
+        if digest != existing.content_hash:
+            try:
+                await message.edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+                self.stats.edits += 1
+            except discord.RateLimited:
+                return None  # replace it: a fresh message is the only thing that can be edited soon
+            except discord.HTTPException as exc:
+                if exc.code == EDIT_CAP_CODE:
+                    return None
+                raise
+            await self.bot.db.save_display(replace(existing, content_hash=digest))
         return message.id
 
-    async def _delete_quietly(self, display: Display) -> None:
-        if display.message_id is None:
-            return
-        try:
-            await self.bot.get_partial_messageable(display.channel_id).get_partial_message(display.message_id).delete()
-        except discord.HTTPException as exc:
-            log.info("old %s display %s not deleted: %s", display.kind.value, display.message_id, exc)
+    # ------------------------------------------------------------------ the coalesced refresh
 
-    async def _refresh(self, key: tuple[int, DisplayKind]) -> None:
+    async def _run(self, key: Key) -> None:
+        if self._closed or key in self._blocked:
+            return
+        async with self._lock(key):
+            await self._refresh(key)
+
+    async def _refresh(self, key: Key) -> None:
         guild_id, kind = key
         display = await self.bot.db.get_display(guild_id, kind)
         if display is None or display.message_id is None:
             return
-        embed, view = await self.render(guild_id, kind)
+        embed, view = await self._render(guild_id, kind)
         digest = payload_hash(embed, view)
-        if digest == display.content_hash:
+        verify = key in self._verify
+        self._verify.discard(key)
+        if digest == display.content_hash and not verify:
+            self.stats.skipped += 1
             return
         message = self.bot.get_partial_messageable(display.channel_id).get_partial_message(display.message_id)
         try:
+            if digest == display.content_hash:
+                # Start-up check: one GET instead of an edit; a gone message is recreated below.
+                fetched = await message.fetch()
+                self.stats.skipped += 1
+                if not fetched.pinned:
+                    await self._pin(fetched, kind)
+                return
             await message.edit(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
-            self.edits += 1
-        except discord.NotFound:
-            log.info("%s display of guild %s was deleted; posting it again", kind.value, guild_id)
-            self.recreated += 1
-            await self._post(guild_id, kind, display.channel_id)
+        except discord.NotFound as exc:
+            if exc.code == UNKNOWN_CHANNEL_CODE:
+                await self._block(display, "its channel no longer exists")
+                return
+            log.info("the %s of guild %s was deleted; posting it again", NAMES[kind], guild_id)
+            self.stats.recreated += 1
+            await self._post_guarded(display, embed, view, digest)
             return
-        except discord.RateLimited:
-            await self._replace(display, "a long rate limit on edits")
+        except discord.RateLimited as exc:
+            await self._replace_or_wait(display, embed, view, digest, exc.retry_after)
             return
         except discord.Forbidden as exc:
-            await self._block(display, exc)
+            await self._block(display, f"missing permissions ({exc.text or exc.status})")
             return
         except discord.HTTPException as exc:
             if exc.code == EDIT_CAP_CODE:
-                await self._replace(display, "Discord's edit cap on old messages")
+                await self._replace_or_wait(display, embed, view, digest, None)
                 return
-            raise
-        await self.bot.db.save_display(Display(guild_id, kind, display.channel_id, display.message_id, digest))
+            raise  # the coalescer logs it with a traceback; the next change tries again
+        self.stats.edits += 1
+        await self.bot.db.save_display(replace(display, content_hash=digest))
 
-    async def _replace(self, display: Display, why: str) -> None:
-        log.info("replacing the %s display of guild %s (%s)", display.kind.value, display.guild_id, why)
-        self.recreated += 1
-        await self._delete_quietly(display)
-        await self._post(display.guild_id, display.kind, display.channel_id)
-
-    async def _block(self, display: Display, exc: discord.HTTPException) -> None:
+    async def _replace_or_wait(
+        self, display: Display, embed: discord.Embed, view: discord.ui.View, digest: str, retry_after: float | None
+    ) -> None:
         key = (display.guild_id, display.kind)
+        last = self._replaced_at.get(key)
+        if retry_after is not None and last is not None and time.monotonic() - last < REPLACE_COOLDOWN:
+            # The fresh replacement is limited too: the limit is the channel's; wait instead of posting more.
+            delay = min(max(retry_after, self.window), MAX_BACKOFF)
+            log.warning("the %s of guild %s is rate limited; retrying in %.0f s", NAMES[display.kind], key[0], delay)
+            self.stats.backoffs += 1
+            self._retry_later(key, delay)
+            return
+        why = "Discord's edit cap on old messages" if retry_after is None else f"a {retry_after:.0f} s rate limit"
+        log.info("replacing the %s of guild %s (%s)", NAMES[display.kind], display.guild_id, why)
+        self.stats.replaced += 1
+        if await self._post_guarded(display, embed, view, digest):
+            self._replaced_at[key] = time.monotonic()
+            await self._retire(display)
+
+    def _retry_later(self, key: Key, delay: float) -> None:
+        previous = self._retries.pop(key, None)
+        if previous is not None:
+            previous.cancel()
+        self._retries[key] = asyncio.get_running_loop().call_later(delay, self.request_kind, *key)
+
+    # ------------------------------------------------------------------ posting, pinning, retiring
+
+    async def _post(
+        self,
+        guild_id: int,
+        kind: DisplayKind,
+        channel_id: int,
+        embed: discord.Embed,
+        view: discord.ui.View,
+        digest: str,
+    ) -> int:
+        channel = self.bot.get_partial_messageable(channel_id)
+        message = await channel.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+        self.stats.posted += 1
+        # Stored before pinning, so a failed pin never leaves an untracked duplicate behind.
+        await self.bot.db.save_display(Display(guild_id, kind, channel_id, message.id, digest))
+        await self._pin(message, kind)
+        return message.id
+
+    async def _post_guarded(self, display: Display, embed: discord.Embed, view: discord.ui.View, digest: str) -> bool:
+        """Post a display again from a refresh; False (and handled) when Discord refuses."""
+        try:
+            await self._post(display.guild_id, display.kind, display.channel_id, embed, view, digest)
+        except discord.Forbidden as exc:
+            await self._block(display, f"missing permissions ({exc.text or exc.status})")
+            return False
+        except discord.NotFound:
+            await self._block(display, "its channel no longer exists")
+            return False
+        except discord.RateLimited as exc:
+            log.warning("could not post the %s of guild %s (rate limited)", NAMES[display.kind], display.guild_id)
+            self.stats.backoffs += 1
+            self._retry_later((display.guild_id, display.kind), min(max(exc.retry_after, self.window), MAX_BACKOFF))
+            return False
+        return True
+
+    async def _pin(self, message: discord.Message | discord.PartialMessage, kind: DisplayKind) -> None:
+        try:
+            await message.pin(reason=f"queue bot: {NAMES[kind]}")
+        except discord.HTTPException as exc:
+            # Not fatal: the display still updates; a full pin list (30003) or a missing permission is said once.
+            log.warning("could not pin the %s in channel %s: %s", NAMES[kind], message.channel.id, exc.text or exc)
+
+    async def _retire(self, old: Display) -> None:
+        """Take an old display message down (deleting also unpins it); unpin at least if deleting fails."""
+        if old.message_id is None:
+            return
+        message = self.bot.get_partial_messageable(old.channel_id).get_partial_message(old.message_id)
+        try:
+            await message.delete()
+        except discord.NotFound:
+            return
+        except discord.HTTPException as exc:
+            log.info("old %s %s not deleted (%s); unpinning it", NAMES[old.kind], old.message_id, exc.text or exc)
+            try:
+                await message.unpin(reason="queue bot: replaced")
+            except discord.HTTPException as unpin_exc:
+                log.info("old %s %s not unpinned either: %s", NAMES[old.kind], old.message_id, unpin_exc)
+
+    async def _block(self, display: Display, why: str) -> None:
+        key = (display.guild_id, display.kind)
+        if key in self._blocked:
+            return
         self._blocked.add(key)
-        # One warning (which also reaches the debug channel, grouped); no retries until set up again.
-        log.warning(
-            "missing permissions for the %s display in channel %s (%s); run the setup command again once fixed",
-            display.kind.value,
-            display.channel_id,
-            exc.text or exc.status,
+        self.stats.blocked += 1
+        text = (
+            f"⚠️ I can't update the {NAMES[display.kind]} in <#{display.channel_id}>: {why}. "
+            "Fix the channel permissions (View Channel, Send Messages, Embed Links, Read Message History, "
+            "Pin Messages), then run the setup command again."
         )
+        log.warning(
+            "guild %s: %s display in channel %s stopped: %s", key[0], display.kind.value, display.channel_id, why
+        )
+        settings = await self.bot.db.get_settings(display.guild_id)
+        if settings.debug_channel_id and settings.debug_channel_id != display.channel_id:
+            try:
+                await self.bot.get_partial_messageable(settings.debug_channel_id).send(
+                    text, allowed_mentions=NO_MENTIONS
+                )
+            except discord.HTTPException as exc:
+                log.info("debug channel %s unreachable: %s", settings.debug_channel_id, exc)
+
+    def is_blocked(self, guild_id: int, kind: DisplayKind) -> bool:
+        """True while a display is left alone after a permission failure."""
+        return (guild_id, kind) in self._blocked
+
+    # ------------------------------------------------------------------ answering a click on a display
+
+    async def answer_in_place(self, interaction: discord.Interaction, kind: DisplayKind) -> bool:
+        """Answer a click on display ``kind`` by redrawing that message in the interaction response.
+
+        Call inside ``holding(guild, kind)``. One request on the interaction endpoint (type 7) replaces
+        the channel PATCH the coalescer would otherwise send, and the stored hash makes that coalesced
+        refresh a no-op. Returns False (nothing sent) when the click was not on the stored display,
+        e.g. a forged id on another message or an old replaced message.
+        """
+        guild_id = interaction.guild_id or 0
+        display = await self.bot.db.get_display(guild_id, kind)
+        message = interaction.message
+        if display is None or message is None or display.message_id != message.id:
+            return False
+        embed, view = await self._render(guild_id, kind)
+        digest = payload_hash(embed, view)
+        await update(interaction, embed=embed, view=view)
+        await self.bot.db.save_display(replace(display, content_hash=digest))
+        return True
+
+    # ------------------------------------------------------------------ shutdown
 
     async def close(self) -> None:
-        """Cancel pending refreshes."""
+        """Stop listening and cancel pending refreshes (idempotent)."""
+        self._closed = True
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._startup
         await self.coalescer.close()

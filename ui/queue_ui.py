@@ -1,21 +1,47 @@
 """Builders for the queue displays: public live queue, reviewer panels, now playing, bookmark.
 
-Pure functions from ``models`` objects to embeds (and the view classes' shapes), so each can be tested
-without Discord. All user text is escaped and clipped; every embed stays inside Discord's limits.
+The embed builders are pure functions from ``models`` objects to ``discord.Embed``; the view classes only
+lay out components (labels, styles, stable custom ids) and hand every click to the cog that owns the
+behaviour (``LiveQueue`` or ``Reviewer``), looked up at click time. So everything here can be built and
+checked without Discord, and a display rendered by ``ui.displays`` carries exactly the components that
+the persistent registration answers after a restart.
+
+All user text is markdown-escaped and clipped, and every embed and view stays inside Discord's limits
+(SPEC 8 rule 7): long queues become pages, never an oversized embed.
+
+Custom ids (stable, at most 100 characters):
+
+* ``mq:lq:prev`` / ``mq:lq:next`` / ``mq:lq:refresh`` / ``mq:lq:mine`` on the public live queue;
+* ``mq:lq:page:<n>:<p|n>`` on a clicker's private (ephemeral) page of it;
+* ``mq:rv:next`` / ``mq:rv:refresh`` / ``mq:rv:browse`` on the reviewer main panel;
+* ``mq:rv:page:<n>:<p|n>`` on a reviewer's private page of the full queue;
+* ``mq:rv:pending`` (select) and ``mq:rv:ap:<id>:<b2b|ds|skip|free>`` on the pending-skips panel;
+* ``mq:rv:rate:<id>:<1-10>`` and ``mq:rv:bm:<id>`` on the reviewer's "now playing" answer.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
+from errors import BotError
+from models import PLAYABLE_LINES, EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 from services.analytics import format_duration
 from ui import limits
+from ui.respond import BaseView, report_error
+
+if TYPE_CHECKING:
+    from services.queue import Placement
 
 PAGE_SIZE = 10
+# Pending skips that get their own row of approve buttons; the rest are reached through the select
+# (4 rows of 4 buttons plus the select row = Discord's 5 action rows).
+PENDING_BUTTON_ROWS = 4
+PENDING_LISTED = 20
 LINE_TAGS = {
     Line.BACK_TO_BACK: "⏩ B2B",
     Line.DOUBLE_SKIP: "⏭️ 2×Skip",
@@ -23,11 +49,32 @@ LINE_TAGS = {
     Line.FREE: "🆓 Free",
     Line.PENDING: "⏳ Pending",
 }
+# Short, stable tokens for lines inside custom ids (never the display labels, which may change).
+LINE_CODES = {Line.BACK_TO_BACK: "b2b", Line.DOUBLE_SKIP: "ds", Line.SKIP: "skip", Line.FREE: "free"}
+CODE_LINES = {code: line for line, code in LINE_CODES.items()}
+PUBLIC_ID = r"[A-Za-z0-9]{1,12}"
+
+LQ_PREV = "mq:lq:prev"
+LQ_NEXT = "mq:lq:next"
+LQ_REFRESH = "mq:lq:refresh"
+LQ_MINE = "mq:lq:mine"
+RV_NEXT = "mq:rv:next"
+RV_REFRESH = "mq:rv:refresh"
+RV_BROWSE = "mq:rv:browse"
+RV_PENDING = "mq:rv:pending"
+
+
+# ---------------------------------------------------------------------- small text helpers
 
 
 def page_count(total: int, size: int = PAGE_SIZE) -> int:
     """Pages needed for ``total`` entries (at least one)."""
     return max(1, math.ceil(total / size))
+
+
+def clamp_page(page: int, total: int) -> int:
+    """``page`` moved inside ``0 .. pages-1``."""
+    return min(max(page, 0), page_count(total) - 1)
 
 
 def song(sub: Submission, limit: int = 120) -> str:
@@ -44,100 +91,193 @@ def eta_text(seconds: float | None) -> str:
     return f"about {format_duration(seconds)}"
 
 
-def live_queue_embed(entries: list[QueueEntry], page: int = 0, *, free_open: bool = True) -> discord.Embed:
-    """The public queue: position, song, submitter, line, and points for Free."""
-    pages = page_count(len(entries))
-    page = min(max(page, 0), pages - 1)
-    embed = discord.Embed(title="🎵 Live Music Queue", colour=discord.Colour.dark_purple())
-    shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    if not shown:
-        embed.description = "The queue is empty. Submit a song with /submit to get it started!"
-    else:
-        lines = []
-        for entry in shown:
-            sub = entry.submission
-            points = f" · {entry.score} pts" if sub.line is Line.FREE else ""
-            lines.append(
-                f"**{entry.position}.** {song(sub, 90)} — {limits.safe(sub.user_name, 32)}"
-                f" `{LINE_TAGS[sub.line]}`{points}"
-            )
-        embed.description = limits.clip("\n".join(lines), limits.DESCRIPTION)
-    closed = "" if free_open else " · Free line closed"
-    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs{closed}")
-    embed.timestamp = datetime.now(UTC)
-    return limits.fit(embed)
+def line_totals(entries: list[QueueEntry]) -> str:
+    """``⏩ B2B 1 · ⏭️ 2×Skip 0 · ▶️ Skip 2 · 🆓 Free 7``."""
+    counts = dict.fromkeys(PLAYABLE_LINES, 0)
+    for entry in entries:
+        counts[entry.submission.line] = counts.get(entry.submission.line, 0) + 1
+    return " · ".join(f"{LINE_TAGS[line]} {counts[line]}" for line in PLAYABLE_LINES)
+
+
+def breakdown_parts(counts: EngagementCounts, weights: PointsWeights) -> list[tuple[str, int, int]]:
+    """(emoji, count, points) for 👍 💬 🔁 ➕ 🎁; the points always add up to ``counts.points(weights)``."""
+    return [
+        ("👍", counts.likes, counts.likes * weights.like),
+        ("💬", counts.comments, counts.comments * weights.comment),
+        ("🔁", counts.shares, counts.shares * weights.share),
+        # Follows and subscriptions share one symbol but keep their own weights.
+        (
+            "➕",
+            counts.follows + counts.subscribes,
+            counts.follows * weights.follow + counts.subscribes * weights.subscribe,
+        ),
+        ("🎁", counts.coins, counts.coins * weights.gift_coin),
+    ]
 
 
 def breakdown(counts: EngagementCounts, weights: PointsWeights) -> str:
-    """👍 💬 🔁 ➕ 🎁 counters with the total they are worth."""
-    parts = [
-        f"👍 {counts.likes}",
-        f"💬 {counts.comments}",
-        f"🔁 {counts.shares}",
-        f"➕ {counts.follows + counts.subscribes}",
-        f"🎁 {counts.coins}",
-    ]
-    return " ".join(parts) + f" → {counts.points(weights)} pts"
+    """``👍 12 (+12) · 💬 3 (+6) → 18 pts``: the non-zero counters, what each is worth, and the total."""
+    parts = [f"{emoji} {count} (+{points})" for emoji, count, points in breakdown_parts(counts, weights) if count]
+    total = counts.points(weights)
+    return (" · ".join(parts) if parts else "no engagement yet") + f" → {total} pts"
 
 
-def reviewer_main_embed(entries: list[QueueEntry], weights: PointsWeights, page: int = 0) -> discord.Embed:
-    """The reviewer's queue with ids, handles and the points breakdown."""
+def on_private_message(interaction: discord.Interaction) -> bool:
+    """True for a click on an ephemeral message: the only non-display message a click may rewrite in place.
+
+    A forged or replayed custom id on a public message must never turn that message into one user's page.
+    """
+    message = interaction.message
+    return interaction.type is discord.InteractionType.component and message is not None and message.flags.ephemeral
+
+
+def _page_slice(entries: list[QueueEntry], page: int) -> list[QueueEntry]:
+    return entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------------- public live queue
+
+
+def live_queue_embed(
+    entries: list[QueueEntry], page: int = 0, *, free_open: bool = True, now: datetime | None = None
+) -> discord.Embed:
+    """The public queue: position, song, submitter, line, and points for Free; one page of ``PAGE_SIZE``."""
+    page = clamp_page(page, len(entries))
     pages = page_count(len(entries))
-    page = min(max(page, 0), pages - 1)
-    embed = discord.Embed(title="🎧 Reviewer queue", colour=discord.Colour.orange())
-    shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    embed = discord.Embed(title="🎵 Live Music Queue", colour=discord.Colour.dark_purple())
+    shown = _page_slice(entries, page)
     if not shown:
-        embed.description = "Nothing to review. 🎉"
-    blocks = []
-    for entry in shown:
-        sub = entry.submission
-        handle = f" · @{limits.safe(sub.tiktok_handle, 30)}" if sub.tiktok_handle else ""
-        text = f"**{entry.position}.** `{sub.display_id}` {song(sub, 90)} `{LINE_TAGS[sub.line]}`\n"
-        text += f"> by {limits.safe(sub.user_name, 32)}{handle}"
-        if sub.line is Line.FREE:
-            text += f"\n> {breakdown(entry.counts, weights)}"
-        blocks.append(text)
-    if blocks:
-        embed.description = limits.clip("\n".join(blocks), limits.DESCRIPTION)
-    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs")
+        embed.description = "The queue is empty. Submit a song with /submit to get it started!"
+    else:
+        rows = []
+        for entry in shown:
+            sub = entry.submission
+            points = f" · {entry.score} pts" if sub.line is Line.FREE else ""
+            rows.append(
+                f"**{entry.position}.** {song(sub, 90)} — {limits.safe(sub.user_name, 32)}"
+                f" `{LINE_TAGS[sub.line]}`{points}"
+            )
+        embed.description = limits.clip("\n".join(rows), limits.DESCRIPTION)
+    closed = " · Free line closed" if not free_open else ""
+    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{closed}")
+    # "Last update": shown by Discord in each reader's time zone; left out of the content hash.
+    embed.timestamp = now or _now()
     return limits.fit(embed)
 
 
-def pending_embed(pending: list[Submission]) -> discord.Embed:
-    """Pending skips, first in first out."""
+def positions_text(placements: list[Placement], limit: int = 5) -> str:
+    """The caller's own songs with position and estimated wait (for ``/queue`` and "My position")."""
+    rows = []
+    for placement in placements[:limit]:
+        sub = placement.submission
+        if placement.position is None:
+            where = f"in {sub.line.value}" if sub.line is Line.PENDING else sub.line.value.lower()
+            rows.append(f"`{sub.display_id}` {song(sub, 60)} · {where}")
+        else:
+            rows.append(
+                f"`{sub.display_id}` {song(sub, 60)} · **#{placement.position}** `{LINE_TAGS[sub.line]}`"
+                f" · plays in {eta_text(placement.eta_seconds)}"
+            )
+    if len(placements) > limit:
+        rows.append(f"…and {len(placements) - limit} more (see /mysubmissions)")
+    return limits.clip("\n".join(rows), limits.FIELD_VALUE) if rows else "You have no songs waiting."
+
+
+# ---------------------------------------------------------------------- reviewer panels
+
+
+def reviewer_main_embed(
+    entries: list[QueueEntry],
+    weights: PointsWeights,
+    page: int = 0,
+    *,
+    pending_count: int | None = None,
+    now: datetime | None = None,
+) -> discord.Embed:
+    """The reviewer's queue: ids, submitters, handles, and the points breakdown of Free entries."""
+    page = clamp_page(page, len(entries))
+    pages = page_count(len(entries))
+    embed = discord.Embed(title="🎧 Reviewer queue", colour=discord.Colour.orange())
+    shown = _page_slice(entries, page)
+    if not shown:
+        embed.description = "Nothing to review. 🎉"
+    else:
+        blocks = []
+        for entry in shown:
+            sub = entry.submission
+            handle = f" · @{limits.safe(sub.tiktok_handle, 30)}" if sub.tiktok_handle else ""
+            kind = " · 📁 file" if sub.is_file else ""
+            text = f"**{entry.position}.** `{sub.display_id}` {song(sub, 90)} `{LINE_TAGS[sub.line]}`\n"
+            text += f"> by {limits.safe(sub.user_name, 32)}{handle}{kind}"
+            if sub.line is Line.FREE:
+                text += f"\n> {breakdown(entry.counts, weights)}"
+            blocks.append(text)
+        embed.description = limits.clip("\n".join(blocks), limits.DESCRIPTION)
+    pending = f" · ⏳ {pending_count} pending" if pending_count else ""
+    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{pending}")
+    embed.timestamp = now or _now()
+    return limits.fit(embed)
+
+
+def pending_embed(pending: list[Submission], *, now: datetime | None = None) -> discord.Embed:
+    """Pending skips, first in first out, with who sent them and since when."""
     embed = discord.Embed(title="⏳ Pending skips", colour=discord.Colour.blurple())
     if not pending:
         embed.description = "No pending skips."
     else:
-        lines = [
-            f"**{i}.** `{s.display_id}` {song(s, 90)} — {limits.safe(s.user_name, 32)}"
-            for i, s in enumerate(pending[:20], start=1)
-        ]
-        if len(pending) > 20:
-            lines.append(f"…and {len(pending) - 20} more")
-        embed.description = limits.clip("\n".join(lines), limits.DESCRIPTION)
-    embed.set_footer(text=f"{len(pending)} pending · pick one below to approve or deny")
+        rows = []
+        for index, sub in enumerate(pending[:PENDING_LISTED], start=1):
+            handle = f" · @{limits.safe(sub.tiktok_handle, 30)}" if sub.tiktok_handle else ""
+            rows.append(
+                f"**{index}.** `{sub.display_id}` {song(sub, 90)} — {limits.safe(sub.user_name, 32)}{handle}"
+                f" · <t:{int(sub.entered_line_at)}:R>"
+            )
+        if len(pending) > PENDING_LISTED:
+            rows.append(f"…and {len(pending) - PENDING_LISTED} more")
+        embed.description = limits.clip("\n".join(rows), limits.DESCRIPTION)
+    hint = "buttons approve the first ones; the menu reaches the rest" if pending else "nothing to check"
+    embed.set_footer(text=f"{len(pending)} pending · {hint}")
+    embed.timestamp = now or _now()
     return limits.fit(embed)
 
 
-def now_playing_embed(sub: Submission, from_line: Line, score: int) -> discord.Embed:
+# ---------------------------------------------------------------------- now playing and bookmarks
+
+
+def now_playing_embed(
+    sub: Submission,
+    from_line: Line,
+    score: int,
+    counts: EngagementCounts | None = None,
+    weights: PointsWeights | None = None,
+) -> discord.Embed:
     """Full details of the song that plays (for the reviewer)."""
     embed = discord.Embed(title="🎶 Now playing", colour=discord.Colour.gold())
     embed.description = f"**{song(sub, 300)}**"
     embed.add_field(name="Id", value=sub.display_id)
     embed.add_field(name="Submitted by", value=f"<@{sub.user_id}> ({limits.safe(sub.user_name, 60)})")
-    embed.add_field(name="From line", value=from_line.value)
-    if from_line is Line.FREE:
-        embed.add_field(name="Points", value=str(score))
+    embed.add_field(name="From line", value=LINE_TAGS.get(from_line, from_line.value))
+    embed.add_field(name="Artist", value=limits.safe(sub.artist, 200) or "—")
+    embed.add_field(name="Song", value=limits.safe(sub.title, 200) or "—")
     if sub.tiktok_handle:
         embed.add_field(name="TikTok", value=f"@{limits.safe(sub.tiktok_handle, 30)}")
+    if from_line is Line.FREE:
+        detail = breakdown(counts, weights) if counts is not None and weights is not None else f"{score} pts"
+        embed.add_field(name="Score", value=limits.clip(detail, limits.FIELD_VALUE), inline=False)
     if sub.link:
-        embed.add_field(name=sub.platform or "Link", value=limits.clip(sub.link, 1000), inline=False)
+        embed.add_field(name=limits.clip(sub.platform or "Link", 200), value=limits.clip(sub.link, 1000), inline=False)
     elif sub.file_path:
-        duration = f" ({format_duration(sub.duration)})" if sub.duration else ""
-        embed.add_field(name="File", value=f"attached{duration}", inline=False)
+        name = limits.safe(sub.file_name or "audio file", 200)
+        embed.add_field(name="File", value=f"attached: {name}", inline=False)
+    if sub.duration:
+        embed.add_field(name="Duration", value=format_duration(sub.duration))
     if sub.note:
         embed.add_field(name="Note", value=limits.safe(sub.note, 1000), inline=False)
+    embed.set_footer(text="Rate it below (1–10) or bookmark it for later.")
     return limits.fit(embed)
 
 
@@ -150,13 +290,411 @@ def bookmark_embed(sub: Submission, by: str) -> discord.Embed:
     """A bookmarked submission for the bookmark channel."""
     embed = discord.Embed(title="🔖 Bookmarked", description=f"**{song(sub, 300)}**", colour=discord.Colour.gold())
     embed.add_field(name="Id", value=sub.display_id)
-    embed.add_field(name="Submitted by", value=f"<@{sub.user_id}>")
+    embed.add_field(name="Submitted by", value=f"<@{sub.user_id}> ({limits.safe(sub.user_name, 60)})")
     embed.add_field(name="Line", value=(sub.played_from or sub.line).value)
     if sub.link:
-        embed.add_field(name="Link", value=limits.clip(sub.link, 1000), inline=False)
+        embed.add_field(name=limits.clip(sub.platform or "Link", 200), value=limits.clip(sub.link, 1000), inline=False)
+    elif sub.file_path:
+        embed.add_field(name="File", value=limits.safe(sub.file_name or "audio file", 200), inline=False)
     if sub.tiktok_handle:
         embed.add_field(name="TikTok", value=f"@{limits.safe(sub.tiktok_handle, 30)}")
+    if sub.rating is not None:
+        embed.add_field(name="Rating", value=f"{sub.rating}/10")
     if sub.note:
         embed.add_field(name="Note", value=limits.safe(sub.note, 1000), inline=False)
     embed.set_footer(text=limits.clip(f"Bookmarked by {by}", 200))
     return limits.fit(embed)
+
+
+# ---------------------------------------------------------------------- who answers the clicks
+
+
+class LiveQueueActions(Protocol):
+    """What the ``LiveQueue`` cog does for the public queue's buttons."""
+
+    async def show_page(self, interaction: discord.Interaction, page: int) -> None:
+        """Answer with a private page of the queue (a new ephemeral message, or the clicked one updated)."""
+
+    async def show_mine(self, interaction: discord.Interaction) -> None:
+        """Answer privately with the clicker's own songs."""
+
+    async def refresh(self, interaction: discord.Interaction) -> None:
+        """Answer privately with a fresh first page, and ask for a coalesced redraw."""
+
+
+class ReviewerActions(Protocol):
+    """What the ``Reviewer`` cog does for the reviewer buttons (each checks the role itself)."""
+
+    async def play_next(self, interaction: discord.Interaction) -> None:
+        """Play the next song."""
+
+    async def refresh(self, interaction: discord.Interaction) -> None:
+        """Redraw the reviewer displays."""
+
+    async def browse(self, interaction: discord.Interaction, page: int) -> None:
+        """A private page of the full reviewer queue."""
+
+    async def choose_pending(self, interaction: discord.Interaction, public_id: str) -> None:
+        """Offer approve/deny buttons for one pending skip."""
+
+    async def approve(self, interaction: discord.Interaction, public_id: str, line: Line) -> None:
+        """Approve a pending skip into ``line`` (Free = deny)."""
+
+    async def rate(self, interaction: discord.Interaction, public_id: str, score: int) -> None:
+        """Store a 1-10 rating on a played song."""
+
+    async def bookmark(self, interaction: discord.Interaction, public_id: str) -> None:
+        """Post a played song to the bookmark channel."""
+
+
+def _cog(interaction: discord.Interaction, name: str) -> Any:
+    cog = interaction.client.get_cog(name)  # type: ignore[attr-defined]  # our client is a commands.Bot
+    if cog is None:
+        raise BotError("That button is not available right now; try again in a moment.")
+    return cog
+
+
+def live_actions(interaction: discord.Interaction) -> LiveQueueActions:
+    """The cog that answers the public queue's buttons."""
+    return _cog(interaction, "LiveQueue")  # type: ignore[no-any-return]
+
+
+def reviewer_actions(interaction: discord.Interaction) -> ReviewerActions:
+    """The cog that answers the reviewer buttons."""
+    return _cog(interaction, "Reviewer")  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------- views of the public queue
+
+
+class LiveQueueView(BaseView):
+    """Buttons under the pinned public queue; each answers only the clicker, so the public page never moves."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
+    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """The last page (the public message always shows the first), privately."""
+        await live_actions(interaction).show_page(interaction, -1)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """The second page, privately."""
+        await live_actions(interaction).show_page(interaction, 1)
+
+    @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=LQ_REFRESH)
+    async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """A fresh first page, privately."""
+        await live_actions(interaction).refresh(interaction)
+
+    @discord.ui.button(label="My position", emoji="📍", style=discord.ButtonStyle.primary, custom_id=LQ_MINE)
+    async def mine(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Where the clicker's songs are."""
+        await live_actions(interaction).show_mine(interaction)
+
+
+class _SafeDynamic:
+    """Mixin: a dynamic item's failure still reaches the user (discord.py would only log it)."""
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Run the action through the one error path."""
+        try:
+            await self.run(interaction)
+        except Exception as exc:  # reported to the user; unexpected ones are logged with a traceback
+            await report_error(interaction, exc)
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """The action (subclasses)."""
+        raise NotImplementedError
+
+
+class QueuePageButton(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"mq:lq:page:(?P<page>\d{1,4}):(?P<dir>[pn])",
+):
+    """Previous/Next on a clicker's private page of the public queue (survives restarts)."""
+
+    def __init__(self, page: int, direction: str, *, disabled: bool = False) -> None:
+        label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji=emoji,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"mq:lq:page:{page}:{direction}",
+                disabled=disabled,
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> QueuePageButton:
+        """Cheap: only parses the id."""
+        return cls(int(match["page"]), match["dir"])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Show the page this button points at."""
+        await live_actions(interaction).show_page(interaction, self.page)
+
+
+def queue_pager(page: int, total: int) -> BaseView:
+    """Previous/Next under a private page (no per-user state: the page number is in the custom id)."""
+    page = clamp_page(page, total)
+    last = page_count(total) - 1
+    view = BaseView(timeout=None)
+    view.add_item(QueuePageButton(max(page - 1, 0), "p", disabled=page <= 0))
+    view.add_item(QueuePageButton(min(page + 1, last), "n", disabled=page >= last))
+    return view
+
+
+# ---------------------------------------------------------------------- views of the reviewer panels
+
+
+class ReviewerMainView(BaseView):
+    """Next, Refresh and Full queue under the reviewer queue."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=None)
+
+    @discord.ui.button(label="Next", emoji="⏭️", style=discord.ButtonStyle.success, custom_id=RV_NEXT)
+    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Play the next song."""
+        await reviewer_actions(interaction).play_next(interaction)
+
+    @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=RV_REFRESH)
+    async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Redraw the reviewer displays now."""
+        await reviewer_actions(interaction).refresh(interaction)
+
+    @discord.ui.button(label="Full queue", emoji="📄", style=discord.ButtonStyle.secondary, custom_id=RV_BROWSE)
+    async def browse(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        """Page through the whole queue privately."""
+        await reviewer_actions(interaction).browse(interaction, 0)
+
+
+class ReviewerPageButton(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"mq:rv:page:(?P<page>\d{1,4}):(?P<dir>[pn])",
+):
+    """Previous/Next on a reviewer's private page of the full queue."""
+
+    def __init__(self, page: int, direction: str, *, disabled: bool = False) -> None:
+        label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
+        super().__init__(
+            discord.ui.Button(
+                label=label,
+                emoji=emoji,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"mq:rv:page:{page}:{direction}",
+                disabled=disabled,
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ReviewerPageButton:
+        """Cheap: only parses the id."""
+        return cls(int(match["page"]), match["dir"])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Show the page this button points at (reviewers only)."""
+        await reviewer_actions(interaction).browse(interaction, self.page)
+
+
+def reviewer_pager(page: int, total: int) -> BaseView:
+    """Previous/Next under a reviewer's private page."""
+    page = clamp_page(page, total)
+    last = page_count(total) - 1
+    view = BaseView(timeout=None)
+    view.add_item(ReviewerPageButton(max(page - 1, 0), "p", disabled=page <= 0))
+    view.add_item(ReviewerPageButton(min(page + 1, last), "n", disabled=page >= last))
+    return view
+
+
+_APPROVE_STYLE = {
+    Line.BACK_TO_BACK: discord.ButtonStyle.success,
+    Line.DOUBLE_SKIP: discord.ButtonStyle.success,
+    Line.SKIP: discord.ButtonStyle.primary,
+    Line.FREE: discord.ButtonStyle.danger,
+}
+
+
+class ApproveButton(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"mq:rv:ap:(?P<pid>{PUBLIC_ID}):(?P<line>b2b|ds|skip|free)",
+):
+    """Approve one pending skip into a paid line, or deny it (into Free)."""
+
+    def __init__(self, public_id: str, line: Line, *, label: str | None = None, row: int | None = None) -> None:
+        default = "Deny → Free" if line is Line.FREE else f"Approve: {line.value}"
+        super().__init__(
+            discord.ui.Button(
+                label=limits.clip(label or default, limits.BUTTON_LABEL),
+                style=_APPROVE_STYLE[line],
+                custom_id=f"mq:rv:ap:{public_id}:{LINE_CODES[line]}",
+                row=row,
+            )
+        )
+        self.public_id = public_id
+        self.line = line
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ApproveButton:
+        """Cheap: only parses the id (the submission is looked up in the callback, after the role check)."""
+        return cls(match["pid"], CODE_LINES[match["line"]])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Approve or deny (reviewers only)."""
+        await reviewer_actions(interaction).approve(interaction, self.public_id, self.line)
+
+
+def approve_buttons(public_id: str, *, row: int | None = None, compact: bool = False) -> list[ApproveButton]:
+    """The four approve/deny buttons of one pending skip (``compact`` labels carry the id for panel rows)."""
+    buttons = []
+    for line in (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE):
+        label = None
+        if compact:
+            label = f"#{public_id} ✖ Deny" if line is Line.FREE else f"#{public_id} {LINE_TAGS[line]}"
+        buttons.append(ApproveButton(public_id, line, label=label, row=row))
+    return buttons
+
+
+class PendingSelect(discord.ui.Select[Any]):
+    """Pick any pending skip (up to 25, oldest first) to get its approve/deny buttons privately."""
+
+    def __init__(self, pending: list[Submission] | None = None) -> None:
+        pending = pending or []
+        options = [
+            discord.SelectOption(
+                label=limits.clip(f"{s.display_id} {s.artist} – {s.title}", limits.OPTION_TEXT),
+                description=limits.clip(
+                    f"by {s.user_name}" + (f" · @{s.tiktok_handle}" if s.tiktok_handle else ""), limits.OPTION_TEXT
+                ),
+                value=s.public_id,
+            )
+            for s in pending[: limits.SELECT_OPTIONS]
+        ] or [discord.SelectOption(label="No pending skips", value="none")]
+        super().__init__(
+            custom_id=RV_PENDING,
+            placeholder="Choose a pending skip to approve or deny…",
+            options=options,
+            disabled=not pending,
+            row=PENDING_BUTTON_ROWS,
+        )
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        """Offer the line buttons for the chosen submission (ephemeral, reviewer only)."""
+        public_id = self.values[0] if self.values else "none"
+        await reviewer_actions(interaction).choose_pending(interaction, public_id)
+
+
+class PendingView(BaseView):
+    """Approve/deny rows for the oldest pending skips, and a select for any of them."""
+
+    def __init__(self, pending: list[Submission] | None = None) -> None:
+        super().__init__(timeout=None)
+        pending = pending or []
+        for row, sub in enumerate(pending[:PENDING_BUTTON_ROWS]):
+            for button in approve_buttons(sub.public_id, row=row, compact=True):
+                self.add_item(button)
+        self.add_item(PendingSelect(pending))
+
+
+def pending_action_view(public_id: str) -> BaseView:
+    """The approve/deny buttons for one chosen pending skip (sent privately to the reviewer)."""
+    view = BaseView(timeout=None)
+    for button in approve_buttons(public_id):
+        view.add_item(button)
+    return view
+
+
+class RateButton(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"mq:rv:rate:(?P<pid>{PUBLIC_ID}):(?P<score>10|[1-9])",
+):
+    """One of the 1-10 score buttons under a played song."""
+
+    def __init__(self, public_id: str, score: int, *, chosen: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=str(score),
+                style=discord.ButtonStyle.success if chosen else discord.ButtonStyle.secondary,
+                custom_id=f"mq:rv:rate:{public_id}:{score}",
+                row=0 if score <= 5 else 1,
+            )
+        )
+        self.public_id = public_id
+        self.score = score
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RateButton:
+        """Cheap: only parses the id."""
+        return cls(match["pid"], int(match["score"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Store the rating (reviewers only)."""
+        await reviewer_actions(interaction).rate(interaction, self.public_id, self.score)
+
+
+class BookmarkButton(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=rf"mq:rv:bm:(?P<pid>{PUBLIC_ID})",
+):
+    """Posts a played song to the bookmark channel."""
+
+    def __init__(self, public_id: str, *, done: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Bookmarked" if done else "Bookmark",
+                emoji="🔖",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"mq:rv:bm:{public_id}",
+                disabled=done,
+                row=2,
+            )
+        )
+        self.public_id = public_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> BookmarkButton:
+        """Cheap: only parses the id."""
+        return cls(match["pid"])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Bookmark (reviewers only)."""
+        await reviewer_actions(interaction).bookmark(interaction, self.public_id)
+
+
+def now_playing_view(public_id: str, *, rating: int | None = None, bookmarked: bool = False) -> BaseView:
+    """Score buttons 1-10 (the chosen one highlighted) and Bookmark, under the reviewer's answer."""
+    view = BaseView(timeout=None)
+    for score in range(1, 11):
+        view.add_item(RateButton(public_id, score, chosen=score == rating))
+    view.add_item(BookmarkButton(public_id, done=bookmarked))
+    return view
+
+
+PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (LiveQueueView, ReviewerMainView, PendingView)
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    QueuePageButton,
+    ReviewerPageButton,
+    ApproveButton,
+    RateButton,
+    BookmarkButton,
+)
