@@ -10,7 +10,7 @@ import sys
 
 from bench.common import Result, render_table, write_json
 
-SECTIONS = ("ingest", "live_throughput", "queue_scale")
+SECTIONS = ("ingest", "live_throughput", "queue_scale", "discord_load")
 
 
 async def main(argv: list[str]) -> int:

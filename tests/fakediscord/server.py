@@ -152,6 +152,9 @@ class FakeDiscord:
         self.faults: list[Fault] = []
         self.forbidden_channels: set[str] = set()
         self.closed_dms: set[str] = set()
+        # Optional Discord-like bucket on channel message writes: (requests, per seconds); None = off.
+        self.channel_bucket: tuple[int, float] | None = None
+        self._bucket_hits: dict[str, list[float]] = {}
         self.dm_channels: dict[str, str] = {}
         self.identifies = 0
         self.resumes = 0
@@ -337,6 +340,26 @@ class FakeDiscord:
                 return _error(fault.status, fault.code, "scripted failure")
         return None
 
+    def _bucket(self, method: str, path: str) -> web.Response | None:
+        if self.channel_bucket is None or method not in {"POST", "PATCH"} or not path.startswith("/channels/"):
+            return None
+        limit, per = self.channel_bucket
+        key = f"{method} {path.split('/')[2]}"
+        now = time.monotonic()
+        hits = [t for t in self._bucket_hits.get(key, []) if now - t < per]
+        if len(hits) >= limit:
+            retry = per - (now - hits[0])
+            return _json({"message": "You are being rate limited.", "retry_after": retry, "global": False}, 429,
+                         {"Via": "1.1 google", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": str(retry),
+                          "X-RateLimit-Scope": "user"})  # fmt: skip
+        hits.append(now)
+        self._bucket_hits[key] = hits
+        return None
+
+    def count_status(self, status: int) -> int:
+        """How many recorded responses had this status."""
+        return sum(1 for *_, s in self.requests if s == status)
+
     async def _body(self, request: web.Request) -> tuple[Any, list[tuple[str, bytes]]]:
         if request.content_type.startswith("multipart/"):
             payload: Any = None
@@ -355,7 +378,7 @@ class FakeDiscord:
         path = "/" + request.match_info["tail"]
         method = request.method
         body, files = await self._body(request)
-        fault = self._fault_for(method, path)
+        fault = self._fault_for(method, path) or self._bucket(method, path)
         if fault is not None:
             self.requests.append((time.monotonic(), method, path, body, fault.status))
             return fault

@@ -1,0 +1,179 @@
+"""The bot on the fake Discord: interaction latency under a live burst, request economy, memory, start-up.
+
+* latency: time from an injected ``/queue`` to its acknowledgement at the fake, idle versus during an
+  engagement burst of 2,000 events/s arriving through the real TikTokLive client from the fake TikTok;
+* request economy: REST edits of the three displays during 200 queue changes in 10 s (2 s window),
+  against one edit per change per display, with the fake enforcing a 5-per-5-s bucket per channel;
+* memory: resident memory after those load steps versus right after start;
+* start-up: time to READY with a large database (100k archived) versus an empty one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench.common import Result, percentile
+from models import DisplayKind
+
+LATENCY_TARGET = 1.5
+MEMORY_TARGET = 1.5
+STARTUP_TARGET = 1.2
+
+
+def rss_mb() -> float:
+    """Resident memory of this process."""
+    with open("/proc/self/statm") as handle:
+        pages = int(handle.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1048576
+
+
+async def _latencies(env: Any, samples: int) -> list[float]:
+    out = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        await env.member.slash(env.channels["general"], "queue")
+        out.append(time.perf_counter() - start)
+        await asyncio.sleep(0.01)
+    return out
+
+
+async def _submit_many(env: Any, count: int, spread: float) -> None:
+    queue = env.bot.queue
+    for n in range(count):
+        draft = queue.draft(artist="Load", title=f"Song {n} {time.time_ns()}", note=None,
+                            link=f"https://x.test/{time.time_ns()}")  # fmt: skip
+        await queue.submit(env.guild_id, 50_000 + n + int(time.time() * 1000) % 10_000_000, "load", draft, skip=False)
+        await asyncio.sleep(spread / count)
+
+
+async def _burst(fake_tiktok: Any, frames: list[bytes], per_frame: int, rate: int, stop: asyncio.Event) -> int:
+    """Send prebuilt frames at ``rate`` events per second until told to stop."""
+    from bench.live_throughput import _send
+
+    interval = per_frame / rate
+    sent = 0
+    start = time.perf_counter()
+    for index, frame in enumerate(frames):
+        if stop.is_set():
+            break
+        await _send(fake_tiktok, [frame])
+        sent += per_frame
+        delay = start + (index + 1) * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    return sent
+
+
+async def run(quick: bool = False) -> list[Result]:
+    """All four figures from one running bot (plus one start on an empty and one on a large database)."""
+    from TikTokLive.client.web.web_settings import WebDefaults
+
+    from bench.queue_scale import build
+    from services.tiktok.adapter import warm_event_classes
+    from tests.fakediscord.harness import close_env, create_env, endpoint_defaults, restore_endpoints
+    from tests.faketiktok.server import FakeTikTok
+
+    warm_event_classes()
+    saved_endpoints = endpoint_defaults()
+    saved_web = (WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url, os.environ.get("SIGN_API_URL"))
+    results: list[Result] = []
+    samples = 100 if quick else 300
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            # Start-up: empty database, then the large one.
+            started = time.perf_counter()
+            empty = await create_env(Path(tmp) / "empty", DISPLAY_REFRESH_SECONDS="2")
+            empty_ready = time.perf_counter() - started
+            await close_env(empty)
+            large_dir = Path(tmp) / "large"
+            large_dir.mkdir()
+            seeded = await build(large_dir / "music_queue.db", 100_000)
+            await seeded.close()
+            started = time.perf_counter()
+            env = await create_env(large_dir, DISPLAY_REFRESH_SECONDS="2")
+            large_ready = time.perf_counter() - started
+            ratio = large_ready / empty_ready
+            results.append(Result("start-up: time to READY, 100k-archive vs empty database", ratio, "x",
+                                  f"<= {STARTUP_TARGET}x", ratio <= STARTUP_TARGET,
+                                  {"empty_s": round(empty_ready, 3), "large_s": round(large_ready, 3)}))  # fmt: skip
+            # The displays the database seeding did not create.
+            guild = env.guild_id
+            rss_start = rss_mb()
+            for kind, channel in ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
+                                  (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
+                await env.bot.displays.ensure(guild, kind, env.bot.get_partial_messageable(int(env.channels[channel])))
+            # --- latency idle vs under a 2,000 events/s live burst
+            idle = await _latencies(env, samples)
+            from bench.live_throughput import _frames
+
+            # Built before anything is timed: making protobuf frames is the load generator's cost, not the bot's.
+            burst_frames = _frames(2000 * (10 if quick else 20), 20)
+            tiktok = FakeTikTok()
+            await tiktok.start()
+            tiktok.host("host", live=True)
+            env.bot.config = replace(env.bot.config, sign_api_url=tiktok.base_url, tiktok_web_url=tiktok.base_url,
+                                     tiktok_webcast_url=tiktok.base_url + "/webcast")  # fmt: skip
+            cog: Any = env.bot.get_cog("TikTok")
+            live = cog._manager(guild)
+            await live.manager.connect("host")
+            await tiktok.wait_connected()
+            stop = asyncio.Event()
+            burst = asyncio.create_task(_burst(tiktok, burst_frames, 20, 2000, stop))
+            await asyncio.sleep(1.0)
+            loaded = await _latencies(env, samples)
+            stop.set()
+            sent = await burst
+            idle_p99, load_p99 = percentile(idle, 99), percentile(loaded, 99)
+            ratio = load_p99 / idle_p99
+            results.append(Result("latency: p99 ack under a 2,000 ev/s burst vs idle", ratio, "x",
+                                  f"<= {LATENCY_TARGET}x (and << 3 s)", ratio <= LATENCY_TARGET and load_p99 < 0.5,
+                                  {"idle_p50_ms": round(statistics.median(idle) * 1000, 2),
+                                   "idle_p99_ms": round(idle_p99 * 1000, 2),
+                                   "load_p50_ms": round(statistics.median(loaded) * 1000, 2),
+                                   "load_p99_ms": round(load_p99 * 1000, 2), "events_sent": sent}))  # fmt: skip
+            await live.manager.disconnect()
+            await tiktok.stop()
+            # --- request economy: 200 changes in 10 s, 2 s window, Discord-like bucket on the fake
+            env.fake.channel_bucket = (5, 5.0)
+            await env.settle()
+            before = {m: env.fake.count("PATCH", rf"/messages/{m}$") for m in _display_ids(env)}
+            errors_before = env.fake.count_status(429)
+            started = time.perf_counter()
+            await _submit_many(env, 200, 10.0)
+            await env.settle()
+            elapsed = time.perf_counter() - started
+            edits = {m: env.fake.count("PATCH", rf"/messages/{m}$") - before[m] for m in before}
+            allowed = math.ceil(elapsed / env.bot.config.display_refresh_seconds) + 1
+            limited = env.fake.count_status(429) - errors_before
+            worst = max(edits.values()) if edits else 0
+            results.append(Result("requests: edits per display in 200 changes / 10 s", worst, "edits",
+                                  f"<= {allowed} (1 per window; naive: 200), 0 x 429", worst <= allowed and
+                                  limited == 0, {"edits": list(edits.values()), "naive": 200, "429s": limited,
+                                                 "seconds": round(elapsed, 1)}))  # fmt: skip
+            env.fake.channel_bucket = None
+            rss_end = rss_mb()
+            ratio = rss_end / rss_start
+            results.append(Result("memory: RSS after the load steps vs right after start", ratio, "x",
+                                  f"<= {MEMORY_TARGET}x", ratio <= MEMORY_TARGET,
+                                  {"start_mb": round(rss_start, 1), "end_mb": round(rss_end, 1)}))  # fmt: skip
+            await close_env(env)
+        finally:
+            restore_endpoints(saved_endpoints)
+            WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url = saved_web[0], saved_web[1]
+            if saved_web[2] is None:
+                os.environ.pop("SIGN_API_URL", None)
+            else:
+                os.environ["SIGN_API_URL"] = saved_web[2]
+    return results
+
+
+def _display_ids(env: Any) -> list[str]:
+    return [m["id"] for channel in ("queue", "reviewers") for m in env.fake.pins(env.channels[channel])]
