@@ -178,3 +178,43 @@ async def test_pending_is_not_playable(bot_env: BotEnv) -> None:
     record = await bot_env.reviewer.slash(bot_env.channels["general"], "next")
     await record.wait_text("queue is empty")
     assert (await bot_env.bot.queue.pending(bot_env.guild_id))[0].line is Line.PENDING
+
+
+async def test_tiktok_simulate_moves_points_and_is_marked_in_the_recap(bot_env: BotEnv) -> None:
+    await bot_env.bot.db.update_settings(bot_env.guild_id, metrics_channel_id=int(bot_env.channels["metrics"]))
+    general = bot_env.channels["general"]
+    refused = await bot_env.member.slash_sub(general, "tiktok", "simulate", kind="like", handle="fan.one", amount=5)
+    assert "Only admins" in refused.text()
+    done = await bot_env.admin.slash_sub(general, "tiktok", "simulate", kind="gift", handle="@Fan.One", amount=40)
+    assert "Simulated a gift from @fan.one" in done.text()
+    await bot_env.settle()
+    assert (await bot_env.bot.db.get_handle(bot_env.guild_id, "fan.one")).counts.coins == 40
+    ended = await bot_env.admin.slash_sub(general, "tiktok", "disconnect")
+    await ended.wait_text("Ended the simulation session")
+    metrics = bot_env.channels["metrics"]
+    await bot_env.fake.wait_for(lambda: bot_env.fake.channel_messages(metrics), 5, "the recap")
+    recap = bot_env.fake.channel_messages(metrics)[-1]["embeds"][0]
+    assert "simulated" in recap["description"]
+
+
+async def test_portal_history_button_and_history_paging(bot_env: BotEnv) -> None:
+    for n in range(7):
+        pid = await _sub(bot_env, bot_env.member.id, 100 + n)
+        await bot_env.bot.queue.move(bot_env.guild_id, pid, Line.SKIP)
+    setup = await bot_env.admin.slash(bot_env.channels["general"], "setup-submission-portal",
+                                      channel=bot_env.channels["submit"])  # fmt: skip
+    await setup.wait_text("portal is in")
+    portal = bot_env.fake.channel_messages(bot_env.channels["submit"])[-1]
+    picker = await bot_env.member.click(portal, "mq:portal:history")
+    await picker.wait_text("Choose a song to submit again")
+    menu = picker.messages()[-1]
+    chosen = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
+    select_id = menu["components"][0]["components"][0]["custom_id"]
+    question = await bot_env.member.click(menu, select_id, values=[chosen.public_id])
+    ask = question.messages()[-1]
+    assert "Is this submission a skip" in ask["content"]
+    mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
+    page = mine.messages()[0]
+    assert "Page 1/2" in mine.text()
+    second = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
+    assert "Page 2/2" in second.text()
