@@ -1,0 +1,57 @@
+"""Faults the bot survives: gateway drops, and a clean shutdown on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import BotEnv
+from tests.fakediscord import FakeDiscord
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_gateway_drop_resumes_and_commands_still_work(bot_env: BotEnv) -> None:
+    await bot_env.fake.drop_gateway(4000)
+    await bot_env.fake.wait_for(lambda: bot_env.fake.resumes == 1, 10, "a RESUME")
+    record = await bot_env.member.slash(bot_env.channels["general"], "help")
+    assert "How the queue works" in record.text()
+    assert bot_env.fake.identifies == 1  # resumed, not a new session: start-up work is not repeated
+
+
+async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
+    fake = FakeDiscord()
+    await fake.start()
+    fake.add_channel("general")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DISCORD", "SIGN_", "TIKTOK_"))},
+        "DISCORD_TOKEN": "fake-token-for-tests",
+        "DATA_DIR": str(tmp_path / "data"),
+        "GUILD_ID": fake.guild_id,
+        "DISCORD_API_BASE_URL": fake.api_base_url,
+        "DISCORD_GATEWAY_URL": fake.gateway_url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "bot.py"), env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake.wait_for(lambda: fake.identifies == 1 and "submit" in fake.commands, 30, "the bot to connect")
+        await asyncio.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await fake.stop()
+    log = err.decode()
+    assert process.returncode == 0, log
+    assert "Traceback" not in log and "fake-token-for-tests" not in log
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "data" / "music_queue.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
