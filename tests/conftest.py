@@ -12,6 +12,8 @@ from database import Database
 from services.points import PointsService
 from services.queue import QueueService
 
+pytest_plugins = ["tests.fakediscord.pytest_plugin"]
+
 GUILD = 1000
 
 

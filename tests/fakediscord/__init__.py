@@ -1,5 +1,23 @@
-"""A loopback fake Discord that the real discord.py client connects to (see ``server.py``)."""
+"""A loopback fake Discord that the real discord.py client connects to.
 
-from tests.fakediscord.server import Actor, FakeDiscord, InteractionRecord
+``FakeDiscord`` (``server.py``) composes the state (``state.py``), REST API (``rest.py``), gateway
+(``gateway.py``), Discord's size limits (``limits.py``) and the OpenAPI contract check (``openapi.py``);
+tests drive it through ``Actor`` and read results from ``InteractionRecord`` (``actors.py``). Fixtures are in
+``pytest_plugin.py``.
+"""
 
-__all__ = ["Actor", "FakeDiscord", "InteractionRecord"]
+from tests.fakediscord.actors import Actor, InteractionRecord
+from tests.fakediscord.openapi import ContractChecker, spec_path
+from tests.fakediscord.server import ACK_WINDOW, FakeDiscord
+from tests.fakediscord.state import GuildInfo, RequestLog
+
+__all__ = [
+    "ACK_WINDOW",
+    "Actor",
+    "ContractChecker",
+    "FakeDiscord",
+    "GuildInfo",
+    "InteractionRecord",
+    "RequestLog",
+    "spec_path",
+]

@@ -66,7 +66,7 @@ async def create_env(data_dir: Path, **settings: str) -> BotEnv:
     """Start a fake Discord and the real bot against it (endpoint class attributes are changed globally)."""
     fake = FakeDiscord()
     await fake.start()
-    channels = {name: fake.add_channel(name) for name in CHANNELS}
+    channels = {name: fake.ensure_channel(name) for name in CHANNELS}
     reviewer_role = fake.add_role("Reviewer")
     values = {
         "DISCORD_TOKEN": "fake-token-for-tests",
