@@ -165,7 +165,9 @@ class SubmitModal(BaseModal, title="Submit a song"):
     )
 
     def __init__(self, handle: str | None = None) -> None:
-        super().__init__(custom_id="mq:submit:modal", timeout=900)
+        # discord.py keys open modals by custom_id alone: a fixed id would let one member's form replace
+        # another's, so each form gets the library's random id.
+        super().__init__(timeout=900)
         self.handle = handle
 
     async def on_submit(self, interaction: discord.Interaction) -> None:

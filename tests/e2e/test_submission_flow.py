@@ -145,3 +145,22 @@ async def test_handle_autocomplete_answers_from_the_index(bot_env: BotEnv) -> No
     await bot_env.bot.db.ensure_handle(bot_env.guild_id, "maxine")
     record = await bot_env.member.autocomplete(bot_env.channels["general"], "submit", "tiktok_handle", "@ma")
     assert [c["value"] for c in record.choices] == ["max.beats", "maxine"]
+
+
+async def test_two_members_fill_the_form_at_the_same_time(bot_env: BotEnv) -> None:
+    """discord.py keys open modals by custom_id: each form must have its own, or one replaces the other."""
+    first, second = bot_env.fake.member("first"), bot_env.fake.member("second")
+    opened_a = await first.slash(bot_env.channels["general"], "submit", tiktok_handle="first.handle")
+    opened_b = await second.slash(bot_env.channels["general"], "submit")
+    assert opened_a.modal["custom_id"] != opened_b.modal["custom_id"]
+    for who, opened, n in ((second, opened_b, 2), (first, opened_a, 1)):
+        ids = [row["components"][0]["custom_id"] for row in opened.modal["components"]]
+        answered = await who.submit_modal(
+            opened, dict(zip(ids, ["A", f"T{n}", f"https://x.test/{n}", ""], strict=True))
+        )
+        question = answered.messages()[0]
+        assert "Is this submission a skip" in question["content"]
+        await who.click(question, who.find_custom_id(question, "No"))
+    history = await bot_env.bot.db.user_history(bot_env.guild_id, first.id)
+    assert history[0].tiktok_handle == "first.handle"  # the first form kept its own option
+    assert await bot_env.bot.db.count_user_history(bot_env.guild_id, second.id) == 1
