@@ -55,3 +55,28 @@ async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "data" / "music_queue.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+async def test_a_5xx_on_a_display_edit_is_retried(bot_env: BotEnv) -> None:
+    setup = await bot_env.admin.slash(
+        bot_env.channels["general"], "setup-live-queue", channel=bot_env.channels["queue"]
+    )
+    await setup.wait_text("pinned")
+    live = bot_env.fake.pins(bot_env.channels["queue"])[0]
+    bot_env.fake.fail_server_error("PATCH", rf"/messages/{live['id']}$")
+    draft = bot_env.bot.queue.draft(artist="A", title="B", note=None, link="https://x.test/5xx")
+    await bot_env.bot.queue.submit(bot_env.guild_id, 1, "u", draft, skip=False)
+    await bot_env.settle()
+    shown = bot_env.fake.pins(bot_env.channels["queue"])[0]
+    assert shown["id"] == live["id"] and "1 songs" in shown["embeds"][0]["footer"]["text"]
+    assert bot_env.fake.count_status(500) == 1
+
+
+async def test_invalid_session_identifies_again_without_repeating_start_up(bot_env: BotEnv) -> None:
+    puts = bot_env.fake.count("PUT", r"/commands$")
+    bot_env.fake.invalidate_session()
+    await bot_env.fake.wait_for(lambda: bot_env.fake.identifies == 2, 15, "a new IDENTIFY")
+    await bot_env.fake.wait_for(lambda: bot_env.bot.is_ready(), 15, "ready again")
+    record = await bot_env.member.slash(bot_env.channels["general"], "help")
+    assert "How the queue works" in record.text()
+    assert bot_env.fake.count("PUT", r"/commands$") == puts  # no resync, no duplicated messages
