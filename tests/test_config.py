@@ -126,3 +126,28 @@ def test_a_second_process_on_the_same_database_refuses_to_start(tmp_path: Path) 
     assert result.returncode == 3
     assert "another bot process (pid" in result.stderr and "stop it first" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_log_file_rotates_and_is_redacted(tmp_path: Path) -> None:
+    import logging.handlers
+
+    from bot import setup_logging
+
+    config = load_config({"DISCORD_TOKEN": "secret-token-value", "DATA_DIR": str(tmp_path)})
+    root = logging.getLogger()
+    before = list(root.handlers)
+    setup_logging(config)
+    added = [h for h in root.handlers if h not in before]
+    try:
+        rotating = next(h for h in added if isinstance(h, logging.handlers.RotatingFileHandler))
+        rotating.maxBytes = 2_000
+        for i in range(100):
+            logging.getLogger("test.rotate").warning("line %s with secret-token-value", i)
+        rotating.flush()
+    finally:
+        for handler in added:
+            root.removeHandler(handler)
+            handler.close()
+    logs = sorted((tmp_path / "logs").glob("bot.log*"))
+    assert len(logs) >= 2  # rotated
+    assert all("secret-token-value" not in p.read_text() for p in logs)

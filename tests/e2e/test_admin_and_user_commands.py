@@ -218,3 +218,55 @@ async def test_portal_history_button_and_history_paging(bot_env: BotEnv) -> None
     assert "Page 1/2" in mine.text()
     second = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
     assert "Page 2/2" in second.text()
+
+
+REFUSAL_MATRIX: list[tuple[str, str | None, dict[str, object]]] = [
+    ("move", None, {"submission_id": "#AAAAA", "line": "Skip"}),
+    ("remove", None, {"submission_id": "#AAAAA"}),
+    ("setup-live-queue", None, {"channel": "queue"}),
+    ("setup-reviewer-channel", None, {"channel": "reviewers"}),
+    ("setup-submission-portal", None, {"channel": "submit"}),
+    ("resetpoints", None, {"everything": True}),
+    ("set-reviewer-role", None, {"role": "@everyone"}),
+    ("set-admin-role", None, {"role": "@everyone"}),
+    ("link-handle", None, {"member": "self", "handle": "stolen"}),
+    ("points-weights", None, {"like": 100}),
+    ("gift-tiers", None, {"skip": 1}),
+    ("blocklist", None, {"action": "add", "kind": "word", "value": "x"}),
+    ("tiktok", "connect", {"username": "someone"}),
+    ("tiktok", "disconnect", {}),
+    ("tiktok", "simulate", {"kind": "like", "handle": "fan.one"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("command", "sub", "options"), REFUSAL_MATRIX, ids=[f"{c} {s or ''}" for c, s, _ in REFUSAL_MATRIX]
+)
+async def test_members_and_reviewers_are_refused_every_admin_command(
+    bot_env: BotEnv, command: str, sub: str | None, options: dict[str, object]
+) -> None:
+    settings_before = await bot_env.bot.db.get_settings(bot_env.guild_id)
+    for outsider in (bot_env.member, bot_env.reviewer):
+        resolved = {
+            k: bot_env.channels[v] if k == "channel" else (
+                bot_env.fake.guild.everyone_role_id if v == "@everyone" else (outsider.user_id if v == "self" else v))
+            for k, v in options.items()
+        }  # fmt: skip
+        if sub:
+            refused = await outsider.slash_sub(bot_env.channels["general"], command, sub, **resolved)
+        else:
+            refused = await outsider.slash(bot_env.channels["general"], command, **resolved)
+        assert refused.ephemeral and "Only admins" in refused.text(), (command, sub)
+    assert await bot_env.bot.db.get_settings(bot_env.guild_id) == settings_before
+    assert bot_env.fake.pins(bot_env.channels["queue"]) == []
+
+
+async def test_a_stranger_cannot_use_someone_elses_history_view(bot_env: BotEnv) -> None:
+    await _sub(bot_env, bot_env.member.id, 1)
+    mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
+    page = mine.messages()[0]
+    sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
+    stranger = bot_env.fake.member("stranger")
+    tried = await stranger.click(page, stranger.find_custom_id(page, "Choose one"), values=[sub.public_id])
+    assert "someone else's" in tried.text()
+    assert (await bot_env.bot.queue.get(bot_env.guild_id, sub.public_id)).line is Line.FREE
