@@ -73,6 +73,8 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             except Exception:
                 log.exception("disconnecting the live of guild %s failed", guild_id)
             await self._finish_session(guild_id)
+        for guild_id in self.sessions.open_guilds():  # simulation sessions have no connection to end
+            await self._finish_session(guild_id)
         await self.status_edits.close()
 
     # ------------------------------------------------------------------ manager wiring

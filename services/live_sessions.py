@@ -27,6 +27,10 @@ class LiveSessionService:
         self.clock = clock
         self._open: dict[int, LiveSession] = {}
 
+    def open_guilds(self) -> list[int]:
+        """Guilds with an open session (a live, or a simulation)."""
+        return list(self._open)
+
     def current(self, guild_id: int) -> LiveSession | None:
         """The open session of a guild, if a live is connected."""
         return self._open.get(guild_id)

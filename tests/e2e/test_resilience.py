@@ -33,7 +33,9 @@ async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
         "GUILD_ID": fake.guild_id,
         "DISCORD_API_BASE_URL": fake.api_base_url,
         "DISCORD_GATEWAY_URL": fake.gateway_url,
+        "ENGAGEMENT_FLUSH_SECONDS": "60",  # nothing flushes on its own during the test: only shutdown can
     }
+    admin = fake.admin
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -41,6 +43,9 @@ async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
     try:
         await fake.wait_for(lambda: fake.identifies == 1 and "submit" in fake.commands, 30, "the bot to connect")
         await asyncio.sleep(0.3)
+        simulated = await admin.slash_sub(fake.ensure_channel("general"), "tiktok", "simulate", kind="like",
+                                          handle="last.fan", amount=7)  # fmt: skip
+        await simulated.wait_text("Simulated")
         process.send_signal(signal.SIGTERM)
         _out, err = await asyncio.wait_for(process.communicate(), 30)
     finally:
@@ -54,6 +59,9 @@ async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
 
     con = sqlite3.connect(tmp_path / "data" / "music_queue.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # The engagement buffered when SIGTERM arrived was flushed on the way out, and the session was closed.
+    assert con.execute("SELECT likes FROM handles WHERE handle = 'last.fan'").fetchone() == (7,)
+    assert con.execute("SELECT COUNT(*) FROM live_sessions WHERE ended_at IS NULL").fetchone() == (0,)
     con.close()
 
 
