@@ -417,16 +417,7 @@ class QueuePageButton(
     """Previous/Next on a clicker's private page of the public queue (survives restarts)."""
 
     def __init__(self, page: int, direction: str, *, disabled: bool = False) -> None:
-        label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji=emoji,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"mq:lq:page:{page}:{direction}",
-                disabled=disabled,
-            )
-        )
+        super().__init__(_page_button("mq:lq:page", page, direction, disabled))
         self.page = page
 
     @classmethod
@@ -441,14 +432,25 @@ class QueuePageButton(
         await live_actions(interaction).show_page(interaction, self.page)
 
 
-def queue_pager(page: int, total: int) -> BaseView:
-    """Previous/Next under a private page (no per-user state: the page number is in the custom id)."""
+def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> discord.ui.Button[Any]:
+    """The Previous ("p") or Next ("n") button of a private page; the target page is in the custom id."""
+    label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
+    return discord.ui.Button(label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
+                             custom_id=f"{prefix}:{page}:{direction}", disabled=disabled)  # fmt: skip
+
+
+def _pager(button: Any, page: int, total: int) -> BaseView:
     page = clamp_page(page, total)
     last = page_count(total) - 1
     view = BaseView(timeout=None)
-    view.add_item(QueuePageButton(max(page - 1, 0), "p", disabled=page <= 0))
-    view.add_item(QueuePageButton(min(page + 1, last), "n", disabled=page >= last))
+    view.add_item(button(max(page - 1, 0), "p", disabled=page <= 0))
+    view.add_item(button(min(page + 1, last), "n", disabled=page >= last))
     return view
+
+
+def queue_pager(page: int, total: int) -> BaseView:
+    """Previous/Next under a private page (no per-user state: the page number is in the custom id)."""
+    return _pager(QueuePageButton, page, total)
 
 
 # ---------------------------------------------------------------------- views of the reviewer panels
@@ -484,16 +486,7 @@ class ReviewerPageButton(
     """Previous/Next on a reviewer's private page of the full queue."""
 
     def __init__(self, page: int, direction: str, *, disabled: bool = False) -> None:
-        label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji=emoji,
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"mq:rv:page:{page}:{direction}",
-                disabled=disabled,
-            )
-        )
+        super().__init__(_page_button("mq:rv:page", page, direction, disabled))
         self.page = page
 
     @classmethod
@@ -510,12 +503,7 @@ class ReviewerPageButton(
 
 def reviewer_pager(page: int, total: int) -> BaseView:
     """Previous/Next under a reviewer's private page."""
-    page = clamp_page(page, total)
-    last = page_count(total) - 1
-    view = BaseView(timeout=None)
-    view.add_item(ReviewerPageButton(max(page - 1, 0), "p", disabled=page <= 0))
-    view.add_item(ReviewerPageButton(min(page + 1, last), "n", disabled=page >= last))
-    return view
+    return _pager(ReviewerPageButton, page, total)
 
 
 _APPROVE_STYLE = {
