@@ -7,8 +7,6 @@ into place.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import shutil
 import sqlite3
@@ -17,6 +15,7 @@ import time
 from pathlib import Path
 
 from database import Database
+from services.periodic import Periodic
 
 log = logging.getLogger(__name__)
 PREFIX = "music_queue-"
@@ -29,7 +28,7 @@ class BackupService:
         self.db = db
         self.folder = data_dir / "backups"
         self.keep = keep
-        self._task: asyncio.Task[None] | None = None
+        self._loop: Periodic | None = None
 
     async def backup_now(self) -> Path:
         """One consistent copy of the live database, then rotation."""
@@ -56,24 +55,16 @@ class BackupService:
 
     def start(self, interval_hours: float) -> None:
         """Back up every ``interval_hours`` (0 switches the schedule off)."""
-        if interval_hours > 0 and (self._task is None or self._task.done()):
-            self._task = asyncio.create_task(self._loop(interval_hours * 3600), name="backups")
+        if interval_hours > 0:
+            if self._loop is None:
+                self._loop = Periodic(self.backup_now, interval_hours * 3600, name="backups",
+                                      failure="scheduled backup failed; trying again next time")  # fmt: skip
+            self._loop.start()
 
     async def stop(self) -> None:
         """Stop the schedule."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self, seconds: float) -> None:
-        while True:
-            await asyncio.sleep(seconds)
-            try:
-                await self.backup_now()
-            except Exception:
-                log.exception("scheduled backup failed; trying again next time")
+        if self._loop is not None:
+            await self._loop.stop()
 
 
 def restore(backup: Path, database_path: Path) -> Path:

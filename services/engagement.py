@@ -11,7 +11,6 @@ paid line's threshold).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, Submission
+from services.periodic import Periodic
 from services.queue import QueueService
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ class EngagementWriter:
         self.on_reward = on_reward
         self.on_verified = on_verified
         self._buffers: dict[int, _GuildBuffer] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A failed flush keeps its buffer, so the next window retries it.
+        self._loop = Periodic(self.flush, flush_seconds, name="engagement-flush", failure="engagement flush failed")
         self._flush_lock = asyncio.Lock()
         self._callbacks: set[asyncio.Task[None]] = set()
         self.events_applied = 0
@@ -98,28 +99,14 @@ class EngagementWriter:
 
     def start(self) -> None:
         """Start the flush loop (idempotent)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="engagement-flush")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the loop and write what is buffered."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         await self.flush()
         if self._callbacks:
             await asyncio.gather(*self._callbacks, return_exceptions=True)
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                # Keep the loop alive: the buffer is kept and retried on the next tick.
-                log.exception("engagement flush failed; retrying next window")
 
     # ------------------------------------------------------------------ intake
 

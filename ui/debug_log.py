@@ -7,12 +7,11 @@ debug channel, identical lines folded into one with a count.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from services.periodic import Periodic
 from ui import limits
 
 MAX_BUFFERED = 500
@@ -81,30 +80,17 @@ class DebugReporter:
         self.send = send
         self.interval = interval
         self.redact = redact
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(self.report_once, interval, name="debug-reporter",
+                              failure="posting to the debug channel failed")  # fmt: skip
         self.sent = 0
 
     def start(self) -> None:
         """Start the posting loop."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._loop(), name="debug-reporter")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop the loop (what is buffered stays in the log file)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        log = logging.getLogger(__name__)
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.report_once()
-            except Exception:
-                log.exception("posting to the debug channel failed")
+        await self._loop.stop()
 
     async def report_once(self) -> bool:
         """Post one grouped message to every debug channel; False when there was nothing to say."""
