@@ -1,7 +1,9 @@
 """The bot on the fake Discord: interaction latency under a live burst, request economy, memory, start-up.
 
 * latency: time from an injected ``/queue`` to its acknowledgement at the fake, idle versus during an
-  engagement burst of 2,000 events/s arriving through the real TikTokLive client from the fake TikTok;
+  engagement burst of 2,000 events/s: the fake TikTok sends it from a process of its own
+  (``bench.tiktok_load``, as TikTok is another machine), the bot receives it the way it does in production,
+  through the real TikTokLive client in the connection's process, into the engagement writer;
 * request economy: REST edits of the three displays during 200 queue changes in 10 s (2 s window),
   against one edit per change per display, with the fake enforcing a 5-per-5-s bucket per channel;
 * memory: resident memory after those load steps versus right after start;
@@ -14,6 +16,7 @@ import asyncio
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -54,38 +57,31 @@ async def _submit_many(env: Any, count: int, spread: float) -> None:
         await asyncio.sleep(spread / count)
 
 
-async def _burst(fake_tiktok: Any, frames: list[bytes], per_frame: int, rate: int, stop: asyncio.Event) -> int:
-    """Send prebuilt frames at ``rate`` events per second until told to stop."""
-    from bench.live_throughput import _send
+async def _start_live(rate: int, seconds: int) -> asyncio.subprocess.Process:
+    """The fake TikTok and its burst in a process of their own (``bench.tiktok_load``)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.tiktok_load", "--rate", str(rate), "--seconds", str(seconds),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
 
-    interval = per_frame / rate
-    sent = 0
-    start = time.perf_counter()
-    for index, frame in enumerate(frames):
-        if stop.is_set():
-            break
-        await _send(fake_tiktok, [frame])
-        sent += per_frame
-        delay = start + (index + 1) * interval - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-    return sent
+
+async def _expect(process: asyncio.subprocess.Process, word: str) -> str:
+    """The rest of the load generator's next line, which must start with ``word``."""
+    assert process.stdout is not None
+    line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode().strip()
+    if not line.startswith(word):
+        raise RuntimeError(f"the TikTok load generator said {line!r}, expected {word!r}")
+    return line[len(word) :].strip()
 
 
 async def run(quick: bool = False) -> list[Result]:
     """All four figures from one running bot (plus one start on an empty and one on a large database)."""
-    from TikTokLive.client.web.web_settings import WebDefaults
-
     from bench.queue_scale import build
-    from services.tiktok.adapter import warm_event_classes
     from tests.fakediscord.harness import close_env, create_env, endpoint_defaults, restore_endpoints
-    from tests.faketiktok.server import FakeTikTok
 
-    warm_event_classes()
     saved_endpoints = endpoint_defaults()
-    saved_web = (WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url, os.environ.get("SIGN_API_URL"))
     results: list[Result] = []
-    samples = 100 if quick else 300
+    samples = 300 if quick else 1000
     with tempfile.TemporaryDirectory() as tmp:
         try:
             # Start-up: empty database, then the large one.
@@ -112,25 +108,22 @@ async def run(quick: bool = False) -> list[Result]:
                 await env.bot.displays.ensure(guild, kind, env.bot.get_partial_messageable(int(env.channels[channel])))
             # --- latency idle vs under a 2,000 events/s live burst
             idle = await _latencies(env, samples)
-            from bench.live_throughput import _frames
-
-            # Built before anything is timed: making protobuf frames is the load generator's cost, not the bot's.
-            burst_frames = _frames(2000 * (10 if quick else 20), 20)
-            tiktok = FakeTikTok()
-            await tiktok.start()
-            tiktok.host("host", live=True)
-            env.bot.config = replace(env.bot.config, sign_api_url=tiktok.base_url, tiktok_web_url=tiktok.base_url,
-                                     tiktok_webcast_url=tiktok.base_url + "/webcast")  # fmt: skip
+            tiktok = await _start_live(2000, 15 if quick else 30)
+            url = await _expect(tiktok, "url")
+            env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
+                                     tiktok_webcast_url=url + "/webcast")  # fmt: skip
             cog: Any = env.bot.get_cog("TikTok")
             live = cog._manager(guild)
             await live.manager.connect("host")
-            await tiktok.wait_connected()
-            stop = asyncio.Event()
-            burst = asyncio.create_task(_burst(tiktok, burst_frames, 20, 2000, stop))
+            await _expect(tiktok, "burst")
             await asyncio.sleep(1.0)
             loaded = await _latencies(env, samples)
-            stop.set()
-            sent = await burst
+            assert tiktok.stdin is not None
+            tiktok.stdin.write(b"stop\n")
+            sent = int(await _expect(tiktok, "sent"))
+            await live.manager.disconnect()
+            tiktok.stdin.close()
+            await tiktok.wait()
             idle_p99, load_p99 = percentile(idle, 99), percentile(loaded, 99)
             ratio = load_p99 / idle_p99
             results.append(Result("latency: p99 ack under a 2,000 ev/s burst vs idle", ratio, "x",
@@ -138,9 +131,8 @@ async def run(quick: bool = False) -> list[Result]:
                                   {"idle_p50_ms": round(statistics.median(idle) * 1000, 2),
                                    "idle_p99_ms": round(idle_p99 * 1000, 2),
                                    "load_p50_ms": round(statistics.median(loaded) * 1000, 2),
-                                   "load_p99_ms": round(load_p99 * 1000, 2), "events_sent": sent}))  # fmt: skip
-            await live.manager.disconnect()
-            await tiktok.stop()
+                                   "load_p99_ms": round(load_p99 * 1000, 2), "samples": samples,
+                                   "events_sent": sent}))  # fmt: skip
             # --- request economy: 200 changes in 10 s, 2 s window, Discord-like bucket on the fake
             env.fake.channel_bucket = (5, 5.0)
             await env.settle()
@@ -167,11 +159,6 @@ async def run(quick: bool = False) -> list[Result]:
             await close_env(env)
         finally:
             restore_endpoints(saved_endpoints)
-            WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url = saved_web[0], saved_web[1]
-            if saved_web[2] is None:
-                os.environ.pop("SIGN_API_URL", None)
-            else:
-                os.environ["SIGN_API_URL"] = saved_web[2]
     return results
 
 

@@ -1,18 +1,21 @@
 """Is the bot the bottleneck of a live? The real TikTokLive client on the loopback fake webcast socket.
 
-Library alone: a counting listener. Bot: the project's connection manager (adapter) feeding the session
-service and the batch writer into SQLite, with the final flush included in the time. Same frames, same
-process, run back to back; the figure is the bot's rate as a share of the library's.
+Library alone: a counting listener in a child process (``bench.library_client``). Bot: the connection the
+way the bot runs it, in its own process (``LiveWorker``: the manager and adapter), handing batches to the
+session service and the batch writer into SQLite, with the final flush included in the time. The sender
+(the fake TikTok) runs in this process for both; same frames, run alternately; the figure is the bot's rate
+as a share of the library's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
-import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.common import Result
@@ -52,40 +55,29 @@ async def _send(fake: Any, frames: list[bytes]) -> None:
 
 
 async def _library_only(fake: Any, frames: list[bytes], count: int) -> float:
-    from TikTokLive import TikTokLiveClient
-    from TikTokLive.events import CommentEvent, GiftEvent, LikeEvent
-
-    seen = 0
-    done = asyncio.Event()
-
-    def on_event(event: Any) -> None:
-        nonlocal seen
-        seen += 1
-        if seen >= count:
-            done.set()
-
-    client = TikTokLiveClient(unique_id="host")
-    for cls in (CommentEvent, LikeEvent, GiftEvent):
-        client.add_listener(cls, on_event)
-    entered = len([f for f in fake.client_frames if f == "im_enter_room"])
-    task = await client.start(room_id=fake.hosts["host"].room_id, fetch_live_check=False)
-    await fake.wait_connected(entered + 1)
+    """The library alone in a child process: from the first frame sent to its ``done``."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.library_client", fake.base_url, str(count), stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdout is not None
+    if (await asyncio.wait_for(process.stdout.readline(), 60)).strip() != b"ready":
+        raise RuntimeError("the library-only client did not connect")
     start = time.perf_counter()
     await _send(fake, frames)
-    await asyncio.wait_for(done.wait(), 120)
+    if (await asyncio.wait_for(process.stdout.readline(), 120)).strip() != b"done":
+        raise RuntimeError("the library-only client stopped early")
     elapsed = time.perf_counter() - start
-    await client.disconnect()
-    await client.web.close()
-    del task
+    await process.wait()
     return count / elapsed
 
 
 async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -> float:
+    """The bot's path: its connection process, then the session service and the writer into SQLite."""
     from database import Database
     from services.engagement import EngagementWriter
     from services.live_sessions import LiveSessionService
     from services.queue import QueueService
-    from services.tiktok.live import LiveConnectionManager
+    from services.tiktok.worker import LiveWorker
 
     db = Database(db_path)
     await db.connect()
@@ -94,6 +86,7 @@ async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -
     writer.start()
     handed = 0
     done = asyncio.Event()
+    connected = asyncio.Event()
 
     class Listener:
         def on_events(self, events: list[Any]) -> None:
@@ -108,6 +101,7 @@ async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -
 
         async def on_connected(self, info: Any) -> None:
             await sessions.start(1, info.username, info.room_id)
+            connected.set()
 
         async def on_disconnected(self, info: Any, unexpected: bool, duration: float) -> None:
             return None
@@ -115,16 +109,17 @@ async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -
         async def on_session_end(self, info: Any) -> None:
             await sessions.end(1)
 
-    manager = LiveConnectionManager(1, Listener())
-    entered = len([f for f in fake.client_frames if f == "im_enter_room"])
-    await manager.connect("host")
-    await fake.wait_connected(entered + 1)
+    config = SimpleNamespace(sign_api_url=fake.base_url, tiktok_web_url=fake.base_url,
+                             tiktok_webcast_url=fake.base_url + "/webcast")  # fmt: skip
+    worker = LiveWorker(1, Listener(), config=config)
+    await worker.connect("host")
+    await asyncio.wait_for(connected.wait(), 60)
     start = time.perf_counter()
     await _send(fake, frames)
     await asyncio.wait_for(done.wait(), 120)
     await writer.flush()  # everything handed over is in the database before the clock stops
     elapsed = time.perf_counter() - start
-    await manager.disconnect()
+    await worker.close()
     await writer.stop()
     await db.close()
     return count / elapsed
@@ -132,20 +127,12 @@ async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -
 
 async def run(quick: bool = False) -> list[Result]:
     """Library alone versus library plus the bot, on the same frames."""
-    from TikTokLive.client.web.web_settings import WebDefaults
-
-    from services.tiktok.adapter import warm_event_classes
     from tests.faketiktok.server import FakeTikTok
 
-    warm_event_classes()
     count = 10_000 if quick else 40_000
     fake = FakeTikTok()
     await fake.start()
     fake.host("host", live=True)
-    saved = (WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url, os.environ.get("SIGN_API_URL"))
-    WebDefaults.tiktok_app_url = fake.base_url
-    WebDefaults.tiktok_webcast_url = fake.base_url + "/webcast"
-    os.environ["SIGN_API_URL"] = fake.base_url
     try:
         frames = _frames(count, 50)
         with tempfile.TemporaryDirectory() as tmp:
@@ -155,11 +142,6 @@ async def run(quick: bool = False) -> list[Result]:
                 library.append(await _library_only(fake, frames, count))
                 bot.append(await _with_bot(fake, frames, count, Path(tmp) / f"live{round_}.db"))
     finally:
-        WebDefaults.tiktok_app_url, WebDefaults.tiktok_webcast_url = saved[0], saved[1]
-        if saved[2] is None:
-            os.environ.pop("SIGN_API_URL", None)
-        else:
-            os.environ["SIGN_API_URL"] = saved[2]
         await fake.stop()
     share = max(bot) / max(library)
     return [

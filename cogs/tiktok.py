@@ -1,9 +1,11 @@
 """The TikTok cog: ``/tiktok connect|status|disconnect|simulate`` and the live connection's Discord side.
 
-The connection itself is a service (``services.tiktok.live.LiveConnectionManager``, one per guild); this
-cog wires its callbacks to the engagement writer, the session records and the Discord messages: a status
-message in the channel where the connect was asked (edited as the state changes, because interaction
-tokens expire), the green and orange embeds in the debug channel, and the recap in the metrics channel.
+The connection itself is a service (``services.tiktok.live.LiveConnectionManager``, one per guild, run in a
+process of its own by ``services.tiktok.worker.LiveWorker`` so that decoding a busy live never delays an
+interaction); this cog wires its callbacks to the engagement writer, the session records and the Discord
+messages: a status message in the channel where the connect was asked (edited as the state changes, because
+interaction tokens expire), the green and orange embeds in the debug channel, and the recap in the metrics
+channel.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         """Disconnect every live (user-initiated: no alert) and close the sessions with their recaps."""
         for guild_id, live in list(self.lives.items()):
             try:
-                await live.manager.disconnect()
+                await live.manager.close()  # disconnects, then stops the connection's process
             except Exception:
                 log.exception("disconnecting the live of guild %s failed", guild_id)
             await self._finish_session(guild_id)
@@ -82,9 +84,9 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
     def _manager(self, guild_id: int) -> _GuildLive:
         live = self.lives.get(guild_id)
         if live is None:
-            from services.tiktok.live import LiveConnectionManager
+            from services.tiktok.worker import LiveWorker
 
-            manager = LiveConnectionManager(guild_id, self._listener(guild_id), config=self.bot.config)
+            manager = LiveWorker(guild_id, self._listener(guild_id), config=self.bot.config)
             live = self.lives[guild_id] = _GuildLive(manager)
         return live
 

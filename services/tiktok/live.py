@@ -7,7 +7,8 @@ States (``ConnectionState``)::
                            v   |  (host offline, failed attempt: 10 s x3, then 30 s)  | persistent
                         WAITING_TO_RETRY <-------------------------------------------+
 
-How the library is used inside discord.py's loop (``shared/research/tiktoklive.md``):
+How the library is used inside an asyncio loop (the bot runs this manager in a process of its own, see
+``services.tiktok.worker``; the library facts are in ``shared/research/tiktoklive.md``):
 
 * liveness is checked with ONE cheap web call (``/api-live/user/room/``: room id and status) before every
   signed attempt, so waiting for a host to go live costs no sign-server quota;

@@ -1,0 +1,69 @@
+"""A TikTok LIVE in a process of its own: the fake TikTok, sending engagement at a fixed rate.
+
+In production TikTok is another machine; running the load generator inside the measured process would
+charge its work (framing, websocket writes) to the bot. ``bench.discord_load`` starts this module as a child:
+
+    python -m bench.tiktok_load --rate 2000 --per-frame 20 --seconds 60
+
+It builds every frame first, then writes ``url <base url>`` on stdout, waits for a client to enter the
+room, writes ``burst``, sends frames at the rate until the time is up or a line arrives on stdin, writes
+``sent <events>``, and keeps the live open until stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+
+
+async def _stdin() -> asyncio.StreamReader:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    return reader
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def main(argv: list[str]) -> None:
+    """Serve one live and send the burst."""
+    from bench.live_throughput import _frames, _send
+    from tests.faketiktok.server import FakeTikTok
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=2000, help="events per second")
+    parser.add_argument("--per-frame", type=int, default=20, help="events in one push frame")
+    parser.add_argument("--seconds", type=float, default=60.0, help="longest burst")
+    args = parser.parse_args(argv)
+    frames = _frames(int(args.rate * args.seconds), args.per_frame)
+    fake = FakeTikTok()
+    await fake.start()
+    fake.host("host", live=True)
+    _say(f"url {fake.base_url}")
+    stdin = await _stdin()
+    stop = asyncio.ensure_future(stdin.readline())
+    await fake.wait_connected(timeout=120)
+    _say("burst")
+    interval = args.per_frame / args.rate
+    sent = 0
+    start = time.perf_counter()
+    for index, frame in enumerate(frames):
+        if stop.done():
+            break
+        await _send(fake, [frame])
+        sent += args.per_frame
+        delay = start + (index + 1) * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    _say(f"sent {sent}")
+    await stdin.read()  # keep the live open until the bench has disconnected and closed our stdin
+    await fake.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
