@@ -1,14 +1,19 @@
-"""Run every benchmark: ``python -m bench`` (``--quick`` for a short run, ``--only NAME`` for one)."""
+"""Run every benchmark: ``python -m bench`` (``--quick`` for a short run, ``--only NAME`` for one).
+
+``--profile`` samples each section's event loop with pyinstrument and writes the call trees to
+``bench/results/profile-<section>.txt`` and ``.html``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import logging
 import sys
 
-from bench.common import Result, render_table, write_json
+from bench.common import Result, profiled, render_table, write_json
 
 SECTIONS = ("ingest", "live_throughput", "queue_scale", "discord_load")
 
@@ -18,12 +23,14 @@ async def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
     parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
+    parser.add_argument("--profile", action="store_true", help="profile each section with pyinstrument")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     results: list[Result] = []
     for name in args.only or SECTIONS:
         module = importlib.import_module(f"bench.{name}")
-        section = await module.run(quick=args.quick)
+        with profiled(name) if args.profile else contextlib.nullcontext():
+            section = await module.run(quick=args.quick)
         results.extend(section)
         print(render_table(section), flush=True)
         print(flush=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,23 @@ def write_json(results: list[Result], path: Path | None = None) -> Path:
     payload = {"machine": machine(), "results": [asdict(r) for r in results]}
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+@contextlib.contextmanager
+def profiled(name: str) -> Iterator[None]:
+    """Sample the main thread (the event loop and everything it runs) with pyinstrument while inside.
+
+    Writes ``bench/results/profile-<name>.txt`` (call tree) and ``.html`` (flame view). Child processes,
+    like the TikTok connection's, are not in it: profile them on their own with ``py-spy`` or pyinstrument.
+    """
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001, async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        (RESULTS_DIR / f"profile-{name}.txt").write_text(profiler.output_text(unicode=False, color=False))
+        (RESULTS_DIR / f"profile-{name}.html").write_text(profiler.output_html())

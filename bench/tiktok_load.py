@@ -6,8 +6,9 @@ charge its work (framing, websocket writes) to the bot. ``bench.discord_load`` s
     python -m bench.tiktok_load --rate 2000 --per-frame 20 --seconds 60
 
 It builds every frame first, then writes ``url <base url>`` on stdout, waits for a client to enter the
-room, writes ``burst``, sends frames at the rate until the time is up or a line arrives on stdin, writes
-``sent <events>``, and keeps the live open until stdin closes.
+room, writes ``burst`` and sends frames at the rate. The lines ``pause`` and ``resume`` on stdin hold and
+restart the sending; ``stop`` (or the end of stdin, or the last frame) ends it with ``sent <events>``; the
+live stays open until stdin closes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
+async def _commands(stdin: asyncio.StreamReader, sending: asyncio.Event, stop: asyncio.Event) -> None:
+    """``pause``, ``resume`` and ``stop`` lines from the benchmark; end of input means stop."""
+    while line := (await stdin.readline()).strip():
+        if line == b"pause":
+            sending.clear()
+        elif line == b"resume":
+            sending.set()
+        else:
+            break
+    stop.set()
+    sending.set()  # wake the sender so that it sees the stop
+
+
 async def main(argv: list[str]) -> None:
     """Serve one live and send the burst."""
     from bench.live_throughput import _frames, _send
@@ -38,7 +52,7 @@ async def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=int, default=2000, help="events per second")
     parser.add_argument("--per-frame", type=int, default=20, help="events in one push frame")
-    parser.add_argument("--seconds", type=float, default=60.0, help="longest burst")
+    parser.add_argument("--seconds", type=float, default=60.0, help="the most seconds of sending")
     args = parser.parse_args(argv)
     frames = _frames(int(args.rate * args.seconds), args.per_frame)
     fake = FakeTikTok()
@@ -46,21 +60,29 @@ async def main(argv: list[str]) -> None:
     fake.host("host", live=True)
     _say(f"url {fake.base_url}")
     stdin = await _stdin()
-    stop = asyncio.ensure_future(stdin.readline())
+    sending, stop = asyncio.Event(), asyncio.Event()
+    sending.set()
+    commands = asyncio.create_task(_commands(stdin, sending, stop))
     await fake.wait_connected(timeout=120)
     _say("burst")
     interval = args.per_frame / args.rate
     sent = 0
-    start = time.perf_counter()
-    for index, frame in enumerate(frames):
-        if stop.done():
+    start, paced = time.perf_counter(), 0
+    for frame in frames:
+        if not sending.is_set():
+            await sending.wait()
+            start, paced = time.perf_counter(), 0  # resume at the rate, without catching up on the pause
+        if stop.is_set():
             break
         await _send(fake, [frame])
         sent += args.per_frame
-        delay = start + (index + 1) * interval - time.perf_counter()
+        paced += 1
+        delay = start + paced * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
     _say(f"sent {sent}")
+    await stop.wait()
+    await commands
     await stdin.read()  # keep the live open until the bench has disconnected and closed our stdin
     await fake.stop()
 
