@@ -23,7 +23,7 @@ import pytest
 from errors import NotConnectedError, NotFoundError
 from models import EventKind
 from services.tiktok.live import ConnectionState
-from services.tiktok.worker import Channel, LiveWorker
+from services.tiktok.worker import NICENESS, Channel, LiveWorker
 from tests.faketiktok.server import FakeTikTok, chat, like, user
 from tests.test_tiktok_live import LONG, SHORT, Recorder
 
@@ -138,7 +138,7 @@ async def test_the_child_exits_with_the_bot_and_closes_the_live(worker) -> None:
     await until(lambda: fake.open_sockets == 0, "the webcast socket to close")
 
 
-async def test_the_child_never_sees_the_discord_token(worker, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_child_runs_without_the_token_and_below_the_bots_priority(worker, monkeypatch) -> None:
     live, _recorder, fake = worker
     monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
     fake.host("streamer", live=True)
@@ -146,6 +146,8 @@ async def test_the_child_never_sees_the_discord_token(worker, monkeypatch: pytes
     assert live.pid is not None
     environment = Path(f"/proc/{live.pid}/environ").read_bytes()  # noqa: ASYNC240 - procfs, never blocks
     assert b"secret-token-value" not in environment and b"DISCORD_TOKEN" not in environment
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, live.pid) == min(19, own + NICENESS)
 
 
 async def test_a_frame_naming_a_foreign_class_is_refused() -> None:
