@@ -35,9 +35,9 @@ SETTLE_SECONDS = 1.5
 """Pause after switching the burst on or off (longer than the writer's 1 s flush)."""
 
 
-def rss_mb() -> float:
-    """Resident memory of this process."""
-    with open("/proc/self/statm") as handle:
+def rss_mb(pid: int | None = None) -> float:
+    """Resident memory of this process (or of ``pid``)."""
+    with open(f"/proc/{pid or 'self'}/statm") as handle:
         pages = int(handle.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 1048576
 

@@ -2,7 +2,8 @@
 
 ``python -m bench.soak --minutes 10``. Members submit and look at the queue, reviewers play songs, a live
 sends engagement through the real TikTokLive client, displays refresh. Every 30 s it samples resident
-memory and open file descriptors; at the end it prints the samples, the error count, and a verdict.
+memory and open file descriptors of the bot's process and of its TikTok connection's process; at the end
+it prints the samples, the error count, and a verdict.
 """
 
 from __future__ import annotations
@@ -33,15 +34,13 @@ class _Errors(logging.Handler):
         self.records.append(f"{record.name}: {record.getMessage()}"[:300])
 
 
-def open_fds() -> int:
-    """Open file descriptors of this process."""
-    return len(os.listdir("/proc/self/fd"))
+def open_fds(pid: int | None = None) -> int:
+    """Open file descriptors of this process (or of ``pid``)."""
+    return len(os.listdir(f"/proc/{pid or 'self'}/fd"))
 
 
 async def soak(minutes: float) -> dict[str, Any]:
     """Run the mixed load; returns the samples and the verdict."""
-    from TikTokLive.client.web.web_settings import WebDefaults
-
     from bench.live_throughput import _frames, _send
     from models import DisplayKind
     from services.tiktok.adapter import warm_event_classes
@@ -59,8 +58,6 @@ async def soak(minutes: float) -> dict[str, Any]:
         tiktok = FakeTikTok()
         await tiktok.start()
         tiktok.host("host", live=True)
-        WebDefaults.tiktok_app_url = tiktok.base_url
-        WebDefaults.tiktok_webcast_url = tiktok.base_url + "/webcast"
         env.bot.config = replace(env.bot.config, sign_api_url=tiktok.base_url, tiktok_web_url=tiktok.base_url,
                                  tiktok_webcast_url=tiktok.base_url + "/webcast")  # fmt: skip
         guild = env.guild_id
@@ -70,6 +67,7 @@ async def soak(minutes: float) -> dict[str, Any]:
         live = env.bot.get_cog("TikTok")._manager(guild)  # type: ignore[union-attr]
         await live.manager.connect("host")
         await tiktok.wait_connected()
+        worker = live.manager.pid  # the TikTok connection's process: sampled too
         members = [env.fake.member(f"soak{i}") for i in range(50)]
         deadline = time.monotonic() + minutes * 60
         next_sample = time.monotonic()
@@ -97,7 +95,8 @@ async def soak(minutes: float) -> dict[str, Any]:
                 env.fake.requests.clear()
             if time.monotonic() >= next_sample:
                 elapsed = round(minutes * 60 - (deadline - time.monotonic()), 1)
-                samples.append({"t": elapsed, "rss_mb": round(rss_mb(), 1), "fds": open_fds()})
+                samples.append({"t": elapsed, "rss_mb": round(rss_mb(), 1), "fds": open_fds(),
+                                "worker_rss_mb": round(rss_mb(worker), 1), "worker_fds": open_fds(worker)})  # fmt: skip
                 next_sample += 30
             await asyncio.sleep(0.5)
         await live.manager.disconnect()
@@ -108,13 +107,18 @@ async def soak(minutes: float) -> dict[str, Any]:
     last = samples[-1]
     rss_growth = last["rss_mb"] / warm["rss_mb"]
     fd_drift = last["fds"] - warm["fds"]
-    passed = rss_growth <= 1.2 and abs(fd_drift) <= 5 and not errors.records
+    worker_growth = last["worker_rss_mb"] / warm["worker_rss_mb"]
+    worker_fd_drift = last["worker_fds"] - warm["worker_fds"]
+    passed = (rss_growth <= 1.2 and worker_growth <= 1.2 and abs(fd_drift) <= 5 and abs(worker_fd_drift) <= 5
+              and not errors.records)  # fmt: skip
     return {
         "minutes": minutes,
         "operations": counter,
         "samples": samples,
         "rss_growth_after_warmup": round(rss_growth, 3),
         "fd_drift_after_warmup": fd_drift,
+        "worker_rss_growth_after_warmup": round(worker_growth, 3),
+        "worker_fd_drift_after_warmup": worker_fd_drift,
         "errors": errors.records[:20],
         "passed": passed,
         "machine": machine(),
