@@ -138,7 +138,7 @@ async def run(quick: bool = False) -> list[Result]:
         with tempfile.TemporaryDirectory() as tmp:
             library = []
             bot = []
-            for round_ in range(2):  # alternate so warm-up and noise hit both alike
+            for round_ in range(3):  # alternate so warm-up and noise hit both alike
                 library.append(await _library_only(fake, frames, count))
                 bot.append(await _with_bot(fake, frames, count, Path(tmp) / f"live{round_}.db"))
     finally:
