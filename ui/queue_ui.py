@@ -439,13 +439,25 @@ def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> disc
                              custom_id=f"{prefix}:{page}:{direction}", disabled=disabled)  # fmt: skip
 
 
+def dynamic_view(*items: discord.ui.Item[Any]) -> BaseView:
+    """A view made only of DynamicItems, finished from the start.
+
+    The bot dispatches a DynamicItem from its custom id on whatever message it is, so nothing has to keep
+    the view. A view that is not finished is kept by discord.py with a timeout task, 15 minutes for every
+    ephemeral answer: thousands of them during a busy live, for nothing.
+    """
+    view = BaseView(timeout=None)
+    for item in items:
+        view.add_item(item)
+    view.stop()
+    return view
+
+
 def _pager(button: Any, page: int, total: int) -> BaseView:
     page = clamp_page(page, total)
     last = page_count(total) - 1
-    view = BaseView(timeout=None)
-    view.add_item(button(max(page - 1, 0), "p", disabled=page <= 0))
-    view.add_item(button(min(page + 1, last), "n", disabled=page >= last))
-    return view
+    return dynamic_view(button(max(page - 1, 0), "p", disabled=page <= 0),
+                        button(min(page + 1, last), "n", disabled=page >= last))  # fmt: skip
 
 
 def queue_pager(page: int, total: int) -> BaseView:
@@ -600,10 +612,7 @@ class PendingView(BaseView):
 
 def pending_action_view(public_id: str) -> BaseView:
     """The approve/deny buttons for one chosen pending skip (sent privately to the reviewer)."""
-    view = BaseView(timeout=None)
-    for button in approve_buttons(public_id):
-        view.add_item(button)
-    return view
+    return dynamic_view(*approve_buttons(public_id))
 
 
 class RateButton(
@@ -671,11 +680,8 @@ class BookmarkButton(
 
 def now_playing_view(public_id: str, *, rating: int | None = None, bookmarked: bool = False) -> BaseView:
     """Score buttons 1-10 (the chosen one highlighted) and Bookmark, under the reviewer's answer."""
-    view = BaseView(timeout=None)
-    for score in range(1, 11):
-        view.add_item(RateButton(public_id, score, chosen=score == rating))
-    view.add_item(BookmarkButton(public_id, done=bookmarked))
-    return view
+    rates = [RateButton(public_id, score, chosen=score == rating) for score in range(1, 11)]
+    return dynamic_view(*rates, BookmarkButton(public_id, done=bookmarked))
 
 
 PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (LiveQueueView, ReviewerMainView, PendingView)

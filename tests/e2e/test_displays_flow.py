@@ -146,3 +146,25 @@ async def test_public_paging_is_private_to_the_clicker(bot_env: BotEnv) -> None:
     await bot_env.settle()
     assert bot_env.fake.messages[live["id"]]["embeds"][0]["description"] == shown_before
     assert patches(bot_env, live["id"]) == edits_before
+
+
+async def test_private_pages_leave_no_view_behind(bot_env: BotEnv) -> None:
+    """Pagers are made of DynamicItems: nothing may stay behind per answer.
+
+    discord.py keeps an unfinished ephemeral view, with a timeout task, for 15 minutes.
+    """
+
+    def view_timeouts() -> int:
+        return sum("timeout_task_impl" in t.get_coro().__qualname__ for t in asyncio.all_tasks())  # type: ignore[union-attr]
+
+    for n in range(25):
+        await add(bot_env, 10 + n, n)
+    await bot_env.settle()
+    before = view_timeouts()
+    for _ in range(5):
+        answer = await bot_env.member.slash(bot_env.channels["general"], "queue")
+        assert "Page 1/3" in answer.text()
+    page = answer.messages()[0]
+    second = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
+    assert "Page 2/3" in second.text()  # the buttons still work from their custom ids alone
+    assert view_timeouts() == before
