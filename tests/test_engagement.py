@@ -135,3 +135,40 @@ async def test_a_failed_flush_keeps_the_events(writer: EngagementWriter, db: Dat
     monkeypatch.undo()
     await writer.flush()
     assert (await db.get_handle(GUILD, "fan")).counts.likes == 2
+
+
+async def test_a_big_flush_lets_the_event_loop_in_while_it_aggregates(writer, db, monkeypatch) -> None:
+    """Folding a second of a big live must not hold the loop: interactions are served in between."""
+    from services.engagement import YIELD_EVERY
+
+    ticks = 0
+    marks: dict[str, int] = {}
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    real_settings, real_apply = db.get_settings, db.apply_engagement
+
+    async def settings(guild_id: int):  # the last await before the aggregation
+        result = await real_settings(guild_id)
+        marks["aggregation starts"] = ticks
+        return result
+
+    async def apply(*args, **kwargs):  # the first await after it
+        marks["aggregation ends"] = ticks
+        return await real_apply(*args, **kwargs)
+
+    monkeypatch.setattr(db, "get_settings", settings)
+    monkeypatch.setattr(db, "apply_engagement", apply)
+    events = [ev(EventKind.COMMENT, f"fan{i % 300}", text="hi") for i in range(YIELD_EVERY * 8)]
+    writer.add(GUILD, events)
+    running = asyncio.create_task(ticker())
+    try:
+        assert await writer.flush() == len(events)
+    finally:
+        running.cancel()
+    assert marks["aggregation ends"] - marks["aggregation starts"] >= 7
+    assert (await db.get_handle(GUILD, "fan0")).counts.comments == 7  # nothing lost across the yields
