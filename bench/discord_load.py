@@ -132,6 +132,7 @@ async def run(quick: bool = False) -> list[Result]:
                 tiktok.stdin.write(b"resume\n")
                 await asyncio.sleep(SETTLE_SECONDS)  # the burst is flowing through the writer again
                 loaded += await _latencies(env, samples // ROUNDS)
+                _forget_answers(env)
             tiktok.stdin.write(b"stop\n")
             sent = int(await _expect(tiktok, "sent"))
             worker_end = rss_mb(worker_pid)  # after the whole burst, still connected
@@ -178,6 +179,19 @@ async def run(quick: bool = False) -> list[Result]:
         finally:
             restore_endpoints(saved_endpoints)
     return results
+
+
+def _forget_answers(env: Any) -> None:
+    """Drop the fake Discord's record of the interactions so far (untimed, between rounds).
+
+    The fake runs in this process and keeps every interaction, request and ephemeral answer; without this
+    the memory figure would count thousands of the fake's records as the bot's. The soak does the same.
+    """
+    for record in env.fake.interactions.values():
+        for message in record.messages():
+            env.fake.delete_stored(message)
+    env.fake.interactions.clear()
+    env.fake.requests.clear()
 
 
 def _display_ids(env: Any) -> list[str]:
