@@ -10,7 +10,6 @@ as a share of the library's.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import sys
 import tempfile
 import time
@@ -19,39 +18,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.common import Result
+from bench.tiktok_events import push_frames, send_frames
 
 TARGET_SHARE = 0.90
-
-
-def _frames(count: int, per_frame: int) -> list[bytes]:
-    from TikTokLive.proto import ProtoMessageFetchResult, PushHeader, WebcastPushFrame
-
-    from tests.faketiktok.server import chat, gift, like, user
-
-    users = [user(f"fan{i:04d}", 1000 + i) for i in range(500)]
-    messages = []
-    for i in range(count):
-        who = users[i % len(users)]
-        kind = i % 10
-        if kind < 5:
-            messages.append(like(who, 5, i, 10_000 + i))
-        elif kind < 9:
-            messages.append(chat(who, "great track", 10_000 + i))
-        else:
-            messages.append(gift(who, diamonds=1, repeat=1, end=True, streakable=False, msg_id=10_000 + i))
-    frames = []
-    for start in range(0, count, per_frame):
-        result = ProtoMessageFetchResult(messages=messages[start : start + per_frame], cursor="c", internal_ext="x")
-        frame = WebcastPushFrame(payload_type="msg", log_id=start, headers=[PushHeader(key="compress_type",
-                                 value="gzip")], payload=gzip.compress(bytes(result)))  # fmt: skip
-        frames.append(bytes(frame))
-    return frames
-
-
-async def _send(fake: Any, frames: list[bytes]) -> None:
-    for data in frames:
-        for ws in list(fake._sockets):
-            await ws.send_bytes(data)
 
 
 async def _library_only(fake: Any, frames: list[bytes], count: int) -> float:
@@ -63,7 +32,7 @@ async def _library_only(fake: Any, frames: list[bytes], count: int) -> float:
     if (await asyncio.wait_for(process.stdout.readline(), 60)).strip() != b"ready":
         raise RuntimeError("the library-only client did not connect")
     start = time.perf_counter()
-    await _send(fake, frames)
+    await send_frames(fake, frames)
     if (await asyncio.wait_for(process.stdout.readline(), 120)).strip() != b"done":
         raise RuntimeError("the library-only client stopped early")
     elapsed = time.perf_counter() - start
@@ -115,7 +84,7 @@ async def _with_bot(fake: Any, frames: list[bytes], count: int, db_path: Path) -
     await worker.connect("host")
     await asyncio.wait_for(connected.wait(), 60)
     start = time.perf_counter()
-    await _send(fake, frames)
+    await send_frames(fake, frames)
     await asyncio.wait_for(done.wait(), 120)
     await writer.flush()  # everything handed over is in the database before the clock stops
     elapsed = time.perf_counter() - start
@@ -134,7 +103,7 @@ async def run(quick: bool = False) -> list[Result]:
     await fake.start()
     fake.host("host", live=True)
     try:
-        frames = _frames(count, 50)
+        frames = push_frames(count, 50)
         with tempfile.TemporaryDirectory() as tmp:
             library = []
             bot = []

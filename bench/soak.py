@@ -41,7 +41,7 @@ def open_fds(pid: int | None = None) -> int:
 
 async def soak(minutes: float) -> dict[str, Any]:
     """Run the mixed load; returns the samples and the verdict."""
-    from bench.live_throughput import _frames, _send
+    from bench.tiktok_events import push_frames, send_frames
     from models import DisplayKind
     from services.tiktok.adapter import warm_event_classes
     from tests.fakediscord.harness import close_env, create_env
@@ -50,7 +50,7 @@ async def soak(minutes: float) -> dict[str, Any]:
     warm_event_classes()
     errors = _Errors()
     logging.getLogger().addHandler(errors)
-    frames = _frames(20_000, 20)
+    frames = push_frames(20_000, 20)
     rng = random.Random(1)
     samples: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +86,7 @@ async def soak(minutes: float) -> dict[str, Any]:
             await who.slash(env.channels["general"], "queue")
             if counter % 3 == 0:
                 await env.reviewer.slash(env.channels["reviewers"], "next")
-            await _send(tiktok, frames[frame_index : frame_index + 5])  # about 100 events
+            await send_frames(tiktok, frames[frame_index : frame_index + 5])  # about 100 events
             frame_index = (frame_index + 5) % (len(frames) - 5)
             if counter % 50 == 0:
                 # The fake's own bookkeeping, not the bot's: dropped once answers in flight have landed.

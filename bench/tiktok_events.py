@@ -1,7 +1,8 @@
-"""TikTokLive 7.x event objects for the benchmarks, and the project's adapter run over them."""
+"""TikTokLive 7.x event objects and push frames for the benchmarks, and the project's adapter run over them."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import random
 from typing import Any
@@ -65,3 +66,36 @@ def run_adapter(events: list[Any]) -> list[EngagementEvent]:
     for event in events:
         adapted.extend(_ADAPTER.handle(event))
     return adapted
+
+
+def push_frames(count: int, per_frame: int) -> list[bytes]:
+    """``count`` likes, comments and gifts from 500 fans as gzip push frames of ``per_frame`` messages."""
+    from TikTokLive.proto import ProtoMessageFetchResult, PushHeader, WebcastPushFrame
+
+    from tests.faketiktok.server import chat, gift, like, user
+
+    users = [user(f"fan{i:04d}", 1000 + i) for i in range(500)]
+    messages = []
+    for i in range(count):
+        who = users[i % len(users)]
+        kind = i % 10
+        if kind < 5:
+            messages.append(like(who, 5, i, 10_000 + i))
+        elif kind < 9:
+            messages.append(chat(who, "great track", 10_000 + i))
+        else:
+            messages.append(gift(who, diamonds=1, repeat=1, end=True, streakable=False, msg_id=10_000 + i))
+    frames = []
+    for start in range(0, count, per_frame):
+        result = ProtoMessageFetchResult(messages=messages[start : start + per_frame], cursor="c", internal_ext="x")
+        frame = WebcastPushFrame(payload_type="msg", log_id=start, headers=[PushHeader(key="compress_type",
+                                 value="gzip")], payload=gzip.compress(bytes(result)))  # fmt: skip
+        frames.append(bytes(frame))
+    return frames
+
+
+async def send_frames(fake: Any, frames: list[bytes]) -> None:
+    """Write prebuilt frames to every socket of the fake TikTok."""
+    for data in frames:
+        for ws in list(fake._sockets):
+            await ws.send_bytes(data)

@@ -46,7 +46,7 @@ async def _commands(stdin: asyncio.StreamReader, sending: asyncio.Event, stop: a
 
 async def main(argv: list[str]) -> None:
     """Serve one live and send the burst."""
-    from bench.live_throughput import _frames, _send
+    from bench.tiktok_events import push_frames, send_frames
     from tests.faketiktok.server import FakeTikTok
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -54,7 +54,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--per-frame", type=int, default=20, help="events in one push frame")
     parser.add_argument("--seconds", type=float, default=60.0, help="the most seconds of sending")
     args = parser.parse_args(argv)
-    frames = _frames(int(args.rate * args.seconds), args.per_frame)
+    frames = push_frames(int(args.rate * args.seconds), args.per_frame)
     fake = FakeTikTok()
     await fake.start()
     fake.host("host", live=True)
@@ -74,7 +74,7 @@ async def main(argv: list[str]) -> None:
             start, paced = time.perf_counter(), 0  # resume at the rate, without catching up on the pause
         if stop.is_set():
             break
-        await _send(fake, [frame])
+        await send_frames(fake, [frame])
         sent += args.per_frame
         paced += 1
         delay = start + paced * interval - time.perf_counter()

@@ -72,7 +72,6 @@ _ERRORS: dict[str, type[BotError]] = {cls.__name__: cls for cls in (ValidationEr
 _SECRETS = frozenset({"DISCORD_TOKEN", "DISCORD_BOT_TOKEN"})
 _CALLS = frozenset({"on_connected", "on_disconnected", "on_session_end"})
 _ALLOWED = {
-    ("models", "EngagementEvent"),
     ("models", "EventKind"),
     ("services.tiktok.live", "StatusSnapshot"),
     ("services.tiktok.live", "ConnectionState"),

@@ -7,7 +7,6 @@ repository. When it is absent, ``ContractChecker.enabled`` is False and the cont
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import os
 import re
@@ -56,9 +55,6 @@ def _load(path: str) -> tuple[list[_Route], Registry] | None:
                 routes.append(_Route(method.upper(), regex, pointer))
     # Literal segments must win over parameters (e.g. /messages/pins over /messages/{message_id}).
     routes.sort(key=lambda r: r.regex.pattern.count("[^/]+"))
-    # The spec is a few hundred thousand objects that live as long as the process and never change. Left in
-    # the collected heap, every full collection walks them and pauses the bot under test for ~100 ms.
-    gc.freeze()
     return routes, registry
 
 
