@@ -30,6 +30,7 @@ from config import Config, ConfigError, RedactingFilter, load_config
 from database import Database, DatabaseError
 from services.audio import AudioStore
 from services.engagement import EngagementWriter
+from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
@@ -133,6 +134,7 @@ class MusicQueueBot(commands.Bot):
     engagement: EngagementWriter
     sessions: LiveSessionService
     displays: DisplayManager
+    feed: ChangeFeed
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -149,6 +151,7 @@ class MusicQueueBot(commands.Bot):
         self.config = config
         self.force_sync = force_sync
         self.db = Database(config.database_path)
+        self.feed = ChangeFeed()
         self.audio = AudioStore(config.data_dir)
         self.tree.on_error = self._on_tree_error
         self.synced = False
@@ -156,7 +159,7 @@ class MusicQueueBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Open the database, build the services, load every cog, then sync the tree if it changed."""
         await self.db.connect()
-        self.queue = QueueService(self.db)
+        self.queue = QueueService(self.db, feed=self.feed)
         self.points = PointsService(self.db, self.queue)
         self.engagement = EngagementWriter(self.db, self.queue, flush_seconds=self.config.engagement_flush_seconds)
         self.engagement.start()

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, Submission
+from services.feed import GiftPromoted
 from services.periodic import Periodic
 from services.queue import QueueService
 
@@ -248,6 +249,9 @@ class EngagementWriter:
                 continue  # nothing waiting to promote; checked again at the user's next gift
             await self.db.record_gift_reward(session_id, guild_id, user_id, line, moved.id, self.clock())
             log.info("gift reward: user %s reached %s coins -> %s (%s)", user_id, coins, line.value, moved.display_id)
+            self.queue.feed.publish(
+                GiftPromoted(guild_id, moved.public_id, line.value, moved.tiktok_handle or "", coins)
+            )
             if self.on_reward is not None:
                 self._spawn(self.on_reward(guild_id, user_id, moved, line, coins))
 

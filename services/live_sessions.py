@@ -14,6 +14,7 @@ from database import Database
 from models import EngagementEvent, LiveSession, SessionSummary
 from services.analytics import summarize
 from services.engagement import EngagementWriter
+from services.feed import LiveEnded, LiveStarted
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class LiveSessionService:
         self._open[guild_id] = session
         self.writer.set_session(guild_id, session.id)
         log.info("live session %s started for @%s in guild %s", session.id, host, guild_id)
+        self.writer.queue.feed.publish(LiveStarted(guild_id, session.id, host))
         return session
 
     def record(self, guild_id: int, events: Iterable[EngagementEvent]) -> None:
@@ -58,4 +60,5 @@ class LiveSessionService:
         self.writer.set_session(guild_id, None)
         await self.db.end_session(session.id, self.clock())
         log.info("live session %s ended for guild %s", session.id, guild_id)
+        self.writer.queue.feed.publish(LiveEnded(guild_id, session.id))
         return await summarize(self.db, session.id)

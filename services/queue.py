@@ -44,6 +44,7 @@ from models import (
     Submission,
 )
 from services import validation
+from services.feed import ChangeFeed, QueueChanged, SongPlayed
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,9 @@ class _Cache:
 class QueueService:
     """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, *, feed: ChangeFeed | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db
+        self.feed = feed or ChangeFeed()
         self.clock = clock
         self._lock = asyncio.Lock()
         self._cache: dict[int, _Cache] = {}
@@ -134,6 +136,7 @@ class QueueService:
     def invalidate(self, guild_id: int) -> None:
         """Drop the cached order of a guild and tell listeners (points changed, or a queue change)."""
         self._cache.pop(guild_id, None)
+        self.feed.publish(QueueChanged(guild_id))
         for callback in self._listeners:
             try:
                 callback(guild_id)
@@ -435,6 +438,7 @@ class QueueService:
             played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
             remaining = len(cache.entries) - 1
         self.invalidate(guild_id)
+        self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
         return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)
 
     async def promote_newest(self, guild_id: int, user_id: int, target: Line) -> Submission | None:

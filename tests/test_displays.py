@@ -14,6 +14,7 @@ import pytest
 
 from database import Database
 from models import DisplayKind
+from services.feed import ChangeFeed
 from ui.displays import DisplayManager, DisplayPermissionError
 
 GUILD = 7
@@ -107,7 +108,7 @@ class World:
     def __init__(self, db: Database, window: float) -> None:
         self.db = db
         self.config = SimpleNamespace(display_refresh_seconds=window)
-        self.queue = SimpleNamespace(add_listener=lambda callback: None)
+        self.feed = ChangeFeed()
         self.channels: dict[int, FakeChannel] = {}
         self.calls: list[tuple[str, int]] = []
         self.faults: list[tuple[str, discord.HTTPException | discord.RateLimited]] = []

@@ -38,6 +38,7 @@ import discord
 
 from errors import BotError
 from models import Display, DisplayKind
+from services.feed import QueueChanged
 from services.refresh import Coalescer
 from ui import queue_ui
 from ui.respond import NO_MENTIONS, update
@@ -115,7 +116,7 @@ class DisplayManager:
         self._startup: asyncio.Task[None] | None = None
         self._startup_requested = False
         self._closed = False
-        bot.queue.add_listener(self.request)
+        bot.feed.subscribe(lambda event: self.request(event.guild_id), QueueChanged)
 
     # ------------------------------------------------------------------ compatibility counters
 
