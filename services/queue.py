@@ -226,7 +226,10 @@ class QueueService:
         skip: bool,
         exempt: bool = False,
     ) -> Placement:
-        """Put a drafted song into Pending Skips (``skip``) or Free, applying every guard-rail of SPEC 2-3.
+        """Put a drafted song into Pending Skips (``skip``) or Free, applying every guard-rail (SPEC 2-3).
+
+        In order: the blocklist, the Free line being open, the spam limits, one active Free or Pending
+        song per member, the same song active once per guild, and the maximum track length.
 
         ``exempt`` (admins) skips the cooldown and the cap on waiting submissions, not the queue rules.
         """
