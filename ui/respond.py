@@ -8,12 +8,15 @@ ephemeral answer and the log gets the traceback. Mentions are always disabled.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
 from errors import BotError
+
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,18 @@ class Denied(app_commands.CheckFailure):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def guild_id_of(interaction: discord.Interaction[MusicQueueBot]) -> int:
+    """The guild an interaction happened in; every queue, setting and handle belongs to exactly one guild.
+
+    Guild-only commands and components never run in DMs (Discord hides the commands there, and the
+    components only sit on guild messages), so a missing guild is a forged or stray interaction: it gets
+    the clear "only inside a server" answer instead of reading or writing some other guild's data.
+    """
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage("This only works inside a server.")
+    return interaction.guild_id
 
 
 def _kwargs(
@@ -55,7 +70,9 @@ def _kwargs(
     return kwargs
 
 
-async def defer(interaction: discord.Interaction, *, ephemeral: bool = True, thinking: bool = True) -> None:
+async def defer(
+    interaction: discord.Interaction[MusicQueueBot], *, ephemeral: bool = True, thinking: bool = True
+) -> None:
     """Acknowledge now (a slow step follows); does nothing if already acknowledged."""
     if not interaction.response.is_done():
         if interaction.type is discord.InteractionType.component and not thinking:
@@ -65,7 +82,7 @@ async def defer(interaction: discord.Interaction, *, ephemeral: bool = True, thi
 
 
 async def respond(
-    interaction: discord.Interaction,
+    interaction: discord.Interaction[MusicQueueBot],
     content: str | None = None,
     *,
     embed: discord.Embed | None = None,
@@ -84,7 +101,7 @@ async def respond(
 
 
 async def update(
-    interaction: discord.Interaction,
+    interaction: discord.Interaction[MusicQueueBot],
     content: str | None = None,
     *,
     embed: discord.Embed | None = None,
@@ -117,7 +134,7 @@ def user_message(error: BaseException) -> str | None:
     return None
 
 
-async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+async def report_error(interaction: discord.Interaction[MusicQueueBot], error: BaseException) -> None:
     """Answer any failure with a short ephemeral message; log unexpected ones with a traceback."""
     original = getattr(error, "original", error)
     message = user_message(original)
@@ -144,7 +161,9 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 class BaseView(discord.ui.View):
     """A view whose failures take the one error path."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction[MusicQueueBot], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
         """Route to ``report_error``."""
         await report_error(interaction, error)
 
@@ -152,6 +171,6 @@ class BaseView(discord.ui.View):
 class BaseModal(discord.ui.Modal):
     """A modal whose failures take the one error path."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction[MusicQueueBot], error: Exception) -> None:
         """Route to ``report_error``."""
         await report_error(interaction, error)

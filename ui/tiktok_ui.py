@@ -50,7 +50,7 @@ def status_embed(
     last_error: str | None = None,
     now: float | None = None,
 ) -> discord.Embed:
-    """Active (green), In progress (blue) or Not connected (grey), as SPEC 7 describes."""
+    """Active (green: room, session, uptime), In progress (blue: attempts, elapsed) or Not connected (grey)."""
     now = time.time() if now is None else now
     if state == "connected":
         embed = discord.Embed(title="🟢 Active", colour=GREEN)
