@@ -1,7 +1,7 @@
 """The admin cog: queue moderation, channels and roles, points settings, blocklist and backups.
 
-Every command here is checked at runtime on every call (``admin_only``), not only hidden by default
-permissions, because server owners can re-grant command visibility in their integration settings.
+Every command here is an ``admin_command``: hidden by default (Manage Server, guild only) and checked at
+runtime on every call, because server owners can re-grant command visibility in their integration settings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from models import BlockEntry, BlockKind, GuildSettings, Line
 from services import validation
 from services.backup import BackupService
 from ui import limits
-from ui.checks import admin_only
+from ui.checks import admin_command
 from ui.respond import defer, respond
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ CHANNEL_LABELS = {
 }
 
 
-@app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
 class Admin(commands.Cog):
     """Server configuration and queue moderation."""
 
@@ -60,7 +58,7 @@ class Admin(commands.Cog):
     @app_commands.command(name="move")
     @app_commands.describe(submission_id="The id, like #AB12C", line="Where it goes")
     @app_commands.choices(line=MOVE_TARGETS)
-    @admin_only()
+    @admin_command()
     async def move(self, interaction: discord.Interaction, submission_id: str, line: str) -> None:
         """Move a submission to another line."""
         moved = await self.bot.queue.move(interaction.guild_id or 0, submission_id, Line(line))
@@ -68,28 +66,28 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="remove")
     @app_commands.describe(submission_id="The id, like #AB12C")
-    @admin_only()
+    @admin_command()
     async def remove(self, interaction: discord.Interaction, submission_id: str) -> None:
         """Remove a submission from the queue (it stays in the history)."""
         removed = await self.bot.queue.remove(interaction.guild_id or 0, submission_id)
         await respond(interaction, f"🗑️ Removed {removed.display_id}.")
 
     @app_commands.command(name="clearfree")
-    @admin_only()
+    @admin_command()
     async def clearfree(self, interaction: discord.Interaction) -> None:
         """Remove every song from the Free line (kept in history as removed)."""
         count = await self.bot.queue.clear_free(interaction.guild_id or 0)
         await respond(interaction, f"🗑️ Cleared the Free line: {count} removed.")
 
     @app_commands.command(name="opensubmissions")
-    @admin_only()
+    @admin_command()
     async def opensubmissions(self, interaction: discord.Interaction) -> None:
         """Open the Free line to new submissions."""
         await self.bot.queue.set_free_open(interaction.guild_id or 0, True)
         await respond(interaction, "✅ The Free line is open.")
 
     @app_commands.command(name="closesubmissions")
-    @admin_only()
+    @admin_command()
     async def closesubmissions(self, interaction: discord.Interaction) -> None:
         """Close the Free line (skips are still accepted)."""
         await self.bot.queue.set_free_open(interaction.guild_id or 0, False)
@@ -102,51 +100,51 @@ class Admin(commands.Cog):
         await respond(interaction, f"✅ {CHANNEL_LABELS[key]} channel set to {channel.mention}.")
 
     @app_commands.command(name="setbookmarkchannel")
-    @admin_only()
+    @admin_command()
     async def setbookmarkchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Where bookmarked songs are posted."""
         await self._set_channel(interaction, "bookmark_channel_id", channel)
 
     @app_commands.command(name="setnowplayingchannel")
-    @admin_only()
+    @admin_command()
     async def setnowplayingchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Where "Now playing" is announced."""
         await self._set_channel(interaction, "now_playing_channel_id", channel)
 
     @app_commands.command(name="setup-post-live-metrics")
-    @admin_only()
+    @admin_command()
     async def setup_post_live_metrics(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Where the recap of each TikTok LIVE is posted."""
         await self._set_channel(interaction, "metrics_channel_id", channel)
 
     @app_commands.command(name="setdebugchannel")
-    @admin_only()
+    @admin_command()
     async def setdebugchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Where connection alerts and warnings go."""
         await self._set_channel(interaction, "debug_channel_id", channel)
 
     @app_commands.command(name="set-submission-channel")
-    @admin_only()
+    @admin_command()
     async def set_submission_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """A channel kept for submissions: other chatter there is removed."""
         await self._set_channel(interaction, "submission_channel_id", channel)
 
     @app_commands.command(name="set-reviewer-role")
-    @admin_only()
+    @admin_command()
     async def set_reviewer_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
         """The role that may use the reviewer panel and /next."""
         await self.bot.db.update_settings(interaction.guild_id or 0, reviewer_role_id=role.id)
         await respond(interaction, f"✅ Reviewers are members with {role.mention}.")
 
     @app_commands.command(name="set-admin-role")
-    @admin_only()
+    @admin_command()
     async def set_admin_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
         """A role with admin rights here (besides Manage Server)."""
         await self.bot.db.update_settings(interaction.guild_id or 0, admin_role_id=role.id)
         await respond(interaction, f"✅ Admins are members with Manage Server or {role.mention}.")
 
     @app_commands.command(name="show-settings")
-    @admin_only()
+    @admin_command()
     async def show_settings(self, interaction: discord.Interaction) -> None:
         """Every setting and its state; missing channels are flagged."""
         guild = interaction.guild
@@ -159,7 +157,7 @@ class Admin(commands.Cog):
     @app_commands.describe(
         user="Reset this member and their handles", handle="Reset one TikTok handle", everything="Reset every handle"
     )
-    @admin_only()
+    @admin_command()
     async def resetpoints(
         self,
         interaction: discord.Interaction,
@@ -183,7 +181,7 @@ class Admin(commands.Cog):
             await respond(interaction, f"✅ Reset every handle ({count}).")
 
     @app_commands.command(name="points-weights")
-    @admin_only()
+    @admin_command()
     async def points_weights(
         self,
         interaction: discord.Interaction,
@@ -211,7 +209,7 @@ class Admin(commands.Cog):
         await respond(interaction, ("✅ Updated. " if changes else "") + f"Points: {text}")
 
     @app_commands.command(name="gift-tiers")
-    @admin_only()
+    @admin_command()
     async def gift_tiers(
         self,
         interaction: discord.Interaction,
@@ -237,7 +235,7 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="link-handle")
     @app_commands.describe(member="Who owns the handle", handle="The TikTok handle")
-    @admin_only()
+    @admin_command()
     async def link_handle(self, interaction: discord.Interaction, member: discord.Member, handle: str) -> None:
         """Link (or reassign) a TikTok handle to a member directly; counts as verified."""
         result = await self.bot.points.admin_link(interaction.guild_id or 0, member.id, handle)
@@ -254,7 +252,7 @@ class Admin(commands.Cog):
         action=[app_commands.Choice(name=a, value=a) for a in ("add", "remove", "list")],
         kind=[app_commands.Choice(name=k.value, value=k.value) for k in BlockKind],
     )
-    @admin_only()
+    @admin_command()
     async def blocklist(
         self, interaction: discord.Interaction, action: str, kind: str | None = None, value: str | None = None
     ) -> None:
@@ -276,7 +274,7 @@ class Admin(commands.Cog):
             await respond(interaction, "✅ Removed." if removed else "That was not on the blocklist.")
 
     @app_commands.command(name="backup")
-    @admin_only()
+    @admin_command()
     async def backup(self, interaction: discord.Interaction) -> None:
         """Take a database backup now."""
         await defer(interaction)

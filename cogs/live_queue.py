@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from models import DisplayKind, Line
 from ui import limits, queue_ui
-from ui.checks import admin_only
+from ui.checks import admin_command
 from ui.displays import DisplayManager
 from ui.queue_ui import on_private_message
 from ui.respond import defer, respond, update
@@ -62,9 +62,7 @@ class LiveQueue(commands.Cog):
 
     @app_commands.command(name="setup-live-queue")
     @app_commands.describe(channel="Where the pinned live queue goes")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_command()
     async def setup_live_queue(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Post (or move, or repair) the pinned public live queue."""
         await defer(interaction)

@@ -24,7 +24,7 @@ from errors import BotError
 from models import DisplayKind, Line, Submission
 from services.queue import PlayResult
 from ui import limits, queue_ui
-from ui.checks import admin_only, check_reviewer, reviewer_only
+from ui.checks import admin_command, check_reviewer, reviewer_only
 from ui.queue_ui import on_private_message
 from ui.respond import NO_MENTIONS, defer, respond, update
 
@@ -78,9 +78,7 @@ class Reviewer(commands.Cog):
 
     @app_commands.command(name="setup-reviewer-channel")
     @app_commands.describe(channel="Where the reviewer panel goes (keep it private to reviewers)")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_command()
     async def setup_reviewer_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
         """Post (or move, or repair) the reviewer panel: the queue with points, and the pending skips."""
         await defer(interaction)
