@@ -345,11 +345,6 @@ class Database:
         row = await self._fetchone("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
         return _settings(row, guild_id)
 
-    async def debug_channels(self) -> list[int]:
-        """Every configured debug channel (warnings and errors are reported there)."""
-        rows = await self._fetchall("SELECT debug_channel_id FROM guild_settings WHERE debug_channel_id IS NOT NULL")
-        return [int(r[0]) for r in rows]
-
     async def update_settings(
         self,
         guild_id: int,
