@@ -41,6 +41,7 @@ from services.backup import BackupService
 from services.engagement import EngagementWriter
 from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
+from services.log_context import set_guild
 from services.points import PointsService
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
@@ -140,6 +141,25 @@ def apply_endpoint_overrides(config: Config) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord_gateway_url)
 
 
+class GuildScopedTree(app_commands.CommandTree):
+    """The command tree; every command's task reports its log records as the guild it runs in."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Tag the rest of this interaction's task (and tasks it starts) with its guild; never refuses."""
+        set_guild(interaction.guild_id)
+        return True
+
+
+def required_intents() -> discord.Intents:
+    """Only what features use, and nothing privileged (no portal switch, no review past 100 servers).
+
+    ``guilds``: the guild, channel and role caches every command and display relies on. ``guild_messages``:
+    the submission channel rule sees chatter arrive and deletes it; it never reads the text, so the
+    privileged Message Content intent is not needed. Members come with each interaction, so no members intent.
+    """
+    return discord.Intents(guilds=True, guild_messages=True)
+
+
 class MusicQueueBot(commands.Bot):
     """The bot: owns the database, the services and the TikTok connections; closes them in reverse order."""
 
@@ -157,13 +177,13 @@ class MusicQueueBot(commands.Bot):
     backups: BackupService
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
-        intents = discord.Intents.default()
-        intents.message_content = True  # the submission channel rule reads ordinary chatter
+        intents = required_intents()
         options.setdefault("chunk_guilds_at_startup", False)
         options.setdefault("max_ratelimit_timeout", 60.0)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
+            tree_cls=GuildScopedTree,
             allowed_mentions=NO_MENTIONS,
             help_command=None,
             **options,
@@ -238,7 +258,7 @@ class MusicQueueBot(commands.Bot):
 
         logging.getLogger().addHandler(handler)
         self.debug_handler = handler
-        self.debug_reporter = DebugReporter(handler, self.db.debug_channels, send, redact=redact)
+        self.debug_reporter = DebugReporter(handler, self.db.debug_channel_map, send, redact=redact)
         self.debug_reporter.start()
 
         async def stop() -> None:

@@ -414,11 +414,6 @@ class Database:
         self._settings[guild_id] = settings  # frozen dataclass: callers cannot change the cached copy
         return settings
 
-    async def debug_channels(self) -> list[int]:
-        """Every configured debug channel (warnings and errors are reported there)."""
-        rows = await self._fetchall("SELECT debug_channel_id FROM guild_settings WHERE debug_channel_id IS NOT NULL")
-        return [int(r[0]) for r in rows]
-
     async def update_settings(
         self,
         guild_id: int,
@@ -1061,3 +1056,12 @@ class Database:
         """Store a bot-wide value."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ debug channels per guild
+
+    async def debug_channel_map(self) -> dict[int, int]:
+        """Guild id → its debug channel id, for every guild that set one (each guild's warnings go to its own)."""
+        rows = await self._fetchall(
+            "SELECT guild_id, debug_channel_id FROM guild_settings WHERE debug_channel_id IS NOT NULL"
+        )
+        return {int(r[0]): int(r[1]) for r in rows}

@@ -1,7 +1,7 @@
 """The admin cog: queue moderation, channels and roles, points settings, blocklist and backups.
 
-Every command here is checked at runtime on every call (``admin_only``), not only hidden by default
-permissions, because server owners can re-grant command visibility in their integration settings.
+Every command here is an ``admin_command``: hidden by default (Manage Server, guild only) and checked at
+runtime on every call, because server owners can re-grant command visibility in their integration settings.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from errors import ValidationError
 from models import BlockEntry, BlockKind, GuildSettings, Line
 from services import validation
 from ui import limits
-from ui.checks import admin_only
+from ui.checks import admin_command
 from ui.respond import defer, guild_id_of, respond
 
 if TYPE_CHECKING:
@@ -37,8 +37,6 @@ CHANNEL_LABELS = {
 }
 
 
-@app_commands.guild_only()
-@app_commands.default_permissions(manage_guild=True)
 class Admin(commands.Cog):
     """Server configuration and queue moderation."""
 
@@ -50,7 +48,7 @@ class Admin(commands.Cog):
     @app_commands.command(name="move")
     @app_commands.describe(submission_id="The id, like #AB12C", line="Where it goes")
     @app_commands.choices(line=MOVE_TARGETS)
-    @admin_only()
+    @admin_command()
     async def move(self, interaction: discord.Interaction[MusicQueueBot], submission_id: str, line: str) -> None:
         """Move a submission to another line."""
         moved = await self.bot.queue.move(guild_id_of(interaction), submission_id, Line(line))
@@ -58,28 +56,28 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="remove")
     @app_commands.describe(submission_id="The id, like #AB12C")
-    @admin_only()
+    @admin_command()
     async def remove(self, interaction: discord.Interaction[MusicQueueBot], submission_id: str) -> None:
         """Remove a submission from the queue (it stays in the history)."""
         removed = await self.bot.queue.remove(guild_id_of(interaction), submission_id)
         await respond(interaction, f"🗑️ Removed {removed.display_id}.")
 
     @app_commands.command(name="clearfree")
-    @admin_only()
+    @admin_command()
     async def clearfree(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Remove every song from the Free line (kept in history as removed)."""
         count = await self.bot.queue.clear_free(guild_id_of(interaction))
         await respond(interaction, f"🗑️ Cleared the Free line: {count} removed.")
 
     @app_commands.command(name="opensubmissions")
-    @admin_only()
+    @admin_command()
     async def opensubmissions(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Open the Free line to new submissions."""
         await self.bot.queue.set_free_open(guild_id_of(interaction), True)
         await respond(interaction, "✅ The Free line is open.")
 
     @app_commands.command(name="closesubmissions")
-    @admin_only()
+    @admin_command()
     async def closesubmissions(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Close the Free line (skips are still accepted)."""
         await self.bot.queue.set_free_open(guild_id_of(interaction), False)
@@ -94,7 +92,7 @@ class Admin(commands.Cog):
         await respond(interaction, f"✅ {CHANNEL_LABELS[key]} channel set to {channel.mention}.")
 
     @app_commands.command(name="setbookmarkchannel")
-    @admin_only()
+    @admin_command()
     async def setbookmarkchannel(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:
@@ -102,7 +100,7 @@ class Admin(commands.Cog):
         await self._set_channel(interaction, "bookmark_channel_id", channel)
 
     @app_commands.command(name="setnowplayingchannel")
-    @admin_only()
+    @admin_command()
     async def setnowplayingchannel(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:
@@ -110,7 +108,7 @@ class Admin(commands.Cog):
         await self._set_channel(interaction, "now_playing_channel_id", channel)
 
     @app_commands.command(name="setup-post-live-metrics")
-    @admin_only()
+    @admin_command()
     async def setup_post_live_metrics(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:
@@ -118,7 +116,7 @@ class Admin(commands.Cog):
         await self._set_channel(interaction, "metrics_channel_id", channel)
 
     @app_commands.command(name="setdebugchannel")
-    @admin_only()
+    @admin_command()
     async def setdebugchannel(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:
@@ -126,7 +124,7 @@ class Admin(commands.Cog):
         await self._set_channel(interaction, "debug_channel_id", channel)
 
     @app_commands.command(name="set-submission-channel")
-    @admin_only()
+    @admin_command()
     async def set_submission_channel(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:
@@ -134,21 +132,21 @@ class Admin(commands.Cog):
         await self._set_channel(interaction, "submission_channel_id", channel)
 
     @app_commands.command(name="set-reviewer-role")
-    @admin_only()
+    @admin_command()
     async def set_reviewer_role(self, interaction: discord.Interaction[MusicQueueBot], role: discord.Role) -> None:
         """The role that may use the reviewer panel and /next."""
         await self.bot.db.update_settings(guild_id_of(interaction), reviewer_role_id=role.id)
         await respond(interaction, f"✅ Reviewers are members with {role.mention}.")
 
     @app_commands.command(name="set-admin-role")
-    @admin_only()
+    @admin_command()
     async def set_admin_role(self, interaction: discord.Interaction[MusicQueueBot], role: discord.Role) -> None:
         """A role with admin rights here (besides Manage Server)."""
         await self.bot.db.update_settings(guild_id_of(interaction), admin_role_id=role.id)
         await respond(interaction, f"✅ Admins are members with Manage Server or {role.mention}.")
 
     @app_commands.command(name="show-settings")
-    @admin_only()
+    @admin_command()
     async def show_settings(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Every setting and its state; missing channels are flagged."""
         guild = interaction.guild
@@ -161,7 +159,7 @@ class Admin(commands.Cog):
     @app_commands.describe(
         user="Reset this member and their handles", handle="Reset one TikTok handle", everything="Reset every handle"
     )
-    @admin_only()
+    @admin_command()
     async def resetpoints(
         self,
         interaction: discord.Interaction[MusicQueueBot],
@@ -185,7 +183,7 @@ class Admin(commands.Cog):
             await respond(interaction, f"✅ Reset every handle ({count}).")
 
     @app_commands.command(name="points-weights")
-    @admin_only()
+    @admin_command()
     async def points_weights(
         self,
         interaction: discord.Interaction[MusicQueueBot],
@@ -213,7 +211,7 @@ class Admin(commands.Cog):
         await respond(interaction, ("✅ Updated. " if changes else "") + f"Points: {text}")
 
     @app_commands.command(name="gift-tiers")
-    @admin_only()
+    @admin_command()
     async def gift_tiers(
         self,
         interaction: discord.Interaction[MusicQueueBot],
@@ -239,7 +237,7 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="link-handle")
     @app_commands.describe(member="Who owns the handle", handle="The TikTok handle")
-    @admin_only()
+    @admin_command()
     async def link_handle(
         self, interaction: discord.Interaction[MusicQueueBot], member: discord.Member, handle: str
     ) -> None:
@@ -258,7 +256,7 @@ class Admin(commands.Cog):
         action=[app_commands.Choice(name=a, value=a) for a in ("add", "remove", "list")],
         kind=[app_commands.Choice(name=k.value, value=k.value) for k in BlockKind],
     )
-    @admin_only()
+    @admin_command()
     async def blocklist(
         self,
         interaction: discord.Interaction[MusicQueueBot],
@@ -284,7 +282,7 @@ class Admin(commands.Cog):
             await respond(interaction, "✅ Removed." if removed else "That was not on the blocklist.")
 
     @app_commands.command(name="backup")
-    @admin_only()
+    @admin_command()
     async def backup(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Take a database backup now."""
         await defer(interaction)

@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from models import DisplayKind
 from ui import queue_actions
-from ui.checks import admin_only
+from ui.checks import admin_command
 from ui.respond import defer, guild_id_of, respond
 
 if TYPE_CHECKING:
@@ -31,9 +31,7 @@ class LiveQueue(commands.Cog):
 
     @app_commands.command(name="setup-live-queue")
     @app_commands.describe(channel="Where the pinned live queue goes")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_command()
     async def setup_live_queue(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:

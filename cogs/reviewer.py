@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from models import DisplayKind
 from ui import queue_actions
-from ui.checks import admin_only, reviewer_only
+from ui.checks import admin_command, reviewer_only
 from ui.respond import defer, guild_id_of, respond
 
 if TYPE_CHECKING:
@@ -29,9 +29,7 @@ class Reviewer(commands.Cog):
 
     @app_commands.command(name="setup-reviewer-channel")
     @app_commands.describe(channel="Where the reviewer panel goes (keep it private to reviewers)")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_command()
     async def setup_reviewer_channel(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:

@@ -14,7 +14,7 @@ from errors import ValidationError
 from services import permissions
 from services.audio import MAX_BYTES, inspect_audio
 from services.queue import AudioFile
-from ui.checks import admin_only
+from ui.checks import admin_command
 from ui.respond import NO_MENTIONS, defer, guild_id_of, respond
 from ui.submission_ui import PortalView, SubmitModal, ask_skip, portal_embed
 
@@ -95,9 +95,7 @@ class Submission(commands.Cog):
 
     @app_commands.command(name="setup-submission-portal")
     @app_commands.describe(channel="Where the portal message goes")
-    @app_commands.guild_only()
-    @app_commands.default_permissions(manage_guild=True)
-    @admin_only()
+    @admin_command()
     async def setup_submission_portal(
         self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
     ) -> None:

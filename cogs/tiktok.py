@@ -34,6 +34,8 @@ SIMULATE_KINDS = {
 }
 
 
+# On a GroupCog these apply to the /tiktok group (Discord sets visibility per top-level command); every
+# subcommand still checks the admin role at runtime.
 @app_commands.guild_only()
 @app_commands.default_permissions(manage_guild=True)
 class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect the bot to your TikTok LIVE."):

@@ -84,6 +84,7 @@ class User(commands.Cog):
         await respond(interaction, "🔔 DMs on." if enabled else "🔕 DMs off.")
 
     @app_commands.command(name="help")
+    @app_commands.guild_only()
     async def help(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """How the queue works and how to earn points."""
         w = (await self.bot.db.get_settings(guild_id_of(interaction))).weights
@@ -105,6 +106,14 @@ class User(commands.Cog):
             name="Commands",
             value="/submit · /submitfile · /mysubmissions · /queue · /link-tiktok · /unlink-tiktok · "
             "/my-tiktok-handles · /notify",
+            inline=False,
+        )
+        embed.add_field(
+            name="Admins",
+            value="Admin commands (/setup-…, /move, /tiktok …) are shown only to members with Manage Server. To "
+            "let the bot's admin role see them: Server Settings → Integrations → the bot → add the role to each "
+            "command (or to all). The bot still checks the role on every use. /next is visible to everyone and "
+            "works for reviewers only.",
             inline=False,
         )
         await respond(interaction, embed=embed)

@@ -18,8 +18,18 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from tests.fakediscord import FakeDiscord, InteractionRecord
+from tests.fakediscord import CommandHidden, FakeDiscord, InteractionRecord
 from tests.fakediscord.openapi import ContractChecker, spec_path
+from tests.fakediscord.state import (
+    BOT_PERMISSIONS,
+    MANAGE_GUILD,
+    MANAGE_MESSAGES,
+    PIN_MESSAGES,
+    PRIVILEGED_INTENTS,
+    READ_MESSAGE_HISTORY,
+)
+
+MiB = 1024 * 1024
 
 
 class PanelView(discord.ui.View):
@@ -54,21 +64,27 @@ class FeedbackModal(discord.ui.Modal, title="Feedback"):
 class SampleBot(commands.Bot):
     """Just enough bot to exercise every path of the harness."""
 
-    def __init__(self, guild_id: str, **options: Any) -> None:
-        intents = discord.Intents.default()
-        intents.members = intents.message_content = True
+    def __init__(self, guild_id: str, intents: discord.Intents | None = None, **options: Any) -> None:
+        if intents is None:
+            intents = discord.Intents.default()
+            intents.members = intents.message_content = True
         super().__init__(command_prefix="!", intents=intents, guild_ready_timeout=0.05, **options)
         self.guild_ref = discord.Object(int(guild_id))
         self.errors: list[BaseException] = []
         self.seen: list[str] = []
+        self.interactions: list[discord.Interaction] = []
         self.ready_count = 0
         self.tree.on_error = self._on_tree_error  # type: ignore[method-assign]
         self._define_commands()
 
     async def setup_hook(self) -> None:
         self.add_view(PanelView())
+        await self.tree.sync()  # global commands too, so DMs have something to run
         self.tree.copy_global_to(guild=self.guild_ref)
         await self.tree.sync(guild=self.guild_ref)
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        self.interactions.append(interaction)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """discord.py sleeps 5 s before every non-initial IDENTIFY by default; not needed against the fake."""
@@ -148,10 +164,43 @@ class SampleBot(commands.Bot):
 
         tree.add_command(group)
 
+        @tree.command(description="Admins only")
+        @app_commands.default_permissions(manage_guild=True)
+        @app_commands.guild_only()
+        async def admin(interaction: discord.Interaction) -> None:
+            await interaction.response.send_message("admin ok")
+
+        @tree.command(name="limit", description="The upload limit here")
+        async def upload_limit(interaction: discord.Interaction) -> None:
+            tier = interaction.guild.premium_tier if interaction.guild else None
+            await interaction.response.send_message(f"{interaction.filesize_limit} {tier}")
+
+        @tree.command(description="Upload size bytes as a response, a followup or a channel message")
+        async def blob(interaction: discord.Interaction, size: int, how: str) -> None:
+            file = discord.File(io.BytesIO(bytes(size)), filename="blob.bin")
+            try:
+                if how == "response":
+                    await interaction.response.send_message(file=file)
+                    return
+                await interaction.response.defer()
+                if how == "followup":
+                    await interaction.followup.send(file=file)
+                else:
+                    assert isinstance(interaction.channel, discord.TextChannel)
+                    await interaction.channel.send(file=file)
+                    await interaction.followup.send("sent")
+            except discord.HTTPException as exc:
+                text = f"refused {exc.status} {exc.code}"
+                if interaction.response.is_done():
+                    await interaction.followup.send(text)
+                else:
+                    await interaction.response.send_message(text)
+
 
 @asynccontextmanager
 async def running(fake: FakeDiscord, **options: Any) -> AsyncIterator[SampleBot]:
-    """Start a SampleBot against ``fake`` and close it afterwards."""
+    """Start a SampleBot against ``fake`` and close it afterwards (its privileged intents are switched on)."""
+    fake.enable_privileged_intents(discord.Intents(members=True, message_content=True).value)
     bot = SampleBot(fake.guild_id, **options)
     task = asyncio.create_task(bot.start("fake-token"))
     try:
@@ -170,7 +219,7 @@ async def test_login_ready_and_guild_command_sync(fake_discord: FakeDiscord) -> 
         assert guild is not None and guild.member_count == len(guild.members) == len(fake_discord.members)
         assert {c.name for c in guild.text_channels} >= {"general", "queue", "reviewers", "debug"}
         assert set(fake_discord.commands) == {"echo", "slow", "panel", "form", "submitfile", "pick", "late",
-                                              "twice", "queue"}  # fmt: skip
+                                              "twice", "queue", "admin", "limit", "blob"}  # fmt: skip
         assert all(c["guild_id"] == fake_discord.guild_id for c in fake_discord.commands.values())
         assert bot.application_id == int(fake_discord.app_id) and fake_discord.identifies == 1
         members = await guild.query_members(user_ids=[int(fake_discord.admin.user_id)])  # op 8 with a nonce
@@ -382,3 +431,123 @@ async def test_persistent_view_survives_a_restart(fake_discord: FakeDiscord) -> 
         clicked: InteractionRecord = await mo.click(message, "sample:press")
     assert clicked.response_type == 7 and message["content"] == "pressed 1"
     assert fake_discord.identifies == 2
+
+
+# ---------------------------------------------------------------------- Discord's real conditions (issue 11 A)
+
+
+async def test_upload_limit_is_10_mib_unboosted_and_follows_the_boost_level(fake_discord: FakeDiscord) -> None:
+    general = fake_discord.guild.channels["general"]
+    ivy = fake_discord.member("ivy")
+    async with running(fake_discord) as bot:
+        assert (await ivy.slash(general, "limit")).text() == f"{10 * MiB} 0"
+        for how in ("response", "followup", "channel"):
+            over = await ivy.slash(general, "blob", size=10 * MiB + 1, how=how)
+            assert "refused 413 40005" in await over.wait_text("refused"), how
+        fits = await ivy.slash(general, "blob", size=10 * MiB, how="followup")
+        assert (await fits.wait_for_followup(1))["attachments"][0]["size"] == 10 * MiB
+        fake_discord.set_boost_tier(2)
+        guild = bot.get_guild(int(fake_discord.guild_id))
+        await fake_discord.wait_for(lambda: guild.premium_tier == 2, 2, "GUILD_UPDATE")
+        assert (await ivy.slash(general, "limit")).text() == f"{50 * MiB} 2"
+        boosted = await ivy.slash(general, "blob", size=20 * MiB, how="channel")
+        assert "sent" in await boosted.wait_text("sent")
+    assert fake_discord.count_status(413) == 3
+    assert not any(len(data) > 50 * MiB for data in fake_discord.attachments.values())
+
+
+async def test_commands_are_hidden_by_default_permission_and_context_unless_granted(fake_discord: FakeDiscord) -> None:
+    general = fake_discord.guild.channels["general"]
+    role = fake_discord.add_role("Mods")
+    mod = fake_discord.add_member("mod", roles=[role])
+    boss = fake_discord.add_member("boss", permissions=MANAGE_GUILD)
+    root = fake_discord.add_member("root", permissions=1 << 3)  # Administrator sees everything
+    async with running(fake_discord):
+        assert fake_discord.commands["admin"]["default_member_permissions"] == str(MANAGE_GUILD)
+        assert fake_discord.commands["admin"]["contexts"] == [0]
+        with pytest.raises(CommandHidden):
+            await mod.slash(general, "admin")
+        assert (await boss.slash(general, "admin")).text() == "admin ok"
+        assert (await root.slash(general, "admin")).text() == "admin ok"
+        fake_discord.allow_command("admin", role)  # Server Settings → Integrations: the role may see it
+        assert (await mod.slash(general, "admin")).text() == "admin ok"
+        fake_discord.allow_command("admin", mod, allowed=False)  # a member override beats the role's
+        assert not mod.can_see("admin", general)
+        # In a DM only global commands exist, and a guild-only one is not offered there.
+        with pytest.raises(CommandHidden):
+            await boss.slash(boss.dm, "admin")
+        in_dm = await mod.slash(mod.dm, "echo", text="dm", times=1)
+    assert in_dm.text() == "dm"
+
+
+async def test_interaction_tokens_expire_after_15_minutes(fake_discord: FakeDiscord) -> None:
+    general = fake_discord.guild.channels["general"]
+    async with running(fake_discord) as bot:
+        record = await fake_discord.member("jo").slash(general, "slow")
+        await record.wait_for_followup(2)
+        interaction = bot.interactions[-1]
+        fake_discord.advance_clock(14 * 60)
+        await interaction.followup.send("still in time")
+        await interaction.edit_original_response(content="edited in time")
+        fake_discord.advance_clock(60 + 1)
+        with pytest.raises(discord.HTTPException) as late:
+            await interaction.followup.send("too late")
+        with pytest.raises(discord.HTTPException) as late_edit:
+            await interaction.edit_original_response(content="too late")
+    assert (late.value.status, late.value.code) == (401, 50027)
+    assert (late_edit.value.status, late_edit.value.code) == (401, 50027)
+    assert "too late" not in record.text() and "edited in time" in record.text()
+
+
+@pytest.mark.allow_violations  # nobody answers the stale click: that is the point
+async def test_a_click_on_a_component_whose_view_is_gone_is_still_delivered(fake_discord: FakeDiscord) -> None:
+    general = fake_discord.guild.channels["general"]
+    row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "Old", "custom_id": "gone:menu"}]}
+    stale = fake_discord.new_message(general, {"content": "an old menu", "components": [row]}, flags=1 << 6)
+    async with running(fake_discord) as bot:
+        await fake_discord.member("kai").click(stale, "gone:menu", wait=False)
+        await fake_discord.wait_for(lambda: bot.interactions, 2, "the stale click to reach the bot")
+    assert bot.interactions[0].data["custom_id"] == "gone:menu"  # type: ignore[index]
+
+
+async def test_pinning_needs_pin_messages_and_read_history_not_manage_messages(fake_discord: FakeDiscord) -> None:
+    queue_id = fake_discord.guild.channels["queue"]
+    async with running(fake_discord) as bot:
+        channel = bot.get_channel(int(queue_id))
+        assert isinstance(channel, discord.TextChannel)
+        message = await channel.send("pin me")
+        fake_discord.set_bot_permissions(BOT_PERMISSIONS & ~PIN_MESSAGES)  # Manage Messages is kept
+        assert BOT_PERMISSIONS & ~PIN_MESSAGES & MANAGE_MESSAGES
+        await fake_discord.wait_for(lambda: not channel.permissions_for(channel.guild.me).pin_messages, 2, "role")
+        with pytest.raises(discord.Forbidden) as no_pin:
+            await message.pin()
+        fake_discord.set_bot_permissions(BOT_PERMISSIONS)
+        fake_discord.set_overwrite(queue_id, fake_discord.bot_role_id, deny=READ_MESSAGE_HISTORY)
+        await fake_discord.wait_for(lambda: not channel.permissions_for(channel.guild.me).read_message_history, 2,
+                                    "overwrite")  # fmt: skip
+        with pytest.raises(discord.Forbidden) as no_history:
+            await message.pin()
+        fake_discord.set_overwrite(queue_id, fake_discord.bot_role_id)
+        await message.pin()
+    assert no_pin.value.code == no_history.value.code == 50013
+    assert [m["content"] for m in fake_discord.pins(queue_id)] == ["pin me"]
+
+
+async def test_without_message_content_other_peoples_text_arrives_empty(fake_discord: FakeDiscord) -> None:
+    general = fake_discord.guild.channels["general"]
+    async with running(fake_discord, intents=discord.Intents(guilds=True, guild_messages=True)) as bot:
+        await fake_discord.member("lea").send(general, "secret chatter")
+        await fake_discord.wait_for(lambda: bot.seen, 2, "on_message")
+        own = await bot.get_partial_messageable(int(general)).send("my own words")
+    assert bot.seen == [""] and own.content == "my own words"
+    assert fake_discord.intents & PRIVILEGED_INTENTS == 0
+
+
+async def test_privileged_intents_need_the_portal_switch(fake_discord: FakeDiscord) -> None:
+    bot = SampleBot(fake_discord.guild_id)  # asks for members and message content; the portal has neither
+    try:
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await asyncio.wait_for(bot.start("fake-token"), 5)
+    finally:
+        await bot.close()
+    assert fake_discord.gateway.refused_intents == discord.Intents(members=True, message_content=True).value

@@ -2,11 +2,14 @@
 
 Default permissions only hide commands, and server owners can re-grant them; a custom id can be replayed
 by anyone on any message. So admin and reviewer rights are decided here, at the moment of use.
+``admin_command()`` is the one way to mark an admin slash command: it sets what Discord hides and where
+(Manage Server as the default permission, guild context only) and adds the runtime admin check.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -16,6 +19,8 @@ from ui.respond import Denied, guild_id_of
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
+
+T = TypeVar("T")
 
 ADMIN_REFUSAL = "Only admins (Manage Server, or the admin role) can do that."
 REVIEWER_REFUSAL = "Only reviewers can do that."
@@ -71,3 +76,20 @@ def reviewer_only() -> Any:
         return True
 
     return app_commands.check(predicate)
+
+
+def admin_command() -> Callable[[T], T]:
+    """Mark an admin command: hidden unless Manage Server, guild only, and checked at runtime on every call.
+
+    Use it under ``@app_commands.command``. discord.py applies ``default_permissions``/``guild_only`` only to a
+    ``GroupCog`` or to each command, never through a plain ``Cog``, so they live here, per command. The
+    default permission just hides the command; a server admin can show it to the bot's admin role in
+    Server Settings → Integrations, and ``admin_only`` still decides on every call.
+    """
+
+    def decorate(command: T) -> T:
+        command = admin_only()(command)
+        command = app_commands.guild_only()(command)
+        return app_commands.default_permissions(manage_guild=True)(command)
+
+    return decorate

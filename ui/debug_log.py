@@ -1,8 +1,10 @@
 """Warnings and errors to the debug channels, grouped and rate-limited (never a flood, never a token).
 
-``DebugChannelHandler`` only appends to a bounded buffer in ``emit`` (logging must never wait on
+``DebugChannelHandler`` only appends to a bounded per-guild buffer in ``emit`` (logging must never wait on
 Discord); ``DebugReporter`` posts what gathered at most once per ``interval`` seconds, one message per
-debug channel, identical lines folded into one with a count.
+guild to that guild's debug channel, identical lines folded into one with a count. A record goes only to
+the guild it concerns (``services.log_context``); one that concerns no guild stays in the log file, since
+every debug channel is read by one server's staff and nothing of one guild may be shown in another.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable
 
+from services.log_context import guild_of
 from services.periodic import Periodic
 from ui import limits
 
@@ -18,28 +21,32 @@ MAX_BUFFERED = 500
 
 
 class DebugChannelHandler(logging.Handler):
-    """Collects WARNING and above; the reporter drains it."""
+    """Collects WARNING and above per guild; the reporter drains it."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
-        self.buffer: collections.deque[logging.LogRecord] = collections.deque(maxlen=MAX_BUFFERED)
-        self.dropped = 0
+        self.buffers: dict[int, collections.deque[logging.LogRecord]] = {}
+        self.dropped: collections.Counter[int] = collections.Counter()
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Buffer the record (the oldest are dropped past the bound, and counted)."""
+        """Buffer the record under its guild (the oldest are dropped past the bound, and counted)."""
         # Our own reporting failures must not feed back into the channel they failed to reach.
         if record.name == __name__:
             return
-        if len(self.buffer) == self.buffer.maxlen:
-            self.dropped += 1
-        self.buffer.append(record)
+        guild_id = guild_of(record)
+        if guild_id is None:
+            return  # concerns no guild: the log file has it, no server's staff should see it
+        buffer = self.buffers.setdefault(guild_id, collections.deque(maxlen=MAX_BUFFERED))
+        if len(buffer) == buffer.maxlen:
+            self.dropped[guild_id] += 1
+        buffer.append(record)
 
-    def drain(self) -> tuple[list[logging.LogRecord], int]:
-        """Take everything buffered and the count of dropped records."""
-        records = list(self.buffer)
-        self.buffer.clear()
-        dropped, self.dropped = self.dropped, 0
-        return records, dropped
+    def drain(self) -> dict[int, tuple[list[logging.LogRecord], int]]:
+        """Take everything buffered: guild id → (records, count of dropped records)."""
+        drained = {g: (list(b), self.dropped[g]) for g, b in self.buffers.items() if b or self.dropped[g]}
+        self.buffers.clear()
+        self.dropped.clear()
+        return drained
 
 
 def summarize(records: list[logging.LogRecord], dropped: int, redact: Callable[[str], str]) -> str | None:
@@ -64,12 +71,15 @@ def summarize(records: list[logging.LogRecord], dropped: int, redact: Callable[[
 
 
 class DebugReporter:
-    """Posts the handler's buffer every ``interval`` seconds through ``send(channel_id, text)``."""
+    """Posts the handler's buffer every ``interval`` seconds through ``send(channel_id, text)``.
+
+    ``channels()`` maps each guild id to its debug channel id; a guild without one gets nothing posted.
+    """
 
     def __init__(
         self,
         handler: DebugChannelHandler,
-        channels: Callable[[], Awaitable[list[int]]],
+        channels: Callable[[], Awaitable[dict[int, int]]],
         send: Callable[[int, str], Awaitable[None]],
         *,
         interval: float = 30.0,
@@ -93,12 +103,16 @@ class DebugReporter:
         await self._loop.stop()
 
     async def report_once(self) -> bool:
-        """Post one grouped message to every debug channel; False when there was nothing to say."""
-        records, dropped = self.handler.drain()
-        text = summarize(records, dropped, self.redact)
-        if text is None:
+        """Post one grouped message per guild to that guild's debug channel; False when there was nothing."""
+        drained = self.handler.drain()
+        if not drained:
             return False
-        for channel_id in await self.channels():
+        channels = await self.channels()
+        for guild_id, (records, dropped) in drained.items():
+            text = summarize(records, dropped, self.redact)
+            channel_id = channels.get(guild_id)
+            if text is None or channel_id is None:
+                continue
             await self.send(channel_id, text)
             self.sent += 1
         return True

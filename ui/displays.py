@@ -40,6 +40,7 @@ import discord
 from errors import BotError
 from models import Display, DisplayKind
 from services.feed import QueueChanged
+from services.log_context import set_guild
 from services.refresh import Coalescer
 from ui import queue_ui
 from ui.respond import NO_MENTIONS, guild_id_of, update
@@ -257,6 +258,7 @@ class DisplayManager:
     # ------------------------------------------------------------------ the coalesced refresh
 
     async def _run(self, key: Key) -> None:
+        set_guild(key[0])  # this refresh task's warnings belong to that guild's debug channel
         if self._closed or key in self._blocked:
             return
         async with self._lock(key):
@@ -372,7 +374,10 @@ class DisplayManager:
             await message.pin(reason=f"queue bot: {NAMES[kind]}")
         except discord.HTTPException as exc:
             # Not fatal: the display still updates; a full pin list (30003) or a missing permission is said once.
-            log.warning("could not pin the %s in channel %s: %s", NAMES[kind], message.channel.id, exc.text or exc)
+            why = exc.text or str(exc)
+            if isinstance(exc, discord.Forbidden):  # since 12 January 2026 Manage Messages alone no longer pins
+                why = "the bot needs Pin Messages and Read Message History in that channel"
+            log.warning("could not pin the %s in channel %s: %s", NAMES[kind], message.channel.id, why)
 
     async def _retire(self, old: Display) -> None:
         """Take an old display message down (deleting also unpins it); unpin at least if deleting fails."""

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 
 from errors import BotError
+from services.log_context import set_guild
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -147,19 +148,26 @@ async def report_error(interaction: discord.Interaction[MusicQueueBot], error: B
             interaction.user.id if interaction.user else None,
             interaction.guild_id,
             exc_info=original,
+            extra={"guild_id": interaction.guild_id},
         )
         message = GENERIC_FAILURE
     try:
         await respond(interaction, message, ephemeral=True)
     except discord.HTTPException as exc:
         if exc.code in _GONE_CODES:
-            log.warning("could not deliver an error reply (interaction gone, code %s)", exc.code)
+            log.warning("could not deliver an error reply (interaction gone, code %s)", exc.code,
+                        extra={"guild_id": interaction.guild_id})  # fmt: skip
         else:
-            log.exception("could not deliver an error reply")
+            log.exception("could not deliver an error reply", extra={"guild_id": interaction.guild_id})
 
 
 class BaseView(discord.ui.View):
     """A view whose failures take the one error path."""
+
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+        """Tag this click's task with its guild for the debug channel (subclasses that refuse call this too)."""
+        set_guild(interaction.guild_id)
+        return True
 
     async def on_error(
         self, interaction: discord.Interaction[MusicQueueBot], error: Exception, item: discord.ui.Item[Any]
@@ -170,6 +178,11 @@ class BaseView(discord.ui.View):
 
 class BaseModal(discord.ui.Modal):
     """A modal whose failures take the one error path."""
+
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+        """Tag this submission's task with its guild for the debug channel."""
+        set_guild(interaction.guild_id)
+        return True
 
     async def on_error(self, interaction: discord.Interaction[MusicQueueBot], error: Exception) -> None:
         """Route to ``report_error``."""

@@ -99,6 +99,7 @@ class SkipQuestionView(BaseView):
 
     async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
         """Only the person who filled the form answers it."""
+        await super().interaction_check(interaction)
         if interaction.user.id != self.owner_id:
             await respond(interaction, "This question belongs to someone else's submission.")
             return False
@@ -251,6 +252,7 @@ class HistoryView(BaseView):
 
     async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
         """Only the owner may use their history."""
+        await super().interaction_check(interaction)
         if interaction.user.id != self.owner_id:
             await respond(interaction, "These are someone else's submissions.")
             return False

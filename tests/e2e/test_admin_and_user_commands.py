@@ -6,6 +6,7 @@ import pytest
 
 from models import Line
 from tests.conftest import BotEnv
+from tests.fakediscord import CommandHidden
 from tests.fakediscord.openapi import ContractChecker, spec_path
 
 
@@ -46,6 +47,11 @@ async def test_admin_command_works_for_admins_and_is_refused_to_others(
 ) -> None:
     resolved = _resolve(bot_env, options)
     for outsider in (bot_env.member, bot_env.reviewer):
+        with pytest.raises(CommandHidden):  # Discord does not even show it to them
+            await outsider.slash(bot_env.channels["general"], command, **resolved)
+    # A server admin shows the command to everyone (Server Settings → Integrations): the runtime check refuses.
+    bot_env.fake.allow_command(command)
+    for outsider in (bot_env.member, bot_env.reviewer):
         refused = await outsider.slash(bot_env.channels["general"], command, **resolved)
         assert refused.ephemeral and "Only admins" in refused.text(), command
     done = await bot_env.admin.slash(bot_env.channels["general"], command, **resolved)
@@ -56,6 +62,9 @@ async def test_admin_role_grants_admin_rights(bot_env: BotEnv) -> None:
     role = bot_env.fake.add_role("Mods")
     await _known(bot_env, role)
     mod = bot_env.fake.member("mod", roles=[role])
+    with pytest.raises(CommandHidden):  # without Manage Server the command is hidden...
+        await mod.slash(bot_env.channels["general"], "clearfree")
+    bot_env.fake.allow_command("clearfree", role)  # ...until the role is allowed in the integration settings
     assert "Only admins" in (await mod.slash(bot_env.channels["general"], "clearfree")).text()
     await bot_env.admin.slash(bot_env.channels["general"], "set-admin-role", role=role)
     assert "Cleared" in (await mod.slash(bot_env.channels["general"], "clearfree")).text()
@@ -183,6 +192,7 @@ async def test_pending_is_not_playable(bot_env: BotEnv) -> None:
 async def test_tiktok_simulate_moves_points_and_is_marked_in_the_recap(bot_env: BotEnv) -> None:
     await bot_env.bot.db.update_settings(bot_env.guild_id, metrics_channel_id=int(bot_env.channels["metrics"]))
     general = bot_env.channels["general"]
+    bot_env.fake.allow_command("tiktok")  # shown to everyone: the runtime check must refuse the member
     refused = await bot_env.member.slash_sub(general, "tiktok", "simulate", kind="like", handle="fan.one", amount=5)
     assert "Only admins" in refused.text()
     done = await bot_env.admin.slash_sub(general, "tiktok", "simulate", kind="gift", handle="@Fan.One", amount=40)
@@ -246,6 +256,10 @@ async def test_members_and_reviewers_are_refused_every_admin_command(
     bot_env: BotEnv, command: str, sub: str | None, options: dict[str, object]
 ) -> None:
     settings_before = await bot_env.bot.db.get_settings(bot_env.guild_id)
+    for outsider in (bot_env.member, bot_env.reviewer):
+        assert not outsider.can_see(command, bot_env.channels["general"]), command  # hidden by default
+    # Shown to everyone by a server admin (Server Settings → Integrations): the runtime role check still refuses.
+    bot_env.fake.allow_command(command)
     for outsider in (bot_env.member, bot_env.reviewer):
         resolved = {
             k: bot_env.channels[v] if k == "channel" else (

@@ -135,6 +135,7 @@ async def test_unexpected_drop_posts_the_orange_embed(live_env) -> None:
 
 async def test_tiktok_commands_are_admin_only_and_not_found_is_clear(live_env) -> None:
     env, _tiktok = live_env
+    env.fake.allow_command("tiktok")  # shown to everyone: the runtime check must refuse the member
     refused = await env.member.slash_sub(env.channels["general"], "tiktok", "status")
     assert "Only admins" in refused.text()
     missing = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="nobody.here")

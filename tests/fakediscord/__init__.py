@@ -6,7 +6,7 @@ tests drive it through ``Actor`` and read results from ``InteractionRecord`` (``
 ``pytest_plugin.py``.
 """
 
-from tests.fakediscord.actors import Actor, InteractionRecord
+from tests.fakediscord.actors import Actor, CommandHidden, InteractionRecord
 from tests.fakediscord.openapi import ContractChecker, spec_path
 from tests.fakediscord.server import ACK_WINDOW, FakeDiscord
 from tests.fakediscord.state import GuildInfo, RequestLog
@@ -14,6 +14,7 @@ from tests.fakediscord.state import GuildInfo, RequestLog
 __all__ = [
     "ACK_WINDOW",
     "Actor",
+    "CommandHidden",
     "ContractChecker",
     "FakeDiscord",
     "GuildInfo",

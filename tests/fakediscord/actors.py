@@ -8,11 +8,17 @@ whole message, and modal submissions mirror the modal the bot sent (action rows 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tests.fakediscord.state import ACK_WINDOW, ALL_PERMISSIONS, EPHEMERAL, Message
+from tests.fakediscord.state import (
+    ACK_WINDOW,
+    ALL_PERMISSIONS,
+    CONTEXT_BOT_DM,
+    CONTEXT_GUILD,
+    EPHEMERAL,
+    Message,
+)
 
 if TYPE_CHECKING:
     from tests.fakediscord.server import FakeDiscord
@@ -20,6 +26,15 @@ if TYPE_CHECKING:
 SUB_COMMAND, SUB_COMMAND_GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
 FileSpec = tuple[str, bytes] | tuple[str, bytes, str]
+
+
+class CommandHidden(AssertionError):
+    """Discord would not show this command to this member here, so they cannot run it.
+
+    Raised instead of delivering the interaction: the member lacks the command's default permission (and no
+    override in Server Settings → Integrations lets them see it), or the command is not allowed in this
+    context (a guild-only command in DMs).
+    """
 
 
 @dataclass
@@ -134,6 +149,11 @@ class Actor:
         """The member's username."""
         return self.fake.members[self.user_id]["user"]["username"]
 
+    @property
+    def dm(self) -> str:
+        """The id of this member's DM channel with the bot (commands run there have no guild)."""
+        return self.fake.dm_channel_of(self.user_id)
+
     # ------------------------------------------------------------------ payloads
 
     def _interaction(self, kind: int, channel_id: str, data: dict[str, Any], label: str,
@@ -141,21 +161,56 @@ class Actor:
         fake = self.fake
         interaction_id = fake.snowflake()
         token = f"tok-{interaction_id}"
+        channel = fake.channels[channel_id]
         payload = {
             "id": interaction_id, "application_id": fake.app_id, "type": kind, "token": token, "version": 1,
-            "guild_id": fake.guild_id, "channel_id": channel_id, "channel": fake.channels[channel_id],
-            "guild": {"id": fake.guild_id, "locale": "en-US", "features": []},
-            "member": fake.members[self.user_id] | {"permissions": str(fake.permissions_of(self.user_id))},
-            "app_permissions": ALL_PERMISSIONS, "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-            "authorizing_integration_owners": {"0": fake.guild_id}, "context": 0,
-            "attachment_size_limit": 26_214_400, "data": data,
+            "channel_id": channel_id, "channel": channel, "locale": "en-US", "entitlements": [],
+            "attachment_size_limit": fake.upload_limit_for(channel_id), "data": data,
         }  # fmt: skip
+        if channel.get("type") == 1:  # the member's DM with the bot: no guild, no member, context BOT_DM
+            payload |= {"user": fake.members[self.user_id]["user"], "context": CONTEXT_BOT_DM,
+                        "app_permissions": str(fake.permissions_of(fake.app_id)),
+                        "authorizing_integration_owners": {"0": fake.guild_id}}  # fmt: skip
+        else:
+            payload |= {
+                "guild_id": fake.guild_id, "guild": {"id": fake.guild_id, "locale": "en-US", "features": []},
+                "member": fake.members[self.user_id] | {"permissions": str(fake.permissions_of(self.user_id))},
+                "app_permissions": str(fake.channel_permissions(fake.app_id, channel_id)), "guild_locale": "en-US",
+                "authorizing_integration_owners": {"0": fake.guild_id}, "context": CONTEXT_GUILD,
+            }  # fmt: skip
         if message is not None:
             payload["message"] = fake.public(message)
-        record = InteractionRecord(interaction_id, token, kind, self.user_id, time.monotonic(), fake, channel_id,
+        record = InteractionRecord(interaction_id, token, kind, self.user_id, fake.now(), fake, channel_id,
                                    message["id"] if message else None, label)  # fmt: skip
         fake.interactions[interaction_id] = record
         return payload, record
+
+    def commands_in(self, channel_id: str) -> dict[str, dict[str, Any]]:
+        """The commands that exist where this member types: in a DM only global ones, in the guild both."""
+        return self.fake.global_commands if self.fake.channels[channel_id].get("type") == 1 else self.fake.commands
+
+    def can_see(self, name: str, channel_id: str) -> bool:
+        """Whether Discord shows ``/name`` to this member in this channel (default permission, overrides, context)."""
+        fake = self.fake
+        command = self.commands_in(channel_id).get(name)
+        if command is None:
+            return False
+        if fake.channels[channel_id].get("type") == 1:
+            contexts = command.get("contexts")
+            return CONTEXT_BOT_DM in contexts if contexts is not None else command.get("dm_permission") is not False
+        contexts = command.get("contexts")
+        if contexts is not None and CONTEXT_GUILD not in contexts:
+            return False
+        return fake.command_visible(self.user_id, command, channel_id)
+
+    def _require_visible(self, name: str, channel_id: str) -> None:
+        command = self.fake.commands.get(name) or self.fake.global_commands.get(name)
+        if command is not None and not self.can_see(name, channel_id):
+            raise CommandHidden(
+                f"Discord hides /{name} from {self.name} here (default_member_permissions="
+                f"{command.get('default_member_permissions')}, contexts={command.get('contexts')}); a test that "
+                "means to reach the runtime check grants it with fake.allow_command()"
+            )
 
     def _envelope(self, kind: int, channel_id: str, data: dict[str, Any], message: Message | None = None
                   ) -> tuple[dict[str, Any], InteractionRecord]:  # fmt: skip
@@ -186,8 +241,9 @@ class Actor:
         return ref
 
     def _command_data(self, name: str, subcommand: str | None, options: dict[str, Any],
-                      focused: str | None = None) -> dict[str, Any]:  # fmt: skip
-        command = self.fake.commands.get(name)
+                      focused: str | None = None, channel_id: str = "") -> dict[str, Any]:  # fmt: skip
+        known = self.commands_in(channel_id) if channel_id else self.fake.commands
+        command = known.get(name)
         if command is None:
             raise AssertionError(f"/{name} is not registered (registered: {sorted(self.fake.commands)})")
         path = subcommand.split() if subcommand else []
@@ -230,7 +286,8 @@ class Actor:
         ``subcommand`` is ``"sub"`` or ``"group sub"``. Values: str/int/bool/float, an :class:`Actor` or id for
         user options, ids for channels and roles, and ``(filename, bytes[, content_type])`` for attachments.
         """
-        data = self._command_data(name, subcommand, options)
+        self._require_visible(name, channel_id)
+        data = self._command_data(name, subcommand, options, channel_id=channel_id)
         label = f"/{name}" + (f" {subcommand}" if subcommand else "")
         payload, record = self._interaction(2, channel_id, data, label)
         return await self._inject(payload, record, wait)
@@ -259,7 +316,8 @@ class Actor:
         if typed is not None:
             options[focused] = typed
         options.setdefault(focused, "")
-        data = self._command_data(name, subcommand, options, focused)
+        self._require_visible(name, channel_id)
+        data = self._command_data(name, subcommand, options, focused, channel_id)
         payload, record = self._interaction(4, channel_id, data, f"autocomplete /{name} {focused}")
         return await self._inject(payload, record, True)
 

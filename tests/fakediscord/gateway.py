@@ -16,10 +16,54 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakediscord.state import State
+from tests.fakediscord.state import (
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MEMBERS,
+    INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
+    INTENT_MESSAGE_CONTENT,
+    PRIVILEGED_INTENTS,
+    State,
+)
 
 HEARTBEAT_INTERVAL = 41250
 REPLAY_LIMIT = 1000
+DISALLOWED_INTENTS = 4014
+# Which intent an event needs (events not listed, like READY and INTERACTION_CREATE, always arrive).
+GUILD_EVENTS = {"GUILD_CREATE", "GUILD_UPDATE", "GUILD_ROLE_CREATE", "GUILD_ROLE_UPDATE", "GUILD_ROLE_DELETE",
+                "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE"}  # fmt: skip
+MEMBER_EVENTS = {"GUILD_MEMBER_ADD", "GUILD_MEMBER_UPDATE", "GUILD_MEMBER_REMOVE"}
+MESSAGE_EVENTS = {"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "MESSAGE_DELETE_BULK", "CHANNEL_PINS_UPDATE"}
+CONTENT_FIELDS = ("content", "embeds", "attachments", "components")
+
+
+def needed_intent(event: str, data: Any) -> int:
+    """The intent without which Discord does not send ``event`` (0: always sent)."""
+    if event in GUILD_EVENTS:
+        return INTENT_GUILDS
+    if event in MEMBER_EVENTS:
+        return INTENT_GUILD_MEMBERS
+    if event in MESSAGE_EVENTS:
+        in_guild = isinstance(data, dict) and data.get("guild_id")
+        if event == "CHANNEL_PINS_UPDATE":
+            return INTENT_GUILDS if in_guild else INTENT_DIRECT_MESSAGES
+        return INTENT_GUILD_MESSAGES if in_guild else INTENT_DIRECT_MESSAGES
+    return 0
+
+
+def without_content(event: str, data: Any, state: State) -> Any:
+    """A message as a bot without the Message Content intent receives it.
+
+    Other people's guild messages arrive with empty content, embeds, attachments and components; the bot's own
+    messages, DMs and messages that mention the bot keep them.
+    """
+    if event not in ("MESSAGE_CREATE", "MESSAGE_UPDATE") or not isinstance(data, dict) or not data.get("guild_id"):
+        return data
+    if (data.get("author") or {}).get("id") == state.app_id:
+        return data
+    if any(m.get("id") == state.app_id for m in data.get("mentions") or []):
+        return data
+    return {**data, "content": "", "embeds": [], "attachments": [], "components": []}
 
 
 class _Connection:
@@ -52,6 +96,7 @@ class Gateway:
         self.session_id = ""
         self.seq = 0
         self._sessions = 0
+        self.refused_intents = 0  # the privileged intents of the last IDENTIFY closed with 4014
         self._buffer: deque[dict[str, Any]] = deque(maxlen=REPLAY_LIMIT)
         self._connections: list[_Connection] = []
 
@@ -61,7 +106,17 @@ class Gateway:
         return any(c.live and not c.ws.closed for c in self._connections)
 
     def dispatch(self, event: str, data: Any) -> None:
-        """Send an event to the connected client, or keep it for a RESUME if none is connected."""
+        """Send an event to the connected client, or keep it for a RESUME if none is connected.
+
+        Events whose intent the client did not request are not sent at all, and without Message Content the
+        content of other people's messages arrives empty, as Discord does.
+        """
+        intents = self.state.intents
+        needed = needed_intent(event, data)
+        if needed and not intents & needed:
+            return
+        if not intents & INTENT_MESSAGE_CONTENT:
+            data = without_content(event, data, self.state)
         self.seq += 1
         payload = {"op": 0, "t": event, "s": self.seq, "d": data}
         self._buffer.append(payload)
@@ -93,13 +148,22 @@ class Gateway:
         if op == 1:
             connection.send({"op": 11})
         elif op == 2:
-            self._identify(connection)
+            self._identify(connection, data or {})
         elif op == 6:
             self._resume(connection, data or {})
         elif op == 8:
             self._chunk(data or {})
 
-    def _identify(self, connection: _Connection) -> None:
+    def _identify(self, connection: _Connection, data: dict[str, Any]) -> None:
+        intents = int(data.get("intents") or 0)
+        refused = intents & PRIVILEGED_INTENTS & ~self.state.portal_intents
+        if refused:
+            # A privileged intent not switched on in the developer portal: discord.py raises
+            # PrivilegedIntentsRequired and does not reconnect.
+            self.refused_intents = refused
+            asyncio.get_running_loop().create_task(connection.ws.close(code=DISALLOWED_INTENTS))
+            return
+        self.state.intents = intents
         self.identifies += 1
         self._sessions += 1
         self.session_id = f"session-{self._sessions}"
@@ -112,7 +176,10 @@ class Gateway:
             "session_id": self.session_id, "resume_gateway_url": self._url(), "private_channels": [],
             "relationships": [], "application": {"id": state.app_id, "flags": 0},
         })  # fmt: skip
-        self.dispatch("GUILD_CREATE", state.guild_payload())
+        guild = state.guild_payload()
+        if not intents & INTENT_GUILD_MEMBERS:  # without the members intent only the bot itself is listed
+            guild["members"] = [state.members[state.app_id]]
+        self.dispatch("GUILD_CREATE", guild)
 
     def _resume(self, connection: _Connection, data: dict[str, Any]) -> None:
         if data.get("session_id") != self.session_id:

@@ -21,10 +21,17 @@ from tests.fakediscord.gateway import Gateway
 from tests.fakediscord.openapi import ContractChecker
 from tests.fakediscord.state import (
     ACK_WINDOW,
+    ATTACH_FILES,
     EPHEMERAL,
     LOADING,
+    MANAGE_MESSAGES,
     MAX_PINS,
+    PIN_MESSAGES,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
     TIMESTAMP,
+    TOKEN_LIFETIME,
+    VIEW_CHANNEL,
     Fault,
     Message,
     RequestLog,
@@ -82,6 +89,7 @@ class Call:
     body: Any
     files: list[dict[str, Any]] = field(default_factory=list)
     query: dict[str, str] = field(default_factory=dict)
+    upload_bytes: int = 0
 
     @property
     def payload(self) -> dict[str, Any]:
@@ -130,17 +138,23 @@ class RestApi:
         path = "/" + request.match_info["tail"]
         call = Call(request.method, path, {}, None, query=dict(request.query))
         try:
-            call.body, call.files = await self._read_body(request)
+            call.body, parts = await self._read_body(request)
         except ValueError as exc:
             return self._log(call, error_response(400, 50109, f"The request body contains invalid JSON: {exc}"))
-        response = self._fault(call) or self._bucket(call) or self._contract(call) or await self._route(call)
-        return self._log(call, response)
+        call.upload_bytes = sum(len(data) for _, _, data, _ in parts)
+        refused = self._fault(call) or self._bucket(call) or self._upload_limit(call) or self._contract(call)
+        if refused is not None:
+            return self._log(call, refused)
+        declared = {str(a.get("id")): a for a in call.payload.get("attachments") or []}
+        call.files = [self.state.store_attachment((declared.get(str(i)) or {}).get("filename") or name, data, kind)
+                      for i, name, data, kind in sorted(parts)]  # fmt: skip
+        return self._log(call, await self._route(call))
 
     def _log(self, call: Call, response: web.Response) -> web.Response:
         self.state.requests.append(RequestLog(time.monotonic(), call.method, call.path, call.body, response.status))
         return response
 
-    async def _read_body(self, request: web.Request) -> tuple[Any, list[dict[str, Any]]]:
+    async def _read_body(self, request: web.Request) -> tuple[Any, list[tuple[int, str, bytes, str | None]]]:
         if not request.content_type.startswith("multipart/"):
             raw = await request.read()
             return (json.loads(raw) if raw else None), []
@@ -154,10 +168,22 @@ class RestApi:
                 index = int(m.group(1)) if (m := re.search(r"\[(\d+)\]", part.name or "")) else len(parts)
                 data = await part.read()  # type: ignore[union-attr]
                 parts.append((index, part.filename or "file", bytes(data), part.headers.get("Content-Type")))
-        declared = {str(a.get("id")): a for a in (payload or {}).get("attachments") or []}
-        files = [self.state.store_attachment((declared.get(str(i)) or {}).get("filename") or name, data, kind)
-                 for i, name, data, kind in sorted(parts)]  # fmt: skip
-        return payload, files
+        return payload, parts
+
+    def _upload_limit(self, call: Call) -> web.Response | None:
+        """413 / 40005 when the files of one request exceed the limit where they are going."""
+        if not call.upload_bytes:
+            return None
+        channel_id = ""
+        if m := re.match(r"^/channels/([^/]+)", call.path):
+            channel_id = m.group(1)
+        elif m := re.match(r"^/(?:interactions|webhooks)/([^/]+)/([^/]+)", call.path):
+            record = next((r for r in self.state.interactions.values() if r.token == m.group(2)), None)
+            channel_id = record.channel_id if record else ""
+        limit = self.state.upload_limit_for(channel_id)
+        if call.upload_bytes <= limit:
+            return None
+        return error_response(413, 40005, "Request entity too large")
 
     async def _route(self, call: Call) -> web.Response:
         for methods, pattern, handler in self._routes:
@@ -238,10 +264,34 @@ class RestApi:
             return error_response(404, 10003, "Unknown Channel")
         if channel["id"] in self.state.forbidden_channels:
             return error_response(403, 50013, "Missing Permissions")
+        if channel.get("type") != 1:
+            have = self.state.channel_permissions(self.state.app_id, channel["id"])
+            needed = self._needed_permissions(call)
+            if have & needed != needed:
+                return error_response(403, 50013, "Missing Permissions")
         recipients = channel.get("recipients") or [{}]
         if call.method == "POST" and recipients[0].get("id") in self.state.closed_dms:
             return error_response(403, 50007, "Cannot send messages to this user")
         return None
+
+    def _needed_permissions(self, call: Call) -> int:
+        """What the bot must hold in a guild channel for this request (the subset of Discord's rules the bot meets)."""
+        path, method = call.path, call.method
+        needed = VIEW_CHANNEL
+        if "/messages/pins" in path:
+            # Since 12 January 2026 pinning needs Pin Messages; Manage Messages alone no longer does it.
+            return needed | READ_MESSAGE_HISTORY | (PIN_MESSAGES if method in ("PUT", "DELETE") else 0)
+        if re.search(r"/messages$", path):
+            if method == "GET":
+                return needed | READ_MESSAGE_HISTORY
+            return needed | SEND_MESSAGES | (ATTACH_FILES if call.upload_bytes else 0)
+        if method == "DELETE" and "message_id" in call.params:
+            message = self.state.messages.get(call.params["message_id"]) or {}
+            if (message.get("author") or {}).get("id") not in (None, self.state.app_id):
+                return needed | MANAGE_MESSAGES  # deleting someone else's message
+        if method == "GET" and "message_id" in call.params:
+            return needed | READ_MESSAGE_HISTORY
+        return needed
 
     def _emit(self, event: str, message: Message) -> None:
         if message["flags"] & EPHEMERAL:
@@ -287,6 +337,10 @@ class RestApi:
                 previous = old.get(command["name"]) or {}
                 stored = {**command, "id": previous.get("id") or state.snowflake(), "application_id": state.app_id,
                           "version": state.snowflake(), "type": command.get("type", 1)}  # fmt: skip
+                # Discord stores and returns the permission bit set as a string (null: everyone may see it).
+                required = command.get("default_member_permissions")
+                stored["default_member_permissions"] = None if required is None else str(required)
+                stored["contexts"] = command.get("contexts")
                 if guild_id:
                     stored["guild_id"] = guild_id
                 store[command["name"]] = stored
@@ -365,7 +419,7 @@ class RestApi:
         if record.response_type is not None:
             state.violation(f"interaction {record.id} ({record.label}) acknowledged twice")
             return error_response(400, 40060, "Interaction has already been acknowledged.")
-        late = time.monotonic() - record.created
+        late = state.now() - record.created
         if late > ACK_WINDOW:
             state.violation(f"interaction {record.id} ({record.label}) acknowledged after {late:.2f} s (limit 3 s)")
             return error_response(404, 10062, "Unknown interaction")
@@ -409,10 +463,18 @@ class RestApi:
             return None
         return next((r for r in self.state.interactions.values() if r.token == token), None)
 
+    def _expired(self, record: InteractionRecord) -> web.Response | None:
+        """401 / 50027 once the interaction's token is older than 15 minutes (followups and @original alike)."""
+        if self.state.now() - record.created <= TOKEN_LIFETIME:
+            return None
+        return error_response(401, 50027, "Invalid Webhook Token")
+
     def _followup(self, call: Call) -> web.Response:
         record = self._record_for(call)
         if record is None:
             return error_response(404, 10015, "Unknown Webhook")
+        if (expired := self._expired(record)) is not None:
+            return expired
         if record.response_type is None:
             self.state.violation(f"followup before the initial response to {record.id} ({record.label})")
             return error_response(404, 10015, "Unknown Webhook")
@@ -438,6 +500,8 @@ class RestApi:
         record = self._record_for(call)
         if record is None:
             return error_response(404, 10015, "Unknown Webhook")
+        if (expired := self._expired(record)) is not None:
+            return expired
         wanted = call.params["message_id"]
         target = record.original_id if wanted == "@original" else wanted
         message = self.state.messages.get(target or "")

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakediscord.actors import Actor, InteractionRecord
+from tests.fakediscord.actors import Actor, CommandHidden, InteractionRecord
 from tests.fakediscord.gateway import Gateway
 from tests.fakediscord.openapi import ContractChecker
 from tests.fakediscord.rest import RestApi
@@ -25,12 +25,14 @@ from tests.fakediscord.state import (
     BASIC_PERMISSIONS,
     DEFAULT_CHANNELS,
     MANAGE_GUILD,
+    TOKEN_LIFETIME,
+    UPLOAD_LIMITS,
     Fault,
     GuildInfo,
     State,
 )
 
-__all__ = ["ACK_WINDOW", "Actor", "FakeDiscord", "InteractionRecord"]
+__all__ = ["ACK_WINDOW", "Actor", "CommandHidden", "FakeDiscord", "InteractionRecord"]
 
 
 class FakeDiscord(State):
@@ -55,7 +57,7 @@ class FakeDiscord(State):
 
     async def start(self) -> FakeDiscord:
         """Listen on 127.0.0.1 and an ephemeral port."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app = web.Application(client_max_size=110 * 1024 * 1024)  # above the 100 MiB of boost level 3
         app.router.add_get("/", self.gateway.handle)
         app.router.add_get("/attachments/{id}/{name}", self.rest.attachment)
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
@@ -149,6 +151,65 @@ class FakeDiscord(State):
             if member["user"]["username"] == name and user_id != self.app_id:
                 return Actor(self, user_id)
         return self.add_member(name, roles=roles, permissions=permissions, admin=admin)
+
+    # ------------------------------------------------------------------ Discord's rules a test can change
+
+    def set_boost_tier(self, level: int) -> None:
+        """The server's boost level (0-3): raises the upload limit (GUILD_UPDATE tells a connected bot)."""
+        if level not in UPLOAD_LIMITS:
+            raise ValueError(f"boost level {level} does not exist")
+        self.premium_tier = level
+        left_out = ("members", "channels", "threads", "voice_states", "presences", "member_count")
+        guild = {k: v for k, v in self.guild_payload().items() if k not in left_out}
+        self.dispatch_if_connected("GUILD_UPDATE", guild)
+
+    def allow_command(self, name: str, target: Actor | str | None = None, *, allowed: bool = True) -> None:
+        """An admin's override in Server Settings → Integrations → the bot → ``/name``.
+
+        ``target`` is a role id, a member (or user id) or a channel id; None means @everyone. The override
+        decides visibility instead of the command's ``default_member_permissions``.
+        """
+        target_id = target.user_id if isinstance(target, Actor) else (target or self.guild_id)
+        self.command_overrides.setdefault(name, {})[target_id] = allowed
+        command = self.commands.get(name)
+        if command is not None:
+            entries = [{"id": i, "type": 2 if i in self.members else 3 if i in self.channels else 1, "permission": v}
+                       for i, v in self.command_overrides[name].items()]  # fmt: skip
+            self.dispatch_if_connected("APPLICATION_COMMAND_PERMISSIONS_UPDATE", {
+                "id": command["id"], "application_id": self.app_id, "guild_id": self.guild_id,
+                "permissions": entries})  # fmt: skip
+
+    def synced_visibility(self) -> dict[str, tuple[str | None, list[int] | None]]:
+        """Every registered command: name → (default_member_permissions, contexts), as Discord stored them."""
+        return {name: (c.get("default_member_permissions"), c.get("contexts")) for name, c in self.commands.items()}
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the fake's clock forward (interaction tokens age; nothing sleeps)."""
+        self.clock_offset += seconds
+
+    def expire_token(self, record: InteractionRecord) -> None:
+        """Make one interaction's token older than Discord's 15 minutes."""
+        record.created -= TOKEN_LIFETIME + 1
+
+    def set_bot_permissions(self, permissions: int) -> None:
+        """Replace the permissions of the bot's managed role (GUILD_ROLE_UPDATE tells the bot)."""
+        role = self.roles[self.bot_role_id]
+        role["permissions"] = str(permissions)
+        self.dispatch_if_connected("GUILD_ROLE_UPDATE", {"guild_id": self.guild_id, "role": role})
+
+    def set_overwrite(self, channel_id: str, target: Actor | str, *, allow: int = 0, deny: int = 0) -> None:
+        """A channel permission overwrite for a role or a member (CHANNEL_UPDATE tells the bot)."""
+        target_id = target.user_id if isinstance(target, Actor) else target
+        kind = 1 if target_id in self.members else 0
+        channel = self.channels[channel_id]
+        others = [o for o in channel["permission_overwrites"] if o["id"] != target_id]
+        channel["permission_overwrites"] = [*others, {"id": target_id, "type": kind, "allow": str(allow),
+                                                      "deny": str(deny)}]  # fmt: skip
+        self.dispatch_if_connected("CHANNEL_UPDATE", channel)
+
+    def enable_privileged_intents(self, intents: int) -> None:
+        """Switch privileged intents on in the developer portal (they are off for a new application)."""
+        self.portal_intents |= intents
 
     # ------------------------------------------------------------------ gateway
 

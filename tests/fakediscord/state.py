@@ -16,11 +16,36 @@ if TYPE_CHECKING:
     from tests.fakediscord.actors import InteractionRecord
 
 ACK_WINDOW = 3.0
+TOKEN_LIFETIME = 15 * 60.0  # interaction tokens (followups, @original edits) die 15 minutes after creation
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
-BASIC_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16)  # view, send, embed, attach, history
-ALL_PERMISSIONS = str((1 << 52) - 1)
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+MANAGE_MESSAGES = 1 << 13
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+PIN_MESSAGES = 1 << 51  # split from Manage Messages; required for pins since 12 January 2026
+BASIC_PERMISSIONS = VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
+# What the README's invite link grants the bot's managed role.
+BOT_PERMISSIONS = BASIC_PERMISSIONS | MANAGE_MESSAGES | PIN_MESSAGES
+ALL_BITS = (1 << 52) - 1
+ALL_PERMISSIONS = str(ALL_BITS)
+MiB = 1024 * 1024
+# Upload limit per request for bots, webhooks and interaction responses by boost level (since 16 January 2025).
+UPLOAD_LIMITS = {0: 10 * MiB, 1: 10 * MiB, 2: 50 * MiB, 3: 100 * MiB}
+# Gateway intents the fake models; privileged ones need the developer portal's switch.
+INTENT_GUILDS = 1 << 0
+INTENT_GUILD_MEMBERS = 1 << 1
+INTENT_GUILD_PRESENCES = 1 << 8
+INTENT_GUILD_MESSAGES = 1 << 9
+INTENT_DIRECT_MESSAGES = 1 << 12
+INTENT_MESSAGE_CONTENT = 1 << 15
+PRIVILEGED_INTENTS = INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESSAGE_CONTENT
+# Interaction context types.
+CONTEXT_GUILD, CONTEXT_BOT_DM, CONTEXT_PRIVATE_CHANNEL = 0, 1, 2
 MAX_PINS = 50
 DEFAULT_CHANNELS = ("general", "queue", "reviewers", "debug")
 TIMESTAMP = "2026-01-01T00:00:00+00:00"
@@ -94,8 +119,20 @@ class State:
         self.dm_channels: dict[str, str] = {}
         # Optional Discord-like bucket on channel message writes: (requests, per seconds); None = off.
         self.channel_bucket: tuple[int, float] | None = None
+        self.premium_tier = 0
+        # Server Settings → Integrations → the bot → a command: role/user/channel id → allowed (Discord's
+        # application command permissions); they override the command's ``default_member_permissions``.
+        self.command_overrides: dict[str, dict[str, bool]] = {}
+        # Privileged intents switched on in the developer portal (none by default, as for a new application).
+        self.portal_intents = 0
+        self.intents = 0  # what the client asked for in IDENTIFY
+        # Added to time.monotonic() by now(), so a test can age interaction tokens without sleeping.
+        self.clock_offset = 0.0
         self.roles[self.guild_id] = self.role_payload(self.guild_id, "@everyone", BASIC_PERMISSIONS)
-        self.members[self.app_id] = self.member_payload(self.bot_user, [])
+        self.bot_role_id = self.snowflake()
+        self.roles[self.bot_role_id] = self.role_payload(self.bot_role_id, "QueueBot", BOT_PERMISSIONS) | {
+            "managed": True, "tags": {"bot_id": self.app_id}}  # fmt: skip
+        self.members[self.app_id] = self.member_payload(self.bot_user, [self.bot_role_id])
 
     # ------------------------------------------------------------------ payload builders
 
@@ -134,8 +171,21 @@ class State:
             "channels": [c for c in self.channels.values() if c["type"] != 1], "roles": list(self.roles.values()),
             "features": [], "emojis": [], "stickers": [], "threads": [], "voice_states": [], "presences": [],
             "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [], "large": False,
-            "icon": None, "preferred_locale": "en-US", "premium_tier": 0, "afk_timeout": 300,
+            "icon": None, "preferred_locale": "en-US", "premium_tier": self.premium_tier, "afk_timeout": 300,
         }  # fmt: skip
+
+    def now(self) -> float:
+        """The fake's clock: monotonic time plus whatever a test advanced it by."""
+        return time.monotonic() + self.clock_offset
+
+    @property
+    def upload_limit(self) -> int:
+        """Bytes a bot may upload in one request to this guild (its boost level decides)."""
+        return UPLOAD_LIMITS[self.premium_tier]
+
+    def upload_limit_for(self, channel_id: str) -> int:
+        """The upload limit in a channel: the guild's, or the unboosted default in DMs."""
+        return UPLOAD_LIMITS[0] if (self.channels.get(channel_id) or {}).get("type") == 1 else self.upload_limit
 
     # ------------------------------------------------------------------ world building
 
@@ -168,11 +218,59 @@ class State:
         raise KeyError(f"no channel named {name!r}")
 
     def permissions_of(self, user_id: str) -> int:
-        """@everyone's permissions plus the member's roles'."""
+        """@everyone's permissions plus the member's roles' (Administrator or ownership means all)."""
         value = int(self.roles[self.guild_id]["permissions"])
         for role_id in self.members[user_id]["roles"]:
             value |= int(self.roles[role_id]["permissions"])
+        if value & ADMINISTRATOR or user_id == self.owner_id:
+            return ALL_BITS
         return value
+
+    def channel_permissions(self, user_id: str, channel_id: str) -> int:
+        """A member's effective permissions in a channel: Discord's overwrite order (@everyone, roles, member)."""
+        base = self.permissions_of(user_id)
+        channel = self.channels.get(channel_id) or {}
+        if base == ALL_BITS or channel.get("type") == 1:
+            return base
+        overwrites = {o["id"]: o for o in channel.get("permission_overwrites") or []}
+        everyone = overwrites.get(self.guild_id)
+        if everyone:
+            base = (base & ~int(everyone["deny"])) | int(everyone["allow"])
+        allow = deny = 0
+        for role_id in self.members[user_id]["roles"]:
+            if role_id in overwrites:
+                allow |= int(overwrites[role_id]["allow"])
+                deny |= int(overwrites[role_id]["deny"])
+        base = (base & ~deny) | allow
+        mine = overwrites.get(user_id)
+        if mine:
+            base = (base & ~int(mine["deny"])) | int(mine["allow"])
+        return base if base & VIEW_CHANNEL else 0  # no View Channel: nothing else applies
+
+    def command_visible(self, user_id: str, command: dict[str, Any], channel_id: str) -> bool:
+        """Whether Discord would show (and let this member run) ``command`` in ``channel_id``.
+
+        Explicit overrides from the server's integration settings win, member before role before the
+        @everyone entry (the guild id); otherwise the member needs every bit of ``default_member_permissions``.
+        """
+        overrides = self.command_overrides.get(command["name"], {})
+        if channel_id in overrides and not overrides[channel_id]:
+            return False
+        roles = self.members[user_id]["roles"]
+        if user_id in overrides:
+            return overrides[user_id]
+        granted = [overrides[r] for r in roles if r in overrides]
+        if granted:
+            return any(granted)
+        if self.guild_id in overrides:
+            return overrides[self.guild_id]
+        required = command.get("default_member_permissions")
+        if required is None:
+            return True
+        have = self.permissions_of(user_id)
+        if have == ALL_BITS:  # Administrator sees everything
+            return True
+        return int(required) != 0 and (have & int(required)) == int(required)  # "0": administrators only
 
     def dm_channel_of(self, user_id: str) -> str:
         """The DM channel id of a member (created on first use)."""
