@@ -48,6 +48,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.admin",
     "cogs.tiktok",
     "cogs.user",
+    "cogs.leaderboard",
 )
 TREE_HASH_KEY = "command_tree_hash"
 

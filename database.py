@@ -30,6 +30,7 @@ from models import (
     GiftTiers,
     GuildSettings,
     Handle,
+    LeaderboardRow,
     Line,
     LiveSession,
     PointsWeights,
@@ -989,3 +990,80 @@ class Database:
         """Store a bot-wide value."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ leaderboard
+
+    async def latest_session(self, guild_id: int) -> LiveSession | None:
+        """The open real live of a guild, else its most recent real one (simulations never count)."""
+        row = await self._fetchone(
+            """
+            SELECT * FROM live_sessions WHERE guild_id = ? AND simulated = 0
+            ORDER BY ended_at IS NULL DESC, started_at DESC, id DESC LIMIT 1
+            """,
+            (guild_id,),
+        )
+        return _session(row) if row else None
+
+    @staticmethod
+    def _ranked(guild_id: int, weights: PointsWeights, session_id: int | None) -> tuple[str, list[Any]]:
+        """A ``WITH ranked AS (...)`` prefix: points per handle of one live, or of every real live added up.
+
+        Points come from the per-live counters times the guild's weights, not from the handles ledger:
+        the ledger resets when a Free song plays, and a leaderboard is about what people gave.
+        """
+        if session_id is not None:
+            scope, scope_params = "st.session_id = ?", [session_id]
+        else:
+            scope = (
+                "st.guild_id = ? AND st.session_id IN "
+                "(SELECT id FROM live_sessions WHERE guild_id = ? AND simulated = 0)"
+            )
+            scope_params = [guild_id, guild_id]
+        sql = f"""
+            WITH totals AS (
+                SELECT st.handle AS handle, MAX(st.nickname) AS nickname,
+                       SUM(st.likes) * ? + SUM(st.comments) * ? + SUM(st.shares) * ? + SUM(st.follows) * ?
+                       + SUM(st.subscribes) * ? + SUM(st.coins) * ? AS points
+                FROM session_stats st WHERE {scope} GROUP BY st.handle
+            ), ranked AS (
+                SELECT t.handle, t.nickname, t.points, h.user_id, RANK() OVER (ORDER BY t.points DESC) AS rank
+                FROM totals t LEFT JOIN handles h ON h.guild_id = ? AND h.handle = t.handle
+                WHERE t.points > 0
+            )
+        """
+        w = [weights.like, weights.comment, weights.share, weights.follow, weights.subscribe, weights.gift_coin]
+        return sql, [*w, *scope_params, guild_id]
+
+    async def leaderboard(
+        self, guild_id: int, weights: PointsWeights, *, session_id: int | None, limit: int, offset: int
+    ) -> tuple[list[LeaderboardRow], int]:
+        """One page of the ranked handles, and how many handles have points at all."""
+        sql, params = self._ranked(guild_id, weights, session_id)
+        rows = await self._fetchall(
+            sql + "SELECT * FROM ranked ORDER BY rank, handle LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
+        count = await self._fetchone(sql + "SELECT COUNT(*) FROM ranked", params)
+        return [self._leaderboard_row(row) for row in rows], int(count[0]) if count else 0
+
+    async def leaderboard_ranks(
+        self, guild_id: int, weights: PointsWeights, handles: Sequence[str], *, session_id: int | None
+    ) -> list[LeaderboardRow]:
+        """The rows of the given handles (those with points), best first."""
+        if not handles:
+            return []
+        sql, params = self._ranked(guild_id, weights, session_id)
+        marks = ", ".join("?" for _ in handles)
+        rows = await self._fetchall(
+            sql + f"SELECT * FROM ranked WHERE handle IN ({marks}) ORDER BY rank, handle", [*params, *handles]
+        )
+        return [self._leaderboard_row(row) for row in rows]
+
+    @staticmethod
+    def _leaderboard_row(row: sqlite3.Row) -> LeaderboardRow:
+        return LeaderboardRow(
+            rank=int(row["rank"]),
+            handle=row["handle"],
+            points=int(row["points"]),
+            nickname=row["nickname"],
+            user_id=row["user_id"],
+        )

@@ -360,3 +360,14 @@ class SessionSummary:
     gifts: int
     unique_viewers: int
     rows: list[SessionStats]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    """One handle on the leaderboard: its rank, points and the member it is linked to (if any)."""
+
+    rank: int
+    handle: str
+    points: int
+    nickname: str | None = None
+    user_id: int | None = None

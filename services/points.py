@@ -9,13 +9,26 @@ from dataclasses import dataclass
 
 from database import Database
 from errors import HandleOwnedError, NotFoundError, ValidationError
-from models import GiftTiers, Handle, PointsWeights
+from models import GiftTiers, Handle, LeaderboardRow, LiveSession, PointsWeights
 from services import validation
 from services.queue import QueueService
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 CODE_PREFIX = "LINK-"
+
+
+@dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """One page of a leaderboard: this live's (``session`` set) or all time's, and the caller's own rows."""
+
+    session: LiveSession | None
+    all_time: bool
+    rows: list[LeaderboardRow]
+    total: int
+    page: int
+    pages: int
+    mine: list[LeaderboardRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +136,31 @@ class PointsService:
         tiers = GiftTiers(skip=skip, double_skip=double_skip, back_to_back=back_to_back)
         await self.db.update_settings(guild_id, gift_tiers=tiers)
         return tiers
+
+    # ------------------------------------------------------------------ leaderboard
+
+    async def leaderboard(
+        self, guild_id: int, user_id: int, *, all_time: bool, page: int, per_page: int = 10
+    ) -> Leaderboard:
+        """Who gave most: this live (the open one, else the last) or every live; plus the caller's own ranks.
+
+        Simulated sessions never count: they test a set-up, they are not anyone's engagement.
+        """
+        weights = (await self.db.get_settings(guild_id)).weights
+        session = None if all_time else await self.db.latest_session(guild_id)
+        if not all_time and session is None:
+            return Leaderboard(None, False, [], 0, 0, 1, [])
+        session_id = session.id if session else None
+        page = max(page, 0)
+        rows, total = await self.db.leaderboard(
+            guild_id, weights, session_id=session_id, limit=per_page, offset=page * per_page
+        )
+        pages = max(1, -(-total // per_page))
+        if page >= pages:  # the board shrank since the button was drawn: show its last page
+            page = pages - 1
+            rows, total = await self.db.leaderboard(
+                guild_id, weights, session_id=session_id, limit=per_page, offset=page * per_page
+            )
+        own = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
+        mine = await self.db.leaderboard_ranks(guild_id, weights, own, session_id=session_id)
+        return Leaderboard(session, all_time, rows, total, page, pages, mine)
