@@ -56,6 +56,7 @@ _SETTINGS_COLUMNS = {
     "submit_cooldown_seconds",
     "max_pending_per_user",
     "max_track_seconds",
+    "verified_handles_only",
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -67,11 +68,11 @@ _H_COLUMNS = ", ".join(f"h.{c}" for c in _COUNT_COLUMNS)
 FREE_COUNTS_SQL = f"""
     SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
     JOIN handles h INDEXED BY ix_handles_user ON h.guild_id = s.guild_id AND h.user_id = s.user_id
-    WHERE s.guild_id = ? AND s.line = 'Free'
+    WHERE s.guild_id = ? AND s.line = 'Free' AND (h.verified = 1 OR ? = 0)
     UNION ALL
     SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
     JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
-    WHERE s.guild_id = ? AND s.line = 'Free'
+    WHERE s.guild_id = ? AND s.line = 'Free' AND ? = 0
 """
 
 
@@ -172,6 +173,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         submit_cooldown_seconds=row["submit_cooldown_seconds"],
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
+        verified_handles_only=bool(row["verified_handles_only"]),
     )
 
 
@@ -450,13 +452,16 @@ class Database:
             result.extend(_submission(r) for r in rows)
         return result
 
-    async def free_line_counts(self, guild_id: int) -> dict[int, EngagementCounts]:
+    async def free_line_counts(self, guild_id: int, *, verified_only: bool = True) -> dict[int, EngagementCounts]:
         """Ledger counters behind each Free submission's score, keyed by submission row id.
 
         A Free score sums every handle linked to the submitter plus the submission's own handle when no one
-        owns it (SPEC 2). Two indexed joins, summed here, so the score is always read fresh from the ledger.
+        owns it. With ``verified_only`` (the guild setting, on by default) only handles the submitter proved
+        count, so nobody rides the points of a handle they merely named or linked first. Two indexed joins,
+        summed here, so the score is always read fresh from the ledger.
         """
-        rows = await self._fetchall(FREE_COUNTS_SQL, (guild_id, guild_id))
+        flag = int(verified_only)
+        rows = await self._fetchall(FREE_COUNTS_SQL, (guild_id, flag, guild_id, flag))
         totals: dict[int, EngagementCounts] = {}
         for row in rows:
             counts = _counts(row)
@@ -670,9 +675,9 @@ class Database:
                 "UPDATE handles SET user_id = ?, verified = ? WHERE guild_id = ? AND handle = ?",
                 (user_id, int(verified or keep_verified), guild_id, handle),
             )
-            await conn.execute(
-                "DELETE FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id != ?", (guild_id, handle, user_id)
-            )
+            if verified:
+                # An admin's link is a proof: every open claim on the handle is void.
+                await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 updated = await c.fetchone()
         return _handle(updated), previous
@@ -715,10 +720,18 @@ class Database:
             codes.setdefault(row["handle"], []).append((row["user_id"], row["code"]))
         return codes
 
-    async def verify_link(self, guild_id: int, handle: str, user_id: int) -> Handle:
-        """Mark a handle verified for ``user_id``; a verified link wins over an unverified one."""
+    async def verify_link(self, guild_id: int, handle: str, user_id: int) -> tuple[Handle, int | None]:
+        """Mark a handle verified for ``user_id`` and return it with its previous owner.
+
+        A proof always wins over an unproven link: a member who typed their code in the live chat from the
+        account takes the handle over from whoever linked it first.
+        """
         async with self.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)", (guild_id, handle))
+            async with conn.execute(
+                "SELECT user_id FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)
+            ) as cur:
+                before = await cur.fetchone()
             await conn.execute(
                 "UPDATE handles SET user_id = ?, verified = 1 WHERE guild_id = ? AND handle = ?",
                 (user_id, guild_id, handle),
@@ -726,7 +739,7 @@ class Database:
             await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 row = await c.fetchone()
-        return _handle(row)
+        return _handle(row), (before["user_id"] if before else None)
 
     async def _reset_handles(self, conn: aiosqlite.Connection, guild_id: int, handles: Sequence[str]) -> int:
         zero = ", ".join(f"{c} = 0" for c in _COUNT_COLUMNS)

@@ -231,6 +231,8 @@ class GuildSettings:
     submit_cooldown_seconds: int = 30
     max_pending_per_user: int = 3
     max_track_seconds: int | None = None
+    # Only handles the submitter proved (chat code, or an admin's link) add points to their Free songs.
+    verified_handles_only: bool = True
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",

@@ -203,12 +203,21 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             except discord.HTTPException:
                 log.exception("posting the gift reward note failed")
 
-    async def _on_verified(self, guild_id: int, user_id: int, handle: str) -> None:
+    async def _on_verified(self, guild_id: int, user_id: int, handle: str, previous: int | None) -> None:
+        await self._dm(user_id, f"✅ @{handle} is now proven as yours: its points count for your Free songs.")
+        if previous is not None and previous != user_id:
+            await self._dm(
+                previous,
+                f"ℹ️ @{handle} was proven by another member with a code typed in the live chat, so it is now "
+                "linked to them. If that is a mistake, ask an admin.",
+            )
+
+    async def _dm(self, user_id: int, text: str) -> None:
         try:
             user = self.bot.get_user(user_id) or await self.bot.fetch_user(user_id)
-            await user.send(f"✅ @{handle} is now verified as yours.", allowed_mentions=NO_MENTIONS)
+            await user.send(text, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
-            log.info("could not DM user %s about a verified handle: %s", user_id, exc)
+            log.info("could not DM user %s: %s", user_id, exc)
 
     # ------------------------------------------------------------------ commands
 

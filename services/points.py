@@ -38,6 +38,8 @@ class LinkResult:
     handle: Handle
     previous_owner: int | None
     code: str | None = None
+    # The handle stays with its first (unproven) owner until the caller proves it with ``code``.
+    claim: bool = False
 
 
 class PointsService:
@@ -53,20 +55,32 @@ class PointsService:
         self.clock = clock
 
     async def link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
-        """Link a handle to the caller (refused when someone else owns it) and issue a chat code to verify it."""
+        """Link a handle to the caller and issue the chat code that proves it.
+
+        A handle someone else linked without proof is not taken from them yet: the caller gets a claim
+        code, and typing it in the live chat from that account moves the handle to the caller (a proof
+        always beats an unproven link). A handle someone else proved is refused; only an admin reassigns it.
+        """
         handle = validation.normalize_handle(raw_handle)
         linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=False, force=False)
-        if previous is not None and previous != user_id:
+        claim = previous is not None and previous != user_id
+        if claim and linked.verified:
             raise HandleOwnedError(
-                f"@{handle} is linked to another member. If it is yours, ask an admin to reassign it, "
-                "or prove it by typing your code in the live chat."
+                f"@{handle} is already proven as another member's. If it is really yours, ask an admin to "
+                "move it to you with /link-handle."
             )
         code = None
-        if not linked.verified:
-            code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            await self.db.set_link_code(guild_id, handle, user_id, code, self.clock())
-        self.queue.invalidate(guild_id)
-        return LinkResult(linked, previous, code)
+        if claim or not linked.verified:
+            code = await self.issue_code(guild_id, user_id, handle)
+        if not claim:
+            self.queue.invalidate(guild_id)
+        return LinkResult(linked, previous, code, claim=claim)
+
+    async def issue_code(self, guild_id: int, user_id: int, handle: str) -> str:
+        """A fresh chat code for ``user_id`` to prove ``handle`` (replaces their earlier code for it)."""
+        code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        await self.db.set_link_code(guild_id, handle, user_id, code, self.clock())
+        return code
 
     async def admin_link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
         """An admin links (or reassigns) a handle directly; the link counts as verified."""
