@@ -57,6 +57,7 @@ _SETTINGS_COLUMNS = {
     "max_pending_per_user",
     "max_track_seconds",
     "verified_handles_only",
+    "reconnect_grace_seconds",
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -174,6 +175,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
         verified_handles_only=bool(row["verified_handles_only"]),
+        reconnect_grace_seconds=row["reconnect_grace_seconds"],
     )
 
 
@@ -1080,3 +1082,21 @@ class Database:
             nickname=row["nickname"],
             user_id=row["user_id"],
         )
+
+    # ------------------------------------------------------------------ live sessions left open
+
+    async def open_sessions(self) -> list[LiveSession]:
+        """Every session without an end, across guilds (after a crash; at most one per guild in practice)."""
+        rows = await self._fetchall("SELECT * FROM live_sessions WHERE ended_at IS NULL ORDER BY id")
+        return [_session(row) for row in rows]
+
+    async def session_last_activity(self, session_id: int) -> float:
+        """When a session last saw anything: its last viewer event, else its start."""
+        row = await self._fetchone(
+            """
+            SELECT MAX(COALESCE((SELECT MAX(last_seen) FROM session_stats WHERE session_id = s.id), 0), s.started_at)
+            FROM live_sessions s WHERE s.id = ?
+            """,
+            (session_id,),
+        )
+        return float(row[0]) if row and row[0] is not None else 0.0

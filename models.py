@@ -233,6 +233,8 @@ class GuildSettings:
     max_track_seconds: int | None = None
     # Only handles the submitter proved (chat code, or an admin's link) add points to their Free songs.
     verified_handles_only: bool = True
+    # A drop followed by a reconnect within this many seconds continues the same live session.
+    reconnect_grace_seconds: int = 300
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",

@@ -63,9 +63,14 @@ class LiveStarted(FeedEvent):
 
 @dataclass(frozen=True, slots=True)
 class LiveEnded(FeedEvent):
-    """A TikTok LIVE session ended for good (its recap follows)."""
+    """A TikTok LIVE session ended for good (its recap follows).
+
+    ``reason``: "ended" (the host ended it, or a disconnect), "expired" (a drop and no reconnect within the
+    grace window), or "recovered" (a crash had left it open; closed at the next start).
+    """
 
     session_id: int
+    reason: str = "ended"
 
 
 @dataclass(frozen=True, slots=True)
