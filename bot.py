@@ -62,6 +62,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.admin",
     "cogs.tiktok",
     "cogs.user",
+    "cogs.leaderboard",
 )
 TREE_HASH_KEY = "command_tree_hash"
 
@@ -215,6 +216,9 @@ class MusicQueueBot(commands.Bot):
         self.engagement.start()
         self._closers.append(("engagement writer (final flush)", self.engagement.stop))
         self.sessions = LiveSessionService(self.db, self.engagement, feed=self.feed)
+        self._closers.append(("live session grace timers", self.sessions.close))
+        # A session a crash left open is closed now; its recap (marked recovered) follows from LiveEnded.
+        await self.sessions.recover()
         self.lives = LiveConnections.with_workers(self.sessions, self.feed, lambda: self.config)
         # Every live is disconnected and every open session ended (with its recap) before the writer stops.
         self._closers.append(("TikTok connections", self.lives.close))

@@ -30,6 +30,7 @@ from models import (
     GiftTiers,
     GuildSettings,
     Handle,
+    LeaderboardRow,
     Line,
     LiveSession,
     PointsWeights,
@@ -56,6 +57,8 @@ _SETTINGS_COLUMNS = {
     "submit_cooldown_seconds",
     "max_pending_per_user",
     "max_track_seconds",
+    "verified_handles_only",
+    "reconnect_grace_seconds",
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -67,11 +70,11 @@ _H_COLUMNS = ", ".join(f"h.{c}" for c in _COUNT_COLUMNS)
 FREE_COUNTS_SQL = f"""
     SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
     JOIN handles h INDEXED BY ix_handles_user ON h.guild_id = s.guild_id AND h.user_id = s.user_id
-    WHERE s.guild_id = ? AND s.line = 'Free'
+    WHERE s.guild_id = ? AND s.line = 'Free' AND (h.verified = 1 OR ? = 0)
     UNION ALL
     SELECT s.id AS sid, {_H_COLUMNS} FROM submissions s
     JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
-    WHERE s.guild_id = ? AND s.line = 'Free'
+    WHERE s.guild_id = ? AND s.line = 'Free' AND ? = 0
 """
 
 
@@ -189,6 +192,8 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         submit_cooldown_seconds=row["submit_cooldown_seconds"],
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
+        verified_handles_only=bool(row["verified_handles_only"]),
+        reconnect_grace_seconds=row["reconnect_grace_seconds"],
     )
 
 
@@ -521,13 +526,16 @@ class Database:
             result.extend(_submission(r) for r in rows)
         return result
 
-    async def free_line_counts(self, guild_id: int) -> dict[int, EngagementCounts]:
+    async def free_line_counts(self, guild_id: int, *, verified_only: bool = True) -> dict[int, EngagementCounts]:
         """Ledger counters behind each Free submission's score, keyed by submission row id.
 
         A Free score sums every handle linked to the submitter plus the submission's own handle when no one
-        owns it (SPEC 2). Two indexed joins, summed here, so the score is always read fresh from the ledger.
+        owns it. With ``verified_only`` (the guild setting, on by default) only handles the submitter proved
+        count, so nobody rides the points of a handle they merely named or linked first. Two indexed joins,
+        summed here, so the score is always read fresh from the ledger.
         """
-        rows = await self._fetchall(FREE_COUNTS_SQL, (guild_id, guild_id))
+        flag = int(verified_only)
+        rows = await self._fetchall(FREE_COUNTS_SQL, (guild_id, flag, guild_id, flag))
         totals: dict[int, EngagementCounts] = {}
         for row in rows:
             counts = _counts(row)
@@ -741,9 +749,9 @@ class Database:
                 "UPDATE handles SET user_id = ?, verified = ? WHERE guild_id = ? AND handle = ?",
                 (user_id, int(verified or keep_verified), guild_id, handle),
             )
-            await conn.execute(
-                "DELETE FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id != ?", (guild_id, handle, user_id)
-            )
+            if verified:
+                # An admin's link is a proof: every open claim on the handle is void.
+                await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 updated = await c.fetchone()
         return _handle(updated), previous
@@ -786,10 +794,18 @@ class Database:
             codes.setdefault(row["handle"], []).append((row["user_id"], row["code"]))
         return codes
 
-    async def verify_link(self, guild_id: int, handle: str, user_id: int) -> Handle:
-        """Mark a handle verified for ``user_id``; a verified link wins over an unverified one."""
+    async def verify_link(self, guild_id: int, handle: str, user_id: int) -> tuple[Handle, int | None]:
+        """Mark a handle verified for ``user_id`` and return it with its previous owner.
+
+        A proof always wins over an unproven link: a member who typed their code in the live chat from the
+        account takes the handle over from whoever linked it first.
+        """
         async with self.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)", (guild_id, handle))
+            async with conn.execute(
+                "SELECT user_id FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)
+            ) as cur:
+                before = await cur.fetchone()
             await conn.execute(
                 "UPDATE handles SET user_id = ?, verified = 1 WHERE guild_id = ? AND handle = ?",
                 (user_id, guild_id, handle),
@@ -797,7 +813,7 @@ class Database:
             await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 row = await c.fetchone()
-        return _handle(row)
+        return _handle(row), (before["user_id"] if before else None)
 
     async def _reset_handles(self, conn: aiosqlite.Connection, guild_id: int, handles: Sequence[str]) -> int:
         zero = ", ".join(f"{c} = 0" for c in _COUNT_COLUMNS)
@@ -1065,3 +1081,98 @@ class Database:
             "SELECT guild_id, debug_channel_id FROM guild_settings WHERE debug_channel_id IS NOT NULL"
         )
         return {int(r[0]): int(r[1]) for r in rows}
+
+    # ------------------------------------------------------------------ leaderboard
+
+    async def latest_session(self, guild_id: int) -> LiveSession | None:
+        """The open real live of a guild, else its most recent real one (simulations never count)."""
+        row = await self._fetchone(
+            """
+            SELECT * FROM live_sessions WHERE guild_id = ? AND simulated = 0
+            ORDER BY ended_at IS NULL DESC, started_at DESC, id DESC LIMIT 1
+            """,
+            (guild_id,),
+        )
+        return _session(row) if row else None
+
+    @staticmethod
+    def _ranked(guild_id: int, weights: PointsWeights, session_id: int | None) -> tuple[str, list[Any]]:
+        """A ``WITH ranked AS (...)`` prefix: points per handle of one live, or of every real live added up.
+
+        Points come from the per-live counters times the guild's weights, not from the handles ledger:
+        the ledger resets when a Free song plays, and a leaderboard is about what people gave.
+        """
+        if session_id is not None:
+            scope, scope_params = "st.session_id = ?", [session_id]
+        else:
+            scope = (
+                "st.guild_id = ? AND st.session_id IN "
+                "(SELECT id FROM live_sessions WHERE guild_id = ? AND simulated = 0)"
+            )
+            scope_params = [guild_id, guild_id]
+        sql = f"""
+            WITH totals AS (
+                SELECT st.handle AS handle, MAX(st.nickname) AS nickname,
+                       SUM(st.likes) * ? + SUM(st.comments) * ? + SUM(st.shares) * ? + SUM(st.follows) * ?
+                       + SUM(st.subscribes) * ? + SUM(st.coins) * ? AS points
+                FROM session_stats st WHERE {scope} GROUP BY st.handle
+            ), ranked AS (
+                SELECT t.handle, t.nickname, t.points, h.user_id, RANK() OVER (ORDER BY t.points DESC) AS rank
+                FROM totals t LEFT JOIN handles h ON h.guild_id = ? AND h.handle = t.handle
+                WHERE t.points > 0
+            )
+        """
+        w = [weights.like, weights.comment, weights.share, weights.follow, weights.subscribe, weights.gift_coin]
+        return sql, [*w, *scope_params, guild_id]
+
+    async def leaderboard(
+        self, guild_id: int, weights: PointsWeights, *, session_id: int | None, limit: int, offset: int
+    ) -> tuple[list[LeaderboardRow], int]:
+        """One page of the ranked handles, and how many handles have points at all."""
+        sql, params = self._ranked(guild_id, weights, session_id)
+        rows = await self._fetchall(
+            sql + "SELECT * FROM ranked ORDER BY rank, handle LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
+        count = await self._fetchone(sql + "SELECT COUNT(*) FROM ranked", params)
+        return [self._leaderboard_row(row) for row in rows], int(count[0]) if count else 0
+
+    async def leaderboard_ranks(
+        self, guild_id: int, weights: PointsWeights, handles: Sequence[str], *, session_id: int | None
+    ) -> list[LeaderboardRow]:
+        """The rows of the given handles (those with points), best first."""
+        if not handles:
+            return []
+        sql, params = self._ranked(guild_id, weights, session_id)
+        marks = ", ".join("?" for _ in handles)
+        rows = await self._fetchall(
+            sql + f"SELECT * FROM ranked WHERE handle IN ({marks}) ORDER BY rank, handle", [*params, *handles]
+        )
+        return [self._leaderboard_row(row) for row in rows]
+
+    @staticmethod
+    def _leaderboard_row(row: sqlite3.Row) -> LeaderboardRow:
+        return LeaderboardRow(
+            rank=int(row["rank"]),
+            handle=row["handle"],
+            points=int(row["points"]),
+            nickname=row["nickname"],
+            user_id=row["user_id"],
+        )
+
+    # ------------------------------------------------------------------ live sessions left open
+
+    async def open_sessions(self) -> list[LiveSession]:
+        """Every session without an end, across guilds (after a crash; at most one per guild in practice)."""
+        rows = await self._fetchall("SELECT * FROM live_sessions WHERE ended_at IS NULL ORDER BY id")
+        return [_session(row) for row in rows]
+
+    async def session_last_activity(self, session_id: int) -> float:
+        """When a session last saw anything: its last viewer event, else its start."""
+        row = await self._fetchone(
+            """
+            SELECT MAX(COALESCE((SELECT MAX(last_seen) FROM session_stats WHERE session_id = s.id), 0), s.started_at)
+            FROM live_sessions s WHERE s.id = ?
+            """,
+            (session_id,),
+        )
+        return float(row[0]) if row and row[0] is not None else 0.0

@@ -198,6 +198,10 @@ class GuildSettings:
     submit_cooldown_seconds: int = 30
     max_pending_per_user: int = 3
     max_track_seconds: int | None = None
+    # Only handles the submitter proved (chat code, or an admin's link) add points to their Free songs.
+    verified_handles_only: bool = True
+    # A drop followed by a reconnect within this many seconds continues the same live session.
+    reconnect_grace_seconds: int = 300
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",
@@ -327,3 +331,14 @@ class SessionSummary:
     gifts: int
     unique_viewers: int
     rows: list[SessionStats]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    """One handle on the leaderboard: its rank, points and the member it is linked to (if any)."""
+
+    rank: int
+    handle: str
+    points: int
+    nickname: str | None = None
+    user_id: int | None = None

@@ -43,12 +43,21 @@ class User(commands.Cog):
     async def link_tiktok(self, interaction: discord.Interaction[MusicQueueBot], handle: str) -> None:
         """Link your TikTok handle so your engagement points count for your songs."""
         result = await self.bot.points.link(guild_id_of(interaction), interaction.user.id, handle)
-        text = f"✅ @{result.handle.handle} is linked to you. Its points now count for your Free songs."
-        if result.code:
-            text += (
-                f"\nTo prove it is yours, type **{result.code}** in the chat of the next TikTok LIVE from that "
-                "account. Verified links win over unverified ones."
+        name = f"@{result.handle.handle}"
+        if result.claim:
+            text = (
+                f"🔐 {name} is linked to another member, but they have not proven it. To take it over, type "
+                f"`{result.code}` in the live chat from that TikTok account (if you are not live yet, at the "
+                "start of the next live). Until then its points are not yours."
             )
+        elif result.code:
+            text = (
+                f"🔗 {name} is linked to you. Now type `{result.code}` in the live chat from that TikTok account "
+                "(if you are not live yet, at the start of the next live). Its points count for your Free "
+                "songs once it is proven."
+            )
+        else:
+            text = f"✅ {name} is linked to you and proven: its points count for your Free songs."
         await respond(interaction, text)
 
     @app_commands.command(name="unlink-tiktok")

@@ -224,18 +224,21 @@ class EngagementWriter:
         for handle, text in comments:
             for user_id, code in pending.get(handle, ()):
                 if code.casefold() in text.casefold():
-                    await self.db.verify_link(guild_id, handle, user_id)
+                    _, previous = await self.db.verify_link(guild_id, handle, user_id)
                     self.queue.invalidate(guild_id)
                     log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
-                    self.feed.publish(HandleVerified(guild_id, user_id, handle))
+                    self.feed.publish(HandleVerified(guild_id, user_id, handle, previous))
                     break
 
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
-        tiers = (await self.db.get_settings(guild_id)).gift_tiers
+        settings = await self.db.get_settings(guild_id)
+        tiers, proven_only = settings.gift_tiers, settings.verified_handles_only
         # One query for every gifter of this flush (a gift storm must not become one query per handle).
         owners = set((await self.db.handle_owners(guild_id, gifters)).values())
         for user_id in owners:
-            handles = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
+            # Someone else's gifts never promote your song: with proven handles only, only they count.
+            linked = await self.db.user_handles(guild_id, user_id)
+            handles = [h.handle for h in linked if h.verified or not proven_only]
             coins = await self.db.session_coins(session_id, handles)
             line = tiers.line_for(coins)
             if line is None:

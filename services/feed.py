@@ -56,10 +56,14 @@ class GiftPromoted(FeedEvent):
 
 @dataclass(frozen=True, slots=True)
 class HandleVerified(FeedEvent):
-    """A member proved a TikTok handle is theirs (their link code appeared in the live chat)."""
+    """A member proved a TikTok handle is theirs (their link code appeared in the live chat).
+
+    ``previous_owner`` is whoever had linked it before without proof (the proof takes it over), if anyone.
+    """
 
     user_id: int
     handle: str
+    previous_owner: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +76,14 @@ class LiveStarted(FeedEvent):
 
 @dataclass(frozen=True, slots=True)
 class LiveEnded(FeedEvent):
-    """A TikTok LIVE session ended for good (its recap follows)."""
+    """A TikTok LIVE session ended for good (its recap follows).
+
+    ``reason``: "ended" (the host ended it, or a disconnect), "expired" (a drop and no reconnect within the
+    grace window), or "recovered" (a crash had left it open; closed at the next start).
+    """
 
     session_id: int
+    reason: str = "ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +93,8 @@ class LiveConnected(FeedEvent):
     host: str
     room_id: int | None
     session_id: int | None
+    # True when this reconnect continues the session of a drop (within the grace window).
+    resumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +105,8 @@ class LiveDropped(FeedEvent):
     duration: float
     session_id: int | None
     last_error: str | None = None
+    # How long the session waits for a reconnect before it ends (0: it ended with the drop).
+    grace_seconds: int = 0
 
 
 @dataclass(frozen=True, slots=True)

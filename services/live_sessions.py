@@ -1,16 +1,21 @@
-"""Live sessions: every connected period of a TikTok LIVE is a session, and its end yields the recap.
+"""Live sessions: one TikTok LIVE is one session, however often its connection drops, and its end yields the recap.
 
-Sits between the TikTok connections (which know when a live starts and ends) and the engagement writer
-(which records events under the current session). It publishes ``LiveStarted`` and ``LiveEnded`` on the
-change feed; the notifier posts the recap of an ended session and the overlay follows the live. No
-discord import.
+Sits between the TikTok connections (which know when a connected period starts and ends, and why) and the
+engagement writer (which records events under the current session). A drop does not end the live: the
+session stays open for a grace window (a guild setting, 5 minutes by default), and a reconnect to the same
+host inside it continues the same session, so its gift-tier progress, once-per-live rewards and recap
+cover the whole live. The session ends when the host ends the live, when someone disconnects, or when the
+grace window runs out. It publishes ``LiveStarted`` and ``LiveEnded`` on the change feed; the notifier
+posts the recap of an ended session and the overlay follows the live. No discord import.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 
 from database import Database
 from models import EngagementEvent, LiveSession, SessionSummary
@@ -21,8 +26,16 @@ from services.feed import ChangeFeed, LiveEnded, LiveStarted
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """A connection reached a live: the session it records into, and whether it continues one after a drop."""
+
+    session: LiveSession
+    resumed: bool
+
+
 class LiveSessionService:
-    """Opens and closes session records and routes engagement into them."""
+    """Opens, holds through drops, and closes session records, and routes engagement into them."""
 
     def __init__(
         self,
@@ -31,12 +44,15 @@ class LiveSessionService:
         *,
         feed: ChangeFeed | None = None,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self.writer = writer
         self.feed = feed if feed is not None else ChangeFeed()
         self.clock = clock
+        self.sleep = sleep
         self._open: dict[int, LiveSession] = {}
+        self._grace: dict[int, asyncio.Task[None]] = {}
 
     def open_guilds(self) -> list[int]:
         """Guilds with an open session (a live, or a simulation)."""
@@ -45,6 +61,70 @@ class LiveSessionService:
     def current(self, guild_id: int) -> LiveSession | None:
         """The open session of a guild, if a live is connected."""
         return self._open.get(guild_id)
+
+    def reconnecting(self, guild_id: int) -> bool:
+        """Whether the guild's live dropped and its session waits for a reconnect."""
+        return guild_id in self._grace
+
+    async def connected(self, guild_id: int, host: str, room_id: int | None) -> Connected:
+        """A connection reached a live: continue the session of a recent drop of the same host, else open one."""
+        session = self._open.get(guild_id)
+        waiting = self._grace.pop(guild_id, None)
+        if waiting is not None:
+            waiting.cancel()
+            if session is not None and session.host == host and not session.simulated:
+                self.writer.set_session(guild_id, session.id)
+                log.info("live session %s continues for @%s in guild %s", session.id, host, guild_id)
+                return Connected(session, resumed=True)
+        return Connected(await self.start(guild_id, host, room_id), resumed=False)
+
+    async def dropped(self, guild_id: int) -> LiveSession | None:
+        """The connection dropped while the host may still be live: hold the session for the grace window.
+
+        Everything buffered is written now; if no reconnect comes within the window, the session ends (and
+        ``LiveEnded`` with reason "expired" tells whoever posts recaps).
+        """
+        session = self._open.get(guild_id)
+        if session is None or session.simulated:
+            return session
+        await self.writer.flush()
+        grace = float(await self.grace_seconds(guild_id))
+        previous = self._grace.pop(guild_id, None)
+        if previous is not None:
+            previous.cancel()
+        self._grace[guild_id] = asyncio.create_task(
+            self._expire(guild_id, session.id, grace), name=f"live-grace-{guild_id}"
+        )
+        log.info("live session %s of guild %s waits %.0f s for a reconnect", session.id, guild_id, grace)
+        return session
+
+    async def grace_seconds(self, guild_id: int) -> int:
+        """How long a dropped live waits for a reconnect before its session ends (a guild setting)."""
+        return (await self.db.get_settings(guild_id)).reconnect_grace_seconds
+
+    async def _expire(self, guild_id: int, session_id: int, grace: float) -> None:
+        await self.sleep(grace)
+        current = self._open.get(guild_id)
+        if current is None or current.id != session_id:
+            return
+        self._grace.pop(guild_id, None)
+        log.info("live session %s of guild %s ended: no reconnect within %.0f s", session_id, guild_id, grace)
+        await self.end(guild_id, reason="expired")
+
+    async def recover(self) -> list[int]:
+        """Close sessions a crash left open, at their last recorded activity; returns their ids.
+
+        Each gets ``LiveEnded`` with reason "recovered", so its recap is posted, marked as recovered.
+        """
+        recovered = []
+        for session in await self.db.open_sessions():
+            if session.guild_id in self._open:
+                continue
+            await self.db.end_session(session.id, await self.db.session_last_activity(session.id))
+            log.warning("closed live session %s of guild %s left open by a crash", session.id, session.guild_id)
+            self.feed.publish(LiveEnded(session.guild_id, session.id, reason="recovered"))
+            recovered.append(session.id)
+        return recovered
 
     async def start(self, guild_id: int, host: str, room_id: int | None, *, simulated: bool = False) -> LiveSession:
         """Open a session (closing a stale one first) and record further events under it."""
@@ -61,8 +141,11 @@ class LiveSessionService:
         """Hand events to the writer (cheap: called for every batch from the live)."""
         self.writer.add(guild_id, events)
 
-    async def end(self, guild_id: int) -> SessionSummary | None:
+    async def end(self, guild_id: int, *, reason: str = "ended") -> SessionSummary | None:
         """Flush what is buffered, close the session and return its recap (None if none was open)."""
+        waiting = self._grace.pop(guild_id, None)
+        if waiting is not None and waiting is not asyncio.current_task():
+            waiting.cancel()
         session = self._open.pop(guild_id, None)
         if session is None:
             return None
@@ -70,5 +153,12 @@ class LiveSessionService:
         self.writer.set_session(guild_id, None)
         await self.db.end_session(session.id, self.clock())
         log.info("live session %s ended for guild %s", session.id, guild_id)
-        self.feed.publish(LiveEnded(guild_id, session.id))
+        self.feed.publish(LiveEnded(guild_id, session.id, reason=reason))
         return await summarize(self.db, session.id)
+
+    async def close(self) -> None:
+        """Stop the grace timers (the bot is shutting down; open sessions are ended by their owner)."""
+        for task in self._grace.values():
+            task.cancel()
+        await asyncio.gather(*self._grace.values(), return_exceptions=True)
+        self._grace.clear()

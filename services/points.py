@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from database import Database
 from errors import HandleOwnedError, NotFoundError, ValidationError
-from models import GiftTiers, Handle, PointsWeights
+from models import GiftTiers, Handle, LeaderboardRow, LiveSession, PointsWeights
 from services import validation
 from services.queue import QueueService
 
@@ -19,12 +19,27 @@ CODE_PREFIX = "LINK-"
 
 
 @dataclass(frozen=True, slots=True)
+class Leaderboard:
+    """One page of a leaderboard: this live's (``session`` set) or all time's, and the caller's own rows."""
+
+    session: LiveSession | None
+    all_time: bool
+    rows: list[LeaderboardRow]
+    total: int
+    page: int
+    pages: int
+    mine: list[LeaderboardRow]
+
+
+@dataclass(frozen=True, slots=True)
 class LinkResult:
     """The outcome of linking a handle."""
 
     handle: Handle
     previous_owner: int | None
     code: str | None = None
+    # The handle stays with its first (unproven) owner until the caller proves it with ``code``.
+    claim: bool = False
 
 
 class PointsService:
@@ -40,20 +55,32 @@ class PointsService:
         self.clock = clock
 
     async def link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
-        """Link a handle to the caller (refused when someone else owns it) and issue a chat code to verify it."""
+        """Link a handle to the caller and issue the chat code that proves it.
+
+        A handle someone else linked without proof is not taken from them yet: the caller gets a claim
+        code, and typing it in the live chat from that account moves the handle to the caller (a proof
+        always beats an unproven link). A handle someone else proved is refused; only an admin reassigns it.
+        """
         handle = validation.normalize_handle(raw_handle)
         linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=False, force=False)
-        if previous is not None and previous != user_id:
+        claim = previous is not None and previous != user_id
+        if claim and linked.verified:
             raise HandleOwnedError(
-                f"@{handle} is linked to another member. If it is yours, ask an admin to reassign it, "
-                "or prove it by typing your code in the live chat."
+                f"@{handle} is already proven as another member's. If it is really yours, ask an admin to "
+                "move it to you with /link-handle."
             )
         code = None
-        if not linked.verified:
-            code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-            await self.db.set_link_code(guild_id, handle, user_id, code, self.clock())
-        self.queue.invalidate(guild_id)
-        return LinkResult(linked, previous, code)
+        if claim or not linked.verified:
+            code = await self.issue_code(guild_id, user_id, handle)
+        if not claim:
+            self.queue.invalidate(guild_id)
+        return LinkResult(linked, previous, code, claim=claim)
+
+    async def issue_code(self, guild_id: int, user_id: int, handle: str) -> str:
+        """A fresh chat code for ``user_id`` to prove ``handle`` (replaces their earlier code for it)."""
+        code = CODE_PREFIX + "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        await self.db.set_link_code(guild_id, handle, user_id, code, self.clock())
+        return code
 
     async def admin_link(self, guild_id: int, user_id: int, raw_handle: str) -> LinkResult:
         """An admin links (or reassigns) a handle directly; the link counts as verified."""
@@ -123,3 +150,31 @@ class PointsService:
         tiers = GiftTiers(skip=skip, double_skip=double_skip, back_to_back=back_to_back)
         await self.db.update_settings(guild_id, gift_tiers=tiers)
         return tiers
+
+    # ------------------------------------------------------------------ leaderboard
+
+    async def leaderboard(
+        self, guild_id: int, user_id: int, *, all_time: bool, page: int, per_page: int = 10
+    ) -> Leaderboard:
+        """Who gave most: this live (the open one, else the last) or every live; plus the caller's own ranks.
+
+        Simulated sessions never count: they test a set-up, they are not anyone's engagement.
+        """
+        weights = (await self.db.get_settings(guild_id)).weights
+        session = None if all_time else await self.db.latest_session(guild_id)
+        if not all_time and session is None:
+            return Leaderboard(None, False, [], 0, 0, 1, [])
+        session_id = session.id if session else None
+        page = max(page, 0)
+        rows, total = await self.db.leaderboard(
+            guild_id, weights, session_id=session_id, limit=per_page, offset=page * per_page
+        )
+        pages = max(1, -(-total // per_page))
+        if page >= pages:  # the board shrank since the button was drawn: show its last page
+            page = pages - 1
+            rows, total = await self.db.leaderboard(
+                guild_id, weights, session_id=session_id, limit=per_page, offset=page * per_page
+            )
+        own = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
+        mine = await self.db.leaderboard_ranks(guild_id, weights, own, session_id=session_id)
+        return Leaderboard(session, all_time, rows, total, page, pages, mine)

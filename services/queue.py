@@ -150,8 +150,9 @@ class QueueService:
         if cached is not None:
             return cached
         submissions = await self.db.line_submissions(guild_id, PLAYABLE_LINES)
-        counts = await self.db.free_line_counts(guild_id)
-        weights = (await self.db.get_settings(guild_id)).weights
+        settings = await self.db.get_settings(guild_id)
+        counts = await self.db.free_line_counts(guild_id, verified_only=settings.verified_handles_only)
+        weights = settings.weights
         empty = EngagementCounts()
         scored = []
         for submission in submissions:
@@ -434,15 +435,27 @@ class QueueService:
             submission = top.submission
             resets: tuple[str, ...] = ()
             if submission.line is Line.FREE:
-                handles = {h.handle for h in await self.db.user_handles(guild_id, submission.user_id)}
-                if submission.tiktok_handle:
-                    handles.add(submission.tiktok_handle)
-                resets = tuple(sorted(handles))
+                resets = await self._score_handles(submission)
             played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
             remaining = len(cache.entries) - 1
         self.invalidate(guild_id)
         self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
         return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)
+
+    async def _score_handles(self, submission: Submission) -> tuple[str, ...]:
+        """Exactly the handles whose points make up a Free submission's score (they reset when it plays).
+
+        Those are the submitter's linked handles (only the proven ones when the guild counts verified
+        handles only) and the submission's own handle when nobody owns it and unproven handles count.
+        A handle that added nothing keeps its points: playing one member's song never wipes another's.
+        """
+        settings = await self.db.get_settings(submission.guild_id)
+        linked = await self.db.user_handles(submission.guild_id, submission.user_id)
+        handles = {h.handle for h in linked if h.verified or not settings.verified_handles_only}
+        own = submission.tiktok_handle
+        if own and not settings.verified_handles_only and not await self.db.handle_owners(submission.guild_id, [own]):
+            handles.add(own)
+        return tuple(sorted(handles))
 
     async def promote_newest(self, guild_id: int, user_id: int, target: Line) -> Submission | None:
         """Move a user's newest Free or Pending submission into a paid line (a gift reward); None if none."""

@@ -122,7 +122,7 @@ async def test_hot_queries_use_an_index(db: Database, name: str) -> None:
 
 
 async def test_free_scores_query_uses_indexes(db: Database) -> None:
-    joined = " | ".join(await db.explain(FREE_COUNTS_SQL, (GUILD, GUILD)))
+    joined = " | ".join(await db.explain(FREE_COUNTS_SQL, (GUILD, 0, GUILD, 0)))
     assert "ix_submissions_line" in joined and "ix_handles_user" in joined, joined
     assert "PRIMARY KEY (guild_id=? AND handle=?)" in joined, joined
     assert "PRIMARY KEY (guild_id=?)" not in joined.replace("AND handle=?)", ""), joined  # no per-row scan

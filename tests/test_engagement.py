@@ -67,6 +67,7 @@ async def test_like_cap_per_handle_per_minute(writer: EngagementWriter, db: Data
 
 
 async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)  # the named, unlinked handles count here
     first = await queue.submit(
         GUILD, 1, "u1", queue.draft(artist="a", title="1", note=None, link="https://x.test/1", handle="one"), skip=False
     )
@@ -84,8 +85,10 @@ async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> 
 
 
 async def test_chat_code_verifies_the_link(writer, db, points: PointsService) -> None:
-    verified: list[tuple[int, int, str]] = []
-    writer.feed.subscribe(lambda e: verified.append((e.guild_id, e.user_id, e.handle)), HandleVerified)
+    verified: list[tuple[int, int, str, int | None]] = []
+    writer.feed.subscribe(
+        lambda e: verified.append((e.guild_id, e.user_id, e.handle, e.previous_owner)), HandleVerified
+    )
     result = await points.link(GUILD, 7, "proud.owner")
     writer.add(GUILD, [ev(EventKind.COMMENT, "someone.else", text=result.code)])
     writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=f"my code is {result.code.lower()}!")])
@@ -93,7 +96,28 @@ async def test_chat_code_verifies_the_link(writer, db, points: PointsService) ->
     await writer.stop()
     handle = await db.get_handle(GUILD, "proud.owner")
     assert handle.verified and handle.user_id == 7
-    assert verified == [(GUILD, 7, "proud.owner")]
+    assert verified == [(GUILD, 7, "proud.owner", 7)]
+
+
+async def test_a_chat_proof_takes_a_squatted_handle_over_and_names_the_squatter(
+    writer, db, points: PointsService, queue: QueueService
+) -> None:
+    told: list[tuple[int, str, int | None]] = []
+    writer.feed.subscribe(lambda e: told.append((e.user_id, e.handle, e.previous_owner)), HandleVerified)
+    await points.link(GUILD, 1, "star")  # the squatter links it first, without proof
+    await queue.submit(GUILD, 1, "u1", queue.draft(artist="a", title="1", note=None, link="https://x.test/1"),
+                       skip=False)  # fmt: skip
+    writer.add(GUILD, [ev(EventKind.LIKE, "star", count=50)])
+    await writer.flush()
+    assert (await queue.ordered_queue(GUILD))[0].score == 0  # unproven: the squatter's song gets nothing
+    claim = await points.link(GUILD, 2, "star")
+    assert claim.claim and claim.code
+    writer.add(GUILD, [ev(EventKind.COMMENT, "star", text=f"it's me {claim.code}")])
+    await writer.flush()
+    await writer.stop()
+    handle = await db.get_handle(GUILD, "star")
+    assert handle.user_id == 2 and handle.verified
+    assert told == [(2, "star", 1)]
 
 
 async def test_gift_reward_moves_newest_free_or_pending_once_per_threshold(writer, db, queue, points) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from database import Database
 from models import EngagementEvent, EventKind
 from services.engagement import EngagementWriter
+from services.feed import LiveEnded
 from services.live_sessions import LiveSessionService
 from services.queue import QueueService
 from tests.conftest import GUILD, FakeClock
@@ -32,3 +35,90 @@ async def test_a_new_session_closes_a_stale_one(db: Database, queue: QueueServic
     second = await sessions.start(GUILD, "host", 2)
     assert (await db.get_session(first.id)).ended_at is not None
     assert sessions.current(GUILD).id == second.id
+
+
+class Gate:
+    """A sleep the test releases by hand, so the grace window ends exactly when the test says."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.release = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self.release.wait()
+
+
+def _service(db: Database, queue: QueueService, clock: FakeClock, gate: Gate) -> LiveSessionService:
+    return LiveSessionService(db, EngagementWriter(db, queue, clock=clock), feed=queue.feed, clock=clock, sleep=gate)
+
+
+async def test_a_drop_and_a_reconnect_within_the_grace_window_continue_one_session(
+    db: Database, queue: QueueService, clock: FakeClock
+) -> None:
+    ended: list[LiveEnded] = []
+    queue.feed.subscribe(ended.append, LiveEnded)  # type: ignore[arg-type]
+    gate = Gate()
+    sessions = _service(db, queue, clock, gate)
+    first = await sessions.connected(GUILD, "host", 1)
+    sessions.record(GUILD, [EngagementEvent(EventKind.GIFT, "fan", clock(), coins=600)])
+    await sessions.dropped(GUILD)
+    await asyncio.sleep(0)
+    assert sessions.reconnecting(GUILD) and gate.asked == [300.0]  # the default grace window
+    again = await sessions.connected(GUILD, "host", 2)
+    assert again.resumed and again.session.id == first.session.id and not sessions.reconnecting(GUILD)
+    sessions.record(GUILD, [EngagementEvent(EventKind.GIFT, "fan", clock(), coins=500)])
+    gate.release.set()  # the cancelled grace timer must not end the continued session
+    await asyncio.sleep(0)
+    assert sessions.current(GUILD) is not None and ended == []
+    summary = await sessions.end(GUILD)
+    assert summary.totals.coins == 1100  # both halves of the live, one recap
+    assert await db.session_coins(first.session.id, ["fan"]) == 1100  # gift-tier progress keeps counting
+    assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "ended")]
+    assert len(await db.open_sessions()) == 0
+
+
+async def test_no_reconnect_within_the_grace_window_ends_the_session(
+    db: Database, queue: QueueService, clock: FakeClock
+) -> None:
+    ended: list[LiveEnded] = []
+    queue.feed.subscribe(ended.append, LiveEnded)  # type: ignore[arg-type]
+    await db.update_settings(GUILD, reconnect_grace_seconds=60)
+    gate = Gate()
+    sessions = _service(db, queue, clock, gate)
+    first = await sessions.connected(GUILD, "host", 1)
+    await sessions.dropped(GUILD)
+    gate.release.set()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert gate.asked == [60.0] and sessions.current(GUILD) is None
+    assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "expired")]
+    later = await sessions.connected(GUILD, "host", 1)
+    assert not later.resumed and later.session.id != first.session.id
+
+
+async def test_a_different_host_after_a_drop_is_a_new_live(db: Database, queue: QueueService, clock: FakeClock) -> None:
+    sessions = _service(db, queue, clock, Gate())
+    first = await sessions.connected(GUILD, "host", 1)
+    await sessions.dropped(GUILD)
+    other = await sessions.connected(GUILD, "someone.else", 5)
+    assert not other.resumed and (await db.get_session(first.session.id)).ended_at is not None
+    await sessions.close()
+
+
+async def test_sessions_left_open_by_a_crash_are_closed_at_their_last_activity(
+    db: Database, queue: QueueService, clock: FakeClock
+) -> None:
+    ended: list[LiveEnded] = []
+    queue.feed.subscribe(ended.append, LiveEnded)  # type: ignore[arg-type]
+    crashed = LiveSessionService(db, EngagementWriter(db, queue, clock=clock), feed=queue.feed, clock=clock)
+    session = await crashed.start(GUILD, "host", 1)
+    crashed.record(GUILD, [EngagementEvent(EventKind.LIKE, "fan", clock(), count=3)])
+    await crashed.writer.flush()
+    last = (await db.session_stats(session.id))[0].last_seen
+    clock.advance(3600)  # the bot was down for an hour
+    restarted = LiveSessionService(db, EngagementWriter(db, queue, clock=clock), feed=queue.feed, clock=clock)
+    assert await restarted.recover() == [session.id]
+    closed = await db.get_session(session.id)
+    assert closed.ended_at == last and [(e.session_id, e.reason) for e in ended] == [(session.id, "recovered")]
+    assert await restarted.recover() == []

@@ -38,18 +38,34 @@ async def test_invalid_handles_are_refused(points: PointsService, bad: str) -> N
 
 async def test_one_owner_per_handle_and_admin_reassign(points: PointsService, db: Database) -> None:
     await points.link(GUILD, 1, "shared")
-    with pytest.raises(HandleOwnedError):
-        await points.link(GUILD, 2, "@SHARED")
+    claim = await points.link(GUILD, 2, "@SHARED")  # unproven first link: the second member gets a claim code
+    assert claim.claim and claim.code and claim.handle.user_id == 1
+    assert (await db.get_handle(GUILD, "shared")).user_id == 1
     result = await points.admin_link(GUILD, 2, "shared")
     assert result.previous_owner == 1 and result.handle.user_id == 2 and result.handle.verified
     assert [h.handle for h in await points.handles_of(GUILD, 1)] == []
+    assert "shared" not in await db.pending_link_codes(GUILD)  # an admin's link voids open claims
+    with pytest.raises(HandleOwnedError, match="ask an admin to move it to you with /link-handle"):
+        await points.link(GUILD, 1, "shared")  # proven handles are never claimed by a code
 
 
 async def test_racing_links_give_the_handle_to_exactly_one_user(points: PointsService, db: Database) -> None:
-    results = await asyncio.gather(*(points.link(GUILD, u, "contested") for u in range(1, 11)), return_exceptions=True)
-    winners = [r for r in results if not isinstance(r, Exception)]
-    assert len(winners) == 1
-    assert (await db.get_handle(GUILD, "contested")).user_id == winners[0].handle.user_id
+    results = await asyncio.gather(*(points.link(GUILD, u, "contested") for u in range(1, 11)))
+    owners = [r for r in results if not r.claim]
+    assert len(owners) == 1
+    assert (await db.get_handle(GUILD, "contested")).user_id == owners[0].handle.user_id
+    codes = await db.pending_link_codes(GUILD)
+    assert len(codes["contested"]) == 10  # everyone may still prove it; the first proof wins
+
+
+async def test_a_proof_takes_over_an_unproven_link_and_the_old_owner_is_named(
+    points: PointsService, db: Database
+) -> None:
+    await points.link(GUILD, 1, "squatted")  # member 1 links someone else's handle first, without proof
+    claim = await points.link(GUILD, 2, "squatted")
+    handle, previous = await db.verify_link(GUILD, "squatted", 2)  # member 2 typed the code in the live chat
+    assert claim.claim and handle.user_id == 2 and handle.verified and previous == 1
+    assert await db.pending_link_codes(GUILD) == {}
 
 
 async def test_unlink_only_own(points: PointsService) -> None:
@@ -83,6 +99,7 @@ async def test_resets_user_handle_all(points: PointsService, db: Database) -> No
 
 
 async def test_weights_change_the_free_order_at_once(points: PointsService, queue: QueueService, db: Database) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)  # named, unlinked handles count in this mode
     d1 = queue.draft(artist="a", title="1", note=None, link="https://x.test/1", handle="liker")
     d2 = queue.draft(artist="a", title="2", note=None, link="https://x.test/2", handle="commenter")
     first = (await queue.submit(GUILD, 1, "u1", d1, skip=False)).submission
@@ -120,7 +137,7 @@ async def test_autocomplete_own_handles_first_then_known(points: PointsService, 
 
 async def test_verified_link_wins(db: Database, points: PointsService) -> None:
     await points.link(GUILD, 1, "claimed")
-    handle = await db.verify_link(GUILD, "claimed", 2)
-    assert handle.user_id == 2 and handle.verified
+    handle, previous = await db.verify_link(GUILD, "claimed", 2)
+    assert handle.user_id == 2 and handle.verified and previous == 1
     with pytest.raises(HandleOwnedError):
         await points.link(GUILD, 1, "claimed")

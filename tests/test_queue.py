@@ -78,6 +78,7 @@ async def test_moving_into_a_line_enters_it_at_the_back(queue: QueueService) -> 
 
 
 async def test_free_orders_by_points_then_entry_then_id(queue: QueueService, points: PointsService, db) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)  # unproven and named handles count in this mode
     first = (await submit(queue, 1, 1)).submission
     second = (await submit(queue, 2, 2)).submission
     third = (await submit(queue, 3, 3, handle="@Third.Handle")).submission
@@ -103,6 +104,7 @@ async def test_named_handle_linked_to_someone_else_does_not_count(queue, points,
 
 
 async def test_playing_from_free_resets_points_of_linked_and_named_handles(queue, points, db) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)
     await points.link(GUILD, 1, "mine")
     await submit(queue, 1, 1, handle="named")
     await give_points(db, "mine", 5)
@@ -116,6 +118,30 @@ async def test_playing_from_free_resets_points_of_linked_and_named_handles(queue
     assert (await db.get_handle(GUILD, "named")).counts == EngagementCounts()
     assert (await db.get_handle(GUILD, "bystander")).counts.likes == 7
     assert result.submission.line is Line.PLAYED and result.submission.played_from is Line.FREE
+
+
+async def test_only_proven_handles_count_by_default_and_only_they_reset(queue, points, db) -> None:
+    await points.admin_link(GUILD, 1, "proven")  # an admin's link counts as proven
+    await points.link(GUILD, 1, "unproven")
+    await submit(queue, 1, 1, handle="named")  # naming an unlinked handle adds nothing by default
+    for handle, likes in (("proven", 5), ("unproven", 6), ("named", 7)):
+        await give_points(db, handle, likes)
+    queue.invalidate(GUILD)
+    assert (await queue.ordered_queue(GUILD))[0].score == 5
+    result = await queue.next(GUILD)
+    assert result.score == 5 and result.reset_handles == ("proven",)
+    assert (await db.get_handle(GUILD, "unproven")).counts.likes == 6  # it added nothing, so it keeps its points
+    assert (await db.get_handle(GUILD, "named")).counts.likes == 7
+
+
+async def test_a_handle_named_on_a_song_but_linked_to_someone_else_is_not_reset(queue, points, db) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)
+    await points.admin_link(GUILD, 2, "theirs")
+    await submit(queue, 1, 1, handle="theirs")
+    await give_points(db, "theirs", 9)
+    result = await queue.next(GUILD)
+    assert result.score == 0 and result.reset_handles == ()
+    assert (await db.get_handle(GUILD, "theirs")).counts.likes == 9  # the other member keeps their points
 
 
 async def test_playing_from_a_paid_line_keeps_points(queue, points, db) -> None:

@@ -191,23 +191,49 @@ class Notifier:
         )
 
     async def _handle_verified(self, event: HandleVerified) -> None:
-        await self.dm(event.user_id, f"✅ @{event.handle} is now verified as yours.", what="a verification DM")
+        await self.dm(
+            event.user_id,
+            f"✅ @{event.handle} is now proven as yours: its points count for your Free songs.",
+            what="a verification DM",
+        )
+        if event.previous_owner is not None and event.previous_owner != event.user_id:
+            await self.dm(
+                event.previous_owner,
+                f"ℹ️ @{event.handle} was proven by another member with a code typed in the live chat, so it is "
+                "now linked to them. If that is a mistake, ask an admin.",
+                what="a handle takeover DM",
+            )
 
     async def _live_connected(self, event: LiveConnected) -> None:
+        if event.resumed:
+            await self.debug(
+                event.guild_id,
+                f"🟢 Back on @{limits.clip(event.host, 40)}'s TikTok LIVE: the same session (#{event.session_id}) "
+                "goes on.",
+            )
+            return
         await self.debug(event.guild_id, embed=tiktok_ui.connected_embed(event.host, event.room_id, event.session_id))
 
     async def _live_dropped(self, event: LiveDropped) -> None:
         embed = tiktok_ui.disconnected_embed(event.host, event.duration, event.session_id, event.last_error)
+        if event.grace_seconds > 0:
+            embed.description = (
+                f"Reconnecting… If the live is back within {event.grace_seconds // 60 or 1} min, it stays one "
+                "session with one recap."
+            )
         await self.debug(event.guild_id, embed=embed)
 
     async def _live_ended(self, event: LiveEnded) -> None:
         summary = await summarize(self.db, event.session_id)
         if summary is None:
             return
+        embed = metrics_embed(summary)
+        if event.reason == "recovered":
+            embed.title = limits.clip(f"{embed.title or 'Live recap'} · recovered after a restart", 256)
         await self.post_to_setting(
             event.guild_id,
             "metrics_channel_id",
-            embed=metrics_embed(summary),
+            embed=embed,
             file=metrics_file(summary),
             what=f"the recap of live session {event.session_id}",
         )

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from models import EngagementEvent
 from services.feed import ChangeFeed, LiveConnected, LiveDropped, LiveStatusChanged
 from services.live_sessions import LiveSessionService
-from services.tiktok.live import LiveInfo, LiveListener, StatusSnapshot
+from services.tiktok.live import EndReason, LiveInfo, LiveListener, StatusSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +58,30 @@ class _Listener:
         self._owner.feed.publish(LiveStatusChanged(self._guild_id))
 
     async def on_connected(self, info: LiveInfo) -> Any:
-        session = await self._owner.sessions.start(self._guild_id, info.username, info.room_id)
-        self._owner.feed.publish(LiveConnected(self._guild_id, info.username, info.room_id, session.id))
+        # A reconnect within the grace window of a drop continues the same live session.
+        connected = await self._owner.sessions.connected(self._guild_id, info.username, info.room_id)
+        self._owner.feed.publish(
+            LiveConnected(self._guild_id, info.username, info.room_id, connected.session.id, connected.resumed)
+        )
         return None  # the status shows the bot's own session id (sessions.current)
 
     async def on_disconnected(self, info: LiveInfo, unexpected: bool, duration: float) -> None:
         if not unexpected:
             return  # a user-initiated disconnect or the host's live end sends no alert
         session = self._owner.sessions.current(self._guild_id)
+        grace = await self._owner.sessions.grace_seconds(self._guild_id)
         self._owner.feed.publish(
-            LiveDropped(self._guild_id, info.username, duration, session.id if session else None, info.last_error)
+            LiveDropped(
+                self._guild_id, info.username, duration, session.id if session else None, info.last_error, grace
+            )
         )
 
     async def on_session_end(self, info: LiveInfo) -> None:
-        await self._owner.sessions.end(self._guild_id)
+        if info.end_reason is EndReason.DROPPED:
+            # The host may still be live: the session waits for a reconnect instead of ending mid-live.
+            await self._owner.sessions.dropped(self._guild_id)
+        else:
+            await self._owner.sessions.end(self._guild_id)
 
 
 class LiveConnections:

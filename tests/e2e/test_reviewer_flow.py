@@ -46,6 +46,7 @@ async def test_next_plays_by_priority_fifo_and_free_by_points(bot_env: BotEnv) -
     ds = await add(bot_env, 4, 4, Line.DOUBLE_SKIP)
     skip2 = await add(bot_env, 5, 5, Line.SKIP)
     free_fan = await add(bot_env, 6, 6, handle="big.fan")
+    await bot_env.bot.points.admin_link(bot_env.guild_id, 6, "big.fan")  # proven: its points count
     # A share on the live puts the later Free song ahead of the earlier one.
     bot_env.bot.engagement.add(bot_env.guild_id, [EngagementEvent(EventKind.SHARE, "big.fan", time.time())])
     await bot_env.settle()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -56,6 +57,8 @@ async def test_live_engagement_reorders_the_free_line_on_the_pinned_display(live
     live = await env.admin.slash(env.channels["queue"], "setup-live-queue", channel=env.channels["queue"])
     await live.wait_text("pinned")
     queue = env.bot.queue
+    # Handles named on a song count only when unproven handles are allowed (the default counts proven ones).
+    await env.bot.db.update_settings(env.guild_id, verified_handles_only=False)
     first = await queue.submit(env.guild_id, 1, "first", queue.draft(artist="A", title="First", note=None,
                                link="https://x.test/1", handle="early.bird"), skip=False)  # fmt: skip
     second = await queue.submit(env.guild_id, 2, "second", queue.draft(artist="B", title="Second", note=None,
@@ -95,8 +98,8 @@ async def test_gift_reward_and_chat_code_verification(live_env) -> None:
     env, tiktok = live_env
     tiktok.host("streamer", live=True)
     link = await env.member.slash(env.channels["general"], "link-tiktok", handle="@Max.Gifts")
-    code = link.text().split("**")[1]
-    assert code.startswith("LINK-")
+    code = re.search(r"`(LINK-[A-Z0-9]{6})`", link.text())[1]  # type: ignore[index]
+    assert "type `LINK-" in link.text() and "once it is proven" in link.text()
     queue = env.bot.queue
     placed = await queue.submit(env.guild_id, env.member.id, "max", queue.draft(
         artist="Max", title="Gifted", note=None, link="https://x.test/g"), skip=False)  # fmt: skip
@@ -118,7 +121,7 @@ async def test_gift_reward_and_chat_code_verification(live_env) -> None:
         lambda: any("Gift reward" in m["content"] for m in env.fake.channel_messages(debug)), 5, "the reward note"
     )
     dm = env.fake.channel_messages(env.fake.dm_channel_of(env.member.user_id))
-    assert any("1500 coins" in m["content"] for m in dm) and any("verified" in m["content"] for m in dm)
+    assert any("1500 coins" in m["content"] for m in dm) and any("proven as yours" in m["content"] for m in dm)
 
 
 async def test_unexpected_drop_posts_the_orange_embed(live_env) -> None:
