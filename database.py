@@ -113,6 +113,20 @@ class EngagementDelta:
     tiktok_user_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """Everything the play order of a guild is computed from, read at one instant.
+
+    ``contributions`` lists ``(submission row id, handle, counters)`` for every handle whose points make
+    up a Free submission's score (SPEC 2): the submitter's linked handles, and the submission's own
+    handle when it is linked to nobody.
+    """
+
+    submissions: list[Submission]
+    contributions: list[tuple[int, str, EngagementCounts]]
+    weights: PointsWeights
+
+
 def _submission(row: sqlite3.Row) -> Submission:
     return Submission(
         id=row["id"],
@@ -989,3 +1003,40 @@ class Database:
         """Store a bot-wide value."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ queue order (issue 11, 15.1)
+
+    _CONTRIBUTIONS_SQL = f"""
+        SELECT s.id AS sid, h.handle AS handle, {_H_COLUMNS} FROM submissions s
+        JOIN handles h INDEXED BY ix_handles_user ON h.guild_id = s.guild_id AND h.user_id = s.user_id
+        WHERE s.guild_id = ? AND s.line = 'Free' {{filter}}
+        UNION ALL
+        SELECT s.id AS sid, h.handle AS handle, {_H_COLUMNS} FROM submissions s
+        JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
+        WHERE s.guild_id = ? AND s.line = 'Free' {{filter}}
+    """
+
+    async def queue_snapshot(self, guild_id: int, lines: Sequence[Line]) -> QueueSnapshot:
+        """The submissions of ``lines``, the handles behind each Free score and the weights, in one snapshot.
+
+        All reads run inside one read transaction while holding the connection lock, so no write of this
+        process or another can land between them: the order built from it is never torn.
+        """
+        sql = self._CONTRIBUTIONS_SQL.format(filter="")
+        async with self._lock:
+            await self.conn.execute("BEGIN")
+            try:
+                submissions: list[Submission] = []
+                for line in lines:
+                    async with self.conn.execute(
+                        "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
+                        (guild_id, line.value),
+                    ) as cur:
+                        submissions.extend(_submission(r) for r in await cur.fetchall())
+                async with self.conn.execute(sql, (guild_id, guild_id)) as cur:
+                    contributions = [(r["sid"], r["handle"], _counts(r)) for r in await cur.fetchall()]
+                async with self.conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+                    weights = _settings(await cur.fetchone(), guild_id).weights
+            finally:
+                await self.conn.execute("COMMIT")
+        return QueueSnapshot(submissions, contributions, weights)

@@ -9,7 +9,9 @@ Invariants the service keeps (and the property tests check):
 * a Free score is read from the points ledger when the queue is computed, never stored with the row.
 
 The ordered queue of a guild is cached and dropped on every change (``invalidate``), including point
-changes reported by the engagement writer, so displays and positions never show a stale order.
+changes reported by the engagement writer, so displays and positions never show a stale order. The
+order is read from one database snapshot, and every invalidation bumps a per-guild generation: a reader
+that started before a change returns what it read but never stores it over the newer state (issue 11 B1).
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class QueueService:
         self.clock = clock
         self._lock = asyncio.Lock()
         self._cache: dict[int, _Cache] = {}
+        # Bumped by every invalidation: a read that started before a change must not store its order.
+        self._generation: dict[int, int] = {}
         self._listeners: list[Callable[[int], None]] = []
 
     # ------------------------------------------------------------------ change notification
@@ -135,6 +139,7 @@ class QueueService:
 
     def invalidate(self, guild_id: int) -> None:
         """Drop the cached order of a guild and tell listeners (points changed, or a queue change)."""
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
         self._cache.pop(guild_id, None)
         self.feed.publish(QueueChanged(guild_id))
         for callback in self._listeners:
@@ -153,9 +158,13 @@ class QueueService:
         cached = self._cache.get(guild_id)
         if cached is not None:
             return cached
-        submissions = await self.db.line_submissions(guild_id, PLAYABLE_LINES)
-        counts = await self.db.free_line_counts(guild_id)
-        weights = (await self.db.get_settings(guild_id)).weights
+        generation = self._generation.get(guild_id, 0)
+        snapshot = await self.db.queue_snapshot(guild_id, PLAYABLE_LINES)
+        submissions, weights = snapshot.submissions, snapshot.weights
+        counts: dict[int, EngagementCounts] = {}
+        for sid, _handle, handle_counts in snapshot.contributions:
+            previous = counts.get(sid)
+            counts[sid] = handle_counts if previous is None else previous + handle_counts
         empty = EngagementCounts()
         scored = []
         for submission in submissions:
@@ -167,7 +176,10 @@ class QueueService:
             entry = QueueEntry(position=index, submission=submission, score=score, counts=c)
             cache.entries.append(entry)
             cache.by_id[submission.id] = entry
-        self._cache[guild_id] = cache
+        # A change invalidated the guild while we were reading: our order may predate it, so it is
+        # returned to this caller only and never stored over the newer state.
+        if self._generation.get(guild_id, 0) == generation:
+            self._cache[guild_id] = cache
         return cache
 
     async def pending(self, guild_id: int) -> list[Submission]:
@@ -435,7 +447,12 @@ class QueueService:
                 if submission.tiktok_handle:
                     handles.add(submission.tiktok_handle)
                 resets = tuple(sorted(handles))
-            played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
+            try:
+                played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
+            except InvalidTransitionError:
+                # The order we read no longer matches the database: drop it so the next try rereads.
+                self.invalidate(guild_id)
+                raise
             remaining = len(cache.entries) - 1
         self.invalidate(guild_id)
         self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
