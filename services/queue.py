@@ -432,8 +432,8 @@ class QueueService:
     async def next(self, guild_id: int) -> PlayResult | None:
         """Archive the first submission in play order as Played; ``None`` when the queue is empty.
 
-        A song played from Free resets the points of every handle linked to its submitter and of its own
-        handle, in the same transaction.
+        A song played from Free resets, in the same transaction, the points that made up its score: every
+        handle linked to its submitter, and its own handle when that is linked to nobody.
         """
         async with self._lock:
             cache = await self._ordered(guild_id)
@@ -443,9 +443,13 @@ class QueueService:
             submission = top.submission
             resets: tuple[str, ...] = ()
             if submission.line is Line.FREE:
+                # Exactly the handles whose points made up the score (SPEC 2, 4): the submitter's linked
+                # handles, and the named handle only when nobody owns it (someone else's earned nothing here).
                 handles = {h.handle for h in await self.db.user_handles(guild_id, submission.user_id)}
                 if submission.tiktok_handle:
-                    handles.add(submission.tiktok_handle)
+                    named = await self.db.get_handle(guild_id, submission.tiktok_handle)
+                    if named is not None and named.user_id is None:
+                        handles.add(submission.tiktok_handle)
                 resets = tuple(sorted(handles))
             try:
                 played = await self._transition(submission, Line.PLAYED, reset_handles=resets)

@@ -117,6 +117,20 @@ async def test_playing_from_free_resets_points_of_linked_and_named_handles(queue
     assert result.submission.line is Line.PLAYED and result.submission.played_from is Line.FREE
 
 
+async def test_playing_from_free_keeps_points_of_a_named_handle_linked_to_someone_else(queue, points, db) -> None:
+    """Issue 11 B5: the named handle added nothing to the score, so another member's points stay."""
+    await points.link(GUILD, 1, "mine")
+    await submit(queue, 1, 1, handle="theirs")
+    await points.link(GUILD, 2, "theirs")
+    await give_points(db, "mine", 5)
+    await give_points(db, "theirs", 9)
+    queue.invalidate(GUILD)
+    result = await queue.next(GUILD)
+    assert result.score == 5 and result.reset_handles == ("mine",)
+    assert (await db.get_handle(GUILD, "mine")).counts == EngagementCounts()
+    assert (await db.get_handle(GUILD, "theirs")).counts.likes == 9
+
+
 async def test_playing_from_a_paid_line_keeps_points(queue, points, db) -> None:
     await points.link(GUILD, 1, "mine")
     await give_points(db, "mine", 5)
