@@ -308,15 +308,15 @@ class QueueService:
         if not rules:
             return
         text = " ".join(filter(None, (draft.artist, draft.title, draft.note))).casefold()
-        host = ""
-        if draft.link:
-            host = draft.link.key.split("/", 1)[0]
+        # The link's own host in normal form (not the duplicate key's): a rule on youtu.be, m.youtube.com or
+        # an IDN domain in either spelling matches every alias and subdomain of it.
+        host = draft.link.host if draft.link else ""
         for rule in rules:
             if rule.kind is BlockKind.USER and rule.value == str(user_id):
                 raise BlockedError("You can't submit songs in this server.")
             if rule.kind is BlockKind.WORD and rule.value.casefold() in text:
                 raise BlockedError("Your submission contains a word this server does not allow.")
-            if rule.kind is BlockKind.DOMAIN and host and (host == rule.value or host.endswith("." + rule.value)):
+            if rule.kind is BlockKind.DOMAIN and host and validation.domain_matches(host, rule.value):
                 raise BlockedError(f"Links from {rule.value} are not accepted in this server.")
 
     async def _check_spam(self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]) -> None:

@@ -188,6 +188,33 @@ async def test_blocklist_refuses_user_word_and_domain(queue: QueueService, db: D
     assert await db.count_user_history(GUILD, 1) == 0
 
 
+async def test_two_tracks_of_one_album_are_not_duplicates(queue: QueueService) -> None:
+    """Issue 11 B6: the Apple Music track is the ``i`` parameter; a Drive file is its ``id``."""
+    album = "https://music.apple.com/us/album/an-album/1440857781"
+    await submit(queue, 1, 1, link=f"{album}?i=1440857783")
+    await submit(queue, 2, 2, link=f"{album}?i=1440857790")
+    await submit(queue, 3, 3, link="https://drive.google.com/open?id=FirstFile")
+    await submit(queue, 4, 4, link="https://drive.google.com/open?id=SecondFile")
+    with pytest.raises(DuplicateSubmissionError):
+        await submit(queue, 5, 5, link=f"{album}?i=1440857790&ls=1")
+    with pytest.raises(DuplicateSubmissionError):
+        await submit(queue, 6, 6, link="https://drive.google.com/file/d/SecondFile/view?usp=sharing")
+
+
+async def test_blocked_domain_matches_aliases_and_idn(queue: QueueService, db: Database) -> None:
+    """Issue 11 B6: a rule on youtu.be blocks youtube.com links; unicode and punycode hosts are one domain."""
+    from services.validation import normalize_block
+
+    for domain in ("youtu.be", "Bücher.example"):
+        await db.add_block(BlockEntry(GUILD, BlockKind.DOMAIN, normalize_block(BlockKind.DOMAIN, domain)))
+    for n, link in enumerate(
+        ("https://www.youtube.com/watch?v=abc", "https://m.youtube.com/watch?v=abc", "https://xn--bcher-kva.example/s")
+    ):
+        with pytest.raises(BlockedError):
+            await submit(queue, 1, n, link=link)
+    assert await db.count_user_history(GUILD, 1) == 0
+
+
 async def test_cooldown_and_cap_on_waiting_submissions(queue: QueueService, db: Database, clock: FakeClock) -> None:
     await db.update_settings(GUILD, submit_cooldown_seconds=30, max_pending_per_user=2)
     await submit(queue, 1, 1, skip=True)
