@@ -320,10 +320,13 @@ class QueueService:
                 raise BlockedError(f"Links from {rule.value} are not accepted in this server.")
 
     async def _check_spam(self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]) -> None:
-        if settings.max_pending_per_user and len(active) >= settings.max_pending_per_user:
+        # The cap guards against piles of unverified "I paid" claims: approved paid songs were verified by a
+        # reviewer and Free has its own one-per-user rule, so only Pending Skips count (issue 11 B7).
+        claims = sum(1 for s in active if s.line is Line.PENDING)
+        if settings.max_pending_per_user and claims >= settings.max_pending_per_user:
             raise RateLimitedError(
-                f"You already have {len(active)} songs waiting (the limit is {settings.max_pending_per_user}). "
-                "Wait until one plays."
+                f"You already have {claims} skip{'s' if claims != 1 else ''} waiting for a reviewer to verify "
+                f"(the limit is {settings.max_pending_per_user}). Wait until a reviewer handles them."
             )
         if settings.submit_cooldown_seconds:
             last = await self.db.last_submission_time(guild_id, user_id)

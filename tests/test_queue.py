@@ -216,21 +216,31 @@ async def test_blocked_domain_matches_aliases_and_idn(queue: QueueService, db: D
 
 
 async def test_cooldown_and_cap_on_waiting_submissions(queue: QueueService, db: Database, clock: FakeClock) -> None:
-    await db.update_settings(GUILD, submit_cooldown_seconds=30, max_pending_per_user=2)
-    await submit(queue, 1, 1, skip=True)
+    await db.update_settings(GUILD, submit_cooldown_seconds=30, max_pending_per_user=1)
+    first = (await submit(queue, 1, 1, skip=True)).submission
+    await queue.approve(GUILD, first.public_id, Line.SKIP)
     with pytest.raises(RateLimitedError, match="again in"):
         await queue.submit(GUILD, 1, "u", draft(queue, 9), skip=False)
     clock.advance(31)
-    await queue.approve(GUILD, (await db.user_active(GUILD, 1))[0].public_id, Line.SKIP)
-    await submit(queue, 1, 2, skip=True)
-    clock.advance(31)
-    with pytest.raises(RateLimitedError, match="limit is 2"):
+    await submit(queue, 1, 2, skip=True)  # the approved skip does not count against the cap
+    clock.advance(10)
+    with pytest.raises(RateLimitedError, match=r"1 skip waiting for a reviewer.*limit is 1"):
         await submit(queue, 1, 3, skip=True)
-    # admins are exempt from both (the cap of 2 is reached, and the cooldown is running again)
+    # admins are exempt from the cooldown (still running) as from the cap
     second = next(s for s in await db.user_active(GUILD, 1) if s.line is Line.PENDING)
     await queue.approve(GUILD, second.public_id, Line.SKIP)
     placed = await queue.submit(GUILD, 1, "u", draft(queue, 4), skip=True, exempt=True)
     assert placed.submission.line is Line.PENDING
+
+
+async def test_cap_on_waiting_submissions_counts_pending_skips_only(queue: QueueService, db: Database) -> None:
+    """Issue 11 B7: three verified paid skips do not stop a member from claiming a fourth."""
+    await db.update_settings(GUILD, max_pending_per_user=3)
+    for n in range(3):
+        await to_line(queue, 1, n, Line.SKIP)
+    fourth = await submit(queue, 1, 3, skip=True)
+    assert fourth.submission.line is Line.PENDING
+    assert len(await db.user_active(GUILD, 1)) == 4
 
 
 async def test_admin_is_exempt_from_spam_control_not_queue_rules(queue: QueueService, db: Database) -> None:
