@@ -159,6 +159,8 @@ class MusicQueueBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Open the database, build the services, load every cog, then sync the tree if it changed."""
         await self.db.connect()
+        # Uploads whose submission was never written (a crash in between) go after an hour's grace.
+        await self.audio.prune_orphans(await self.db.referenced_files(), older_than=3600)
         self.queue = QueueService(self.db, feed=self.feed)
         self.points = PointsService(self.db, self.queue)
         self.engagement = EngagementWriter(self.db, self.queue, flush_seconds=self.config.engagement_flush_seconds)

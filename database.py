@@ -397,11 +397,21 @@ class Database:
     # ------------------------------------------------------------------ submissions
 
     async def insert_submission(self, new: NewSubmission, now: float) -> Submission:
-        """Insert a submission with a fresh public id; unique-index violations propagate as IntegrityError."""
+        """Insert a submission (and the row of its named handle) with a fresh public id, in one transaction.
+
+        Unique-index violations propagate as IntegrityError.
+        """
         for _attempt in range(10):
             public_id = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
             try:
                 async with self.transaction() as conn:
+                    if new.tiktok_handle:
+                        # The named handle exists from now on (it earns before it is seen live), in the same
+                        # transaction as the row: never a submission without its handle or the reverse.
+                        await conn.execute(
+                            "INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)",
+                            (new.guild_id, new.tiktok_handle),
+                        )
                     cur = await conn.execute(
                         """
                         INSERT INTO submissions (guild_id, public_id, user_id, user_name, artist, title, link,

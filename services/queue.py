@@ -298,8 +298,6 @@ class QueueService:
                 if "one_free" in str(exc) or "user_id" in str(exc):
                     raise ActiveFreeExistsError("You already have a song waiting in Free or Pending Skips.") from exc
                 raise DuplicateSubmissionError("That song is already in the queue.") from exc
-            if draft.handle:
-                await self.db.ensure_handle(guild_id, draft.handle)
         self.invalidate(guild_id)
         return await self.placement(submission)
 

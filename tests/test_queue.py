@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -403,3 +404,31 @@ async def test_listeners_hear_every_change(queue: QueueService) -> None:
     await queue.approve(GUILD, sub.public_id, Line.SKIP)
     await queue.next(GUILD)
     assert heard == [GUILD, GUILD, GUILD]
+
+
+async def test_submit_writes_the_row_and_its_handle_in_one_transaction(
+    queue: QueueService, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 B13: no second transaction after the insert that a crash could cut off."""
+
+    async def crash(*_args, **_kwargs) -> None:
+        raise RuntimeError("process killed here")
+
+    monkeypatch.setattr(db, "ensure_handle", crash)
+    placed = await submit(queue, 1, 1, handle="@New.Handle")
+    assert placed.submission.tiktok_handle == "new.handle"
+    assert await db.get_handle(GUILD, "new.handle") is not None
+
+
+async def test_a_refused_insert_leaves_no_handle_behind(db: Database) -> None:
+    from database import NewSubmission
+
+    def row(handle: str) -> NewSubmission:
+        return NewSubmission(GUILD, 1, "u", "a", "t", Line.FREE, "a\x1ft", link="https://x.test/1",
+                             link_key="x.test/1", tiktok_handle=handle)  # fmt: skip
+
+    await db.insert_submission(row("first"), 1.0)
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.insert_submission(row("second"), 2.0)
+    assert await db.get_handle(GUILD, "first") is not None
+    assert await db.get_handle(GUILD, "second") is None
