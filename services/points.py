@@ -44,9 +44,11 @@ class PointsService:
         handle = validation.normalize_handle(raw_handle)
         linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=False, force=False)
         if previous is not None and previous != user_id:
+            # No code is issued for a handle someone else holds, so the answer names the one way that
+            # works today: an admin reassigning it (issue 11 B14).
             raise HandleOwnedError(
-                f"@{handle} is linked to another member. If it is yours, ask an admin to reassign it, "
-                "or prove it by typing your code in the live chat."
+                f"@{handle} is linked to another member. If it is yours, ask a server admin to reassign it "
+                "to you with `/link-handle`."
             )
         code = None
         if not linked.verified:

@@ -38,8 +38,12 @@ async def test_invalid_handles_are_refused(points: PointsService, bad: str) -> N
 
 async def test_one_owner_per_handle_and_admin_reassign(points: PointsService, db: Database) -> None:
     await points.link(GUILD, 1, "shared")
-    with pytest.raises(HandleOwnedError):
+    with pytest.raises(HandleOwnedError) as refused:
         await points.link(GUILD, 2, "@SHARED")
+    # Issue 11 B14: no code is issued to the refused member, so the answer must not tell them to type one.
+    assert "/link-handle" in refused.value.message and "admin" in refused.value.message
+    assert "code" not in refused.value.message.lower()
+    assert [user for user, _code in (await db.pending_link_codes(GUILD))["shared"]] == [1]
     result = await points.admin_link(GUILD, 2, "shared")
     assert result.previous_owner == 1 and result.handle.user_id == 2 and result.handle.verified
     assert [h.handle for h in await points.handles_of(GUILD, 1)] == []
