@@ -1050,3 +1050,29 @@ class Database:
             finally:
                 await self.conn.execute("COMMIT")
         return QueueSnapshot(submissions, contributions, weights)
+
+    async def free_contributions(
+        self, guild_id: int, submission_ids: Sequence[int]
+    ) -> list[tuple[int, str, EngagementCounts]]:
+        """``(submission id, handle, counters)`` behind the scores of some Free submissions (indexed lookups)."""
+        result: list[tuple[int, str, EngagementCounts]] = []
+        for start in range(0, len(submission_ids), 400):
+            chunk = list(submission_ids[start : start + 400])
+            marks = ", ".join("?" for _ in chunk)
+            sql = self._CONTRIBUTIONS_SQL.format(filter=f"AND s.id IN ({marks})")
+            rows = await self._fetchall(sql, (guild_id, *chunk, guild_id, *chunk))
+            result.extend((r["sid"], r["handle"], _counts(r)) for r in rows)
+        return result
+
+    async def handle_counts(self, guild_id: int, handles: Sequence[str]) -> dict[str, EngagementCounts]:
+        """The ledger counters of some handles, one query per 500 (handles never seen are left out)."""
+        found: dict[str, EngagementCounts] = {}
+        for start in range(0, len(handles), 500):
+            chunk = list(handles[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._fetchall(
+                f"SELECT handle, {', '.join(_COUNT_COLUMNS)} FROM handles WHERE guild_id = ? AND handle IN ({marks})",
+                (guild_id, *chunk),
+            )
+            found.update({r["handle"]: _counts(r) for r in rows})
+        return found

@@ -199,7 +199,7 @@ class EngagementWriter:
         deltas = [acc.delta(handle) for handle, acc in accs.items()]
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
         if any(d.counts != EngagementCounts() for d in deltas):
-            self.queue.invalidate(guild_id)
+            await self.queue.scores_changed(guild_id, [d.handle for d in deltas if d.counts != EngagementCounts()])
         if comments:
             await self._verify_codes(guild_id, comments)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
