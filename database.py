@@ -74,6 +74,17 @@ FREE_COUNTS_SQL = f"""
 """
 
 
+# Two lookups through the partial unique indexes of migration 0001 (one OR would scan every active row).
+# The line condition repeats the indexes' WHERE word for word: SQLite uses a partial index only then.
+_INDEXED_ACTIVE = "line IN ('BackToBack', 'DoubleSkip', 'Skip', 'Free', 'Pending Skips')"
+ACTIVE_DUPLICATE_SQL = f"""
+    SELECT * FROM submissions WHERE guild_id = ? AND song_key = ? AND {_INDEXED_ACTIVE}
+    UNION ALL
+    SELECT * FROM submissions WHERE guild_id = ? AND link_key = ? AND link_key IS NOT NULL AND {_INDEXED_ACTIVE}
+    LIMIT 1
+"""
+
+
 class DatabaseError(Exception):
     """The database could not be opened or migrated."""
 
@@ -574,11 +585,7 @@ class Database:
 
     async def find_active_duplicate(self, guild_id: int, link_key: str | None, song_key: str) -> Submission | None:
         """An active submission with the same link or the same artist and title, if any."""
-        row = await self._fetchone(
-            f"SELECT * FROM submissions WHERE guild_id = ? AND line IN ({_ACTIVE_SQL}) "
-            "AND (song_key = ? OR (link_key IS NOT NULL AND link_key = ?)) LIMIT 1",
-            (guild_id, song_key, link_key),
-        )
+        row = await self._fetchone(ACTIVE_DUPLICATE_SQL, (guild_id, song_key, guild_id, link_key))
         return _submission(row) if row else None
 
     async def recent_play_times(self, guild_id: int, limit: int = 11) -> list[float]:
