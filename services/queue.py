@@ -531,6 +531,7 @@ class QueueService:
             if top is None:
                 return None
             submission = top.submission
+            remaining = len(order) - 1  # counted now: the order is updated in place by the play below
             resets: tuple[str, ...] = ()
             if submission.line is Line.FREE:
                 # Exactly the handles whose points made up the score (SPEC 2, 4): the submitter's linked
@@ -547,7 +548,6 @@ class QueueService:
                 # The order we read no longer matches the database: drop it so the next try rereads.
                 self.invalidate(guild_id)
                 raise
-            remaining = len(order) - 1
         self._notify(guild_id)
         self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
         return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)

@@ -65,6 +65,7 @@ async def test_playing_a_song_re_keys_others_sharing_its_reset_handle(queue: Que
     assert [(e.submission.id, e.score) for e in await queue.ordered_queue(GUILD)] == [(first.id, 6), (second.id, 6)]
     played = await queue.next(GUILD)
     assert played.submission.id == first.id and played.reset_handles == ("shared.fan",)
+    assert played.remaining == 1
     # the reset zeroed the handle for everyone it counted for, in the kept order as in the ledger
     assert [(e.submission.id, e.score) for e in await queue.ordered_queue(GUILD)] == [(second.id, 0)]
     fresh = await QueueService(db).ordered_queue(GUILD)
