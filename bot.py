@@ -203,6 +203,8 @@ class MusicQueueBot(commands.Bot):
         """Build every long-lived object in dependency order, register the components, load every cog."""
         config = self.config
         await self.db.connect()  # migrations first: nothing reads the database before they ran
+        # Uploads whose submission was never written (a crash in between) go after an hour's grace.
+        await self.audio.prune_orphans(await self.db.referenced_files(), older_than=3600)
         self.queue = QueueService(self.db, feed=self.feed)
         # The notifier is the sink of everything below that tells someone something, so it is built before
         # them and closed after them (a final engagement flush can still thank a gifter).

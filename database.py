@@ -78,6 +78,17 @@ FREE_COUNTS_SQL = f"""
 """
 
 
+# Two lookups through the partial unique indexes of migration 0001 (one OR would scan every active row).
+# The line condition repeats the indexes' WHERE word for word: SQLite uses a partial index only then.
+_INDEXED_ACTIVE = "line IN ('BackToBack', 'DoubleSkip', 'Skip', 'Free', 'Pending Skips')"
+ACTIVE_DUPLICATE_SQL = f"""
+    SELECT * FROM submissions WHERE guild_id = ? AND song_key = ? AND {_INDEXED_ACTIVE}
+    UNION ALL
+    SELECT * FROM submissions WHERE guild_id = ? AND link_key = ? AND link_key IS NOT NULL AND {_INDEXED_ACTIVE}
+    LIMIT 1
+"""
+
+
 class DatabaseError(Exception):
     """The database could not be opened or migrated."""
 
@@ -132,6 +143,20 @@ class EngagementDelta:
     joined_at: float | None = None
     nickname: str | None = None
     tiktok_user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """Everything the play order of a guild is computed from, read at one instant.
+
+    ``contributions`` lists ``(submission row id, handle, counters)`` for every handle whose points make
+    up a Free submission's score (SPEC 2): the submitter's linked handles, and the submission's own
+    handle when it is linked to nobody.
+    """
+
+    submissions: list[Submission]
+    contributions: list[tuple[int, str, EngagementCounts]]
+    weights: PointsWeights
 
 
 def _submission(row: sqlite3.Row) -> Submission:
@@ -460,11 +485,21 @@ class Database:
     # ------------------------------------------------------------------ submissions
 
     async def insert_submission(self, new: NewSubmission, now: float) -> Submission:
-        """Insert a submission with a fresh public id; a broken uniqueness rule raises ``ConstraintError``."""
+        """Insert a submission (and the row of its named handle) with a fresh public id, in one transaction.
+
+        A broken uniqueness rule raises ``ConstraintError`` naming the rule.
+        """
         for _attempt in range(10):
             public_id = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
             try:
                 async with self.transaction() as conn:
+                    if new.tiktok_handle:
+                        # The named handle exists from now on (it earns before it is seen live), in the same
+                        # transaction as the row: never a submission without its handle or the reverse.
+                        await conn.execute(
+                            "INSERT OR IGNORE INTO handles (guild_id, handle) VALUES (?, ?)",
+                            (new.guild_id, new.tiktok_handle),
+                        )
                     cur = await conn.execute(
                         """
                         INSERT INTO submissions (guild_id, public_id, user_id, user_name, artist, title, link,
@@ -630,11 +665,7 @@ class Database:
 
     async def find_active_duplicate(self, guild_id: int, link_key: str | None, song_key: str) -> Submission | None:
         """An active submission with the same link or the same artist and title, if any."""
-        row = await self._fetchone(
-            f"SELECT * FROM submissions WHERE guild_id = ? AND line IN ({_ACTIVE_SQL}) "
-            "AND (song_key = ? OR (link_key IS NOT NULL AND link_key = ?)) LIMIT 1",
-            (guild_id, song_key, link_key),
-        )
+        row = await self._fetchone(ACTIVE_DUPLICATE_SQL, (guild_id, song_key, guild_id, link_key))
         return _submission(row) if row else None
 
     async def recent_play_times(self, guild_id: int, limit: int = 11) -> list[float]:
@@ -1176,3 +1207,70 @@ class Database:
             (session_id,),
         )
         return float(row[0]) if row and row[0] is not None else 0.0
+
+    # ------------------------------------------------------------------ queue order (issue 11, 15.1)
+
+    _CONTRIBUTIONS_SQL = f"""
+        SELECT s.id AS sid, h.handle AS handle, {_H_COLUMNS} FROM submissions s
+        JOIN handles h INDEXED BY ix_handles_user ON h.guild_id = s.guild_id AND h.user_id = s.user_id
+        WHERE s.guild_id = ? AND s.line = 'Free' AND (h.verified = 1 OR ? = 0) {{filter}}
+        UNION ALL
+        SELECT s.id AS sid, h.handle AS handle, {_H_COLUMNS} FROM submissions s
+        JOIN handles h ON h.guild_id = s.guild_id AND h.handle = s.tiktok_handle AND h.user_id IS NULL
+        WHERE s.guild_id = ? AND s.line = 'Free' AND ? = 0 {{filter}}
+    """
+
+    async def queue_snapshot(self, guild_id: int, lines: Sequence[Line]) -> QueueSnapshot:
+        """The submissions of ``lines``, the handles behind each Free score and the weights, in one snapshot.
+
+        All reads run inside one read transaction while holding the connection lock, so no write of this
+        process or another can land between them: the order built from it is never torn.
+        """
+        sql = self._CONTRIBUTIONS_SQL.format(filter="")
+        async with self._lock:
+            await self.conn.execute("BEGIN")
+            try:
+                submissions: list[Submission] = []
+                for line in lines:
+                    async with self.conn.execute(
+                        "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
+                        (guild_id, line.value),
+                    ) as cur:
+                        submissions.extend(_submission(r) for r in await cur.fetchall())
+                async with self.conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+                    settings = _settings(await cur.fetchone(), guild_id)
+                # With proven handles only (the default), unproven links and named handles add nothing.
+                proven = int(settings.verified_handles_only)
+                async with self.conn.execute(sql, (guild_id, proven, guild_id, proven)) as cur:
+                    contributions = [(r["sid"], r["handle"], _counts(r)) for r in await cur.fetchall()]
+                weights = settings.weights
+            finally:
+                await self.conn.execute("COMMIT")
+        return QueueSnapshot(submissions, contributions, weights)
+
+    async def free_contributions(
+        self, guild_id: int, submission_ids: Sequence[int]
+    ) -> list[tuple[int, str, EngagementCounts]]:
+        """``(submission id, handle, counters)`` behind the scores of some Free submissions (indexed lookups)."""
+        result: list[tuple[int, str, EngagementCounts]] = []
+        proven = int((await self.get_settings(guild_id)).verified_handles_only)
+        for start in range(0, len(submission_ids), 400):
+            chunk = list(submission_ids[start : start + 400])
+            marks = ", ".join("?" for _ in chunk)
+            sql = self._CONTRIBUTIONS_SQL.format(filter=f"AND s.id IN ({marks})")
+            rows = await self._fetchall(sql, (guild_id, proven, *chunk, guild_id, proven, *chunk))
+            result.extend((r["sid"], r["handle"], _counts(r)) for r in rows)
+        return result
+
+    async def handle_counts(self, guild_id: int, handles: Sequence[str]) -> dict[str, EngagementCounts]:
+        """The ledger counters of some handles, one query per 500 (handles never seen are left out)."""
+        found: dict[str, EngagementCounts] = {}
+        for start in range(0, len(handles), 500):
+            chunk = list(handles[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._fetchall(
+                f"SELECT handle, {', '.join(_COUNT_COLUMNS)} FROM handles WHERE guild_id = ? AND handle IN ({marks})",
+                (guild_id, *chunk),
+            )
+            found.update({r["handle"]: _counts(r) for r in rows})
+        return found

@@ -273,7 +273,7 @@ class Admin(commands.Cog):
             return
         if kind is None or not value or not value.strip():
             raise ValidationError("Give a kind (user, word or domain) and a value.")
-        entry = BlockEntry(guild_id, BlockKind(kind), normalize_block(BlockKind(kind), value))
+        entry = BlockEntry(guild_id, BlockKind(kind), validation.normalize_block(BlockKind(kind), value))
         if action == "add":
             added = await self.bot.db.add_block(entry)
             await respond(interaction, "✅ Added." if added else "It was already on the blocklist.")
@@ -288,25 +288,6 @@ class Admin(commands.Cog):
         await defer(interaction)
         path = await self.bot.backups.backup_now()
         await respond(interaction, f"💾 Backup saved: `{path.name}` ({path.stat().st_size / 1024:.0f} KiB).")
-
-
-def normalize_block(kind: BlockKind, value: str) -> str:
-    """Blocklist values in the form they are matched in."""
-    text = value.strip()
-    if kind is BlockKind.USER:
-        digits = text.strip("<@!>")
-        if not digits.isdigit():
-            raise ValidationError("A user is given by their id or mention.")
-        return digits
-    if kind is BlockKind.DOMAIN:
-        text = text.lower().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-        text = text.removeprefix("www.")
-        if "." not in text or len(text) > 253:
-            raise ValidationError("Give a domain like example.com.")
-        return text
-    if len(text) > 100:
-        raise ValidationError("Blocked words can be at most 100 characters.")
-    return text.casefold()
 
 
 def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> discord.Embed:

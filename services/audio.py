@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import os
 import secrets
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
@@ -22,6 +24,8 @@ from mutagen.mp4 import MP4
 from mutagen.wave import WAVE
 
 from errors import ValidationError
+
+log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
 # Extension -> the mutagen class that must parse the content for the upload to be accepted.
@@ -115,6 +119,34 @@ class AudioStore:
     async def read(self, relative: str) -> bytes:
         """The stored bytes (for the reviewer when the song plays)."""
         return await asyncio.to_thread(self.resolve(relative).read_bytes)
+
+    async def prune_orphans(self, referenced: Collection[str], older_than: float = 3600.0) -> list[str]:
+        """Delete stored files no submission refers to, once older than ``older_than`` seconds.
+
+        A crash between saving an upload and inserting its submission leaves a file nobody refers to; so
+        does an interrupted write (``.part``). The grace period spares an upload whose submission is being
+        written right now. Call at start-up with ``Database.referenced_files()``; returns what was removed.
+        """
+        return await asyncio.to_thread(self._prune, frozenset(referenced), time.time() - older_than)
+
+    def _prune(self, referenced: frozenset[str], cutoff: float) -> list[str]:
+        removed: list[str] = []
+        if not self.root.is_dir():
+            return removed
+        for path in sorted(self.root.glob("*/*")):
+            relative = path.relative_to(self.root).as_posix()
+            if not path.is_file() or relative in referenced:
+                continue
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+                path.unlink()
+            except FileNotFoundError:
+                continue  # removed meanwhile: nothing left to prune
+            removed.append(relative)
+        if removed:
+            log.info("pruned %d orphaned upload(s) from %s", len(removed), self.root)
+        return removed
 
     async def delete(self, relative: str) -> None:
         """Remove a stored file if present."""

@@ -197,7 +197,7 @@ class EngagementWriter:
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
         scored = tuple(sorted(d.handle for d in deltas if d.counts != EngagementCounts()))
         if scored:
-            self.queue.invalidate(guild_id)
+            await self.queue.scores_changed(guild_id, scored)
             self.feed.publish(ScoresChanged(guild_id, scored))
         if comments:
             await self._verify_codes(guild_id, comments)

@@ -45,8 +45,9 @@ class LinkResult:
 class PointsService:
     """Everything that changes who owns a handle or how many points it has.
 
-    Each points change drops the queue's cached order (``QueueService.invalidate``) so the Free line and
-    the displays reorder at once.
+    A points reset tells the queue which handles changed (``QueueService.scores_changed``); a change of
+    who owns a handle, or of the weights, drops the queue's order (``invalidate``) so it is rebuilt. Either
+    way the Free line and the displays reorder at once.
     """
 
     def __init__(self, db: Database, queue: QueueService, *, clock: Callable[[], float] = time.time) -> None:
@@ -112,7 +113,7 @@ class PointsService:
         """Zero every handle linked to a user."""
         handles = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
         count = await self.db.reset_handles(guild_id, handles)
-        self.queue.invalidate(guild_id)
+        await self.queue.scores_changed(guild_id, handles)
         return count
 
     async def reset_handle(self, guild_id: int, raw_handle: str) -> None:
@@ -120,7 +121,7 @@ class PointsService:
         handle = validation.normalize_handle(raw_handle)
         if not await self.db.reset_handles(guild_id, [handle]):
             raise NotFoundError(f"@{handle} has never been seen in this server.")
-        self.queue.invalidate(guild_id)
+        await self.queue.scores_changed(guild_id, [handle])
 
     async def reset_all(self, guild_id: int) -> int:
         """Zero every handle of a guild."""

@@ -6,12 +6,14 @@ Invariants the service keeps (and the property tests check):
 * ``play_order`` is the only ordering: ``next`` plays what ``ordered_queue`` shows first;
 * a user has at most one submission in Free or Pending Skips (the database enforces it too);
 * the same link, or the same artist and title, is active at most once per guild;
-* a Free score is read from the points ledger when the queue is computed, never stored with the row.
+* a Free score is read from the points ledger (when the order is built, and again for every handle whose
+  points change), never stored with the row.
 
-The ordered queue of a guild is cached and dropped on every change (``invalidate``), including point
-changes reported by the engagement writer, so displays and positions never show a stale order. Every
-change is published on the change feed (``QueueChanged``; ``SongPlayed`` after ``next``); the service
-does not know who listens.
+The order of each guild is kept sorted and updated in place on every change (``PlayOrder``; see the
+consistency rules on ``QueueService``), including point changes reported by the engagement writer
+(``scores_changed``), so displays and positions never show a stale order. Every change is
+published on the change feed (``QueueChanged``; ``SongPlayed`` after ``next``); the service does not
+know who listens.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from database import ConstraintError, Database, NewSubmission
 from errors import (
@@ -46,6 +48,7 @@ from models import (
 )
 from services import validation
 from services.feed import ChangeFeed, QueueChanged, SongPlayed
+from services.play_order import PlayOrder
 
 log = logging.getLogger(__name__)
 
@@ -116,56 +119,132 @@ class PlayResult:
     reset_handles: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _Cache:
-    entries: list[QueueEntry] = field(default_factory=list)
-    by_id: dict[int, QueueEntry] = field(default_factory=dict)
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """One page of the play order: its entries (with positions), the total and the count per line."""
+
+    entries: list[QueueEntry]
+    total: int
+    line_totals: dict[Line, int]
 
 
 class QueueService:
-    """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering."""
+    """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering.
+
+    The order of each guild is a ``PlayOrder`` updated in place after every change (O(k log n) for k
+    changed submissions). Consistency rules, relied on by every method below:
+
+    * a writer changes the database, then, without awaiting in between, bumps the guild's generation and
+      applies the same change to the stored order (``_apply``); every applied change is idempotent (it
+      sets a submission's state or a handle's counters as read after the commit), so applying it to an
+      order built from a snapshot taken before or after the commit gives the same result;
+    * a reader that finds no order builds one from one database snapshot and stores it only if the
+      generation did not move while it read (issue 11 B1), so a slow read never brings back an old order;
+    * ``invalidate`` drops the order (ownership or weight changes); the next reader rebuilds it.
+    """
 
     def __init__(self, db: Database, *, feed: ChangeFeed | None = None, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.feed = feed or ChangeFeed()
         self.clock = clock
         self._lock = asyncio.Lock()
-        self._cache: dict[int, _Cache] = {}
+        self._orders: dict[int, PlayOrder] = {}
+        # Bumped by every change: a read that started before a change must not store its order.
+        self._generation: dict[int, int] = {}
 
     # ------------------------------------------------------------------ change notification
 
-    def invalidate(self, guild_id: int) -> None:
-        """Drop the cached order of a guild and publish ``QueueChanged`` (points changed, or a queue change)."""
-        self._cache.pop(guild_id, None)
+    def _notify(self, guild_id: int) -> None:
         self.feed.publish(QueueChanged(guild_id))
+
+    def invalidate(self, guild_id: int) -> None:
+        """Drop the order of a guild (links or weights changed) and tell listeners; the next read rebuilds it."""
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        self._orders.pop(guild_id, None)
+        self._notify(guild_id)
+
+    def version(self, guild_id: int) -> int:
+        """A number that moves on every change of the guild's queue (readers can tell a stale render)."""
+        return self._generation.get(guild_id, 0)
+
+    def _apply(self, guild_id: int, change: Callable[[PlayOrder], object]) -> None:
+        """After a commit: bump the generation and apply the same change to the stored order (no await)."""
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        order = self._orders.get(guild_id)
+        if order is None:
+            return
+        try:
+            change(order)
+        except Exception:
+            # Never keep an order we could not update: the next reader rebuilds it from the database.
+            self._orders.pop(guild_id, None)
+            log.exception("queue order update failed for guild %s; rebuilding", guild_id)
+
+    async def _free_handles(self, submission: Submission) -> list[tuple[str, EngagementCounts]]:
+        if submission.line is not Line.FREE:
+            return []
+        rows = await self.db.free_contributions(submission.guild_id, [submission.id])
+        return [(handle, counts) for _sid, handle, counts in rows]
+
+    async def _placed(self, submission: Submission) -> None:
+        """A committed change put ``submission`` where it is now: update the order to match."""
+        try:
+            handles = await self._free_handles(submission)
+        except BaseException:
+            self._generation[submission.guild_id] = self._generation.get(submission.guild_id, 0) + 1
+            self._orders.pop(submission.guild_id, None)
+            raise
+        self._apply(submission.guild_id, lambda order: order.put(submission, handles))
+
+    async def scores_changed(self, guild_id: int, handles: Sequence[str]) -> None:
+        """The points of some handles changed in the ledger (an engagement flush, a reset): re-key what they affect.
+
+        Costs one query for the k handles and O(k log n) in the order; listeners hear of it only when an
+        active submission's score moved.
+        """
+        unique = sorted(set(handles))
+        async with self._lock:
+            order = self._orders.get(guild_id)
+            if order is not None and not order.handles_affecting(unique):
+                self._apply(guild_id, lambda _order: None)
+                return
+            try:
+                found = await self.db.handle_counts(guild_id, unique)
+            except BaseException:
+                self.invalidate(guild_id)
+                raise
+            counts = {handle: found.get(handle, EngagementCounts()) for handle in unique}
+            changed: list[int] = []
+            self._apply(guild_id, lambda order: changed.extend(order.set_handle_counts(counts)))
+        if changed or order is None:
+            self._notify(guild_id)
 
     # ------------------------------------------------------------------ reading
 
+    async def _order(self, guild_id: int) -> PlayOrder:
+        order = self._orders.get(guild_id)
+        if order is not None:
+            return order
+        generation = self._generation.get(guild_id, 0)
+        snapshot = await self.db.queue_snapshot(guild_id, PLAYABLE_LINES)
+        built = PlayOrder.build(snapshot.submissions, snapshot.contributions, snapshot.weights, play_order_key)
+        # A change happened while we were reading: our order may predate it, so it is returned to this
+        # caller only and never stored over the newer state.
+        if self._generation.get(guild_id, 0) == generation:
+            return self._orders.setdefault(guild_id, built)
+        return built
+
     async def ordered_queue(self, guild_id: int) -> list[QueueEntry]:
         """Every playable submission in play order, with positions and Free scores."""
-        return list((await self._ordered(guild_id)).entries)
+        return (await self._order(guild_id)).entries()
 
-    async def _ordered(self, guild_id: int) -> _Cache:
-        cached = self._cache.get(guild_id)
-        if cached is not None:
-            return cached
-        submissions = await self.db.line_submissions(guild_id, PLAYABLE_LINES)
-        settings = await self.db.get_settings(guild_id)
-        counts = await self.db.free_line_counts(guild_id, verified_only=settings.verified_handles_only)
-        weights = settings.weights
-        empty = EngagementCounts()
-        scored = []
-        for submission in submissions:
-            c = counts.get(submission.id, empty) if submission.line is Line.FREE else empty
-            scored.append((submission, c, c.points(weights)))
-        scored.sort(key=lambda item: play_order_key(item[0], item[2]))
-        cache = _Cache()
-        for index, (submission, c, score) in enumerate(scored, start=1):
-            entry = QueueEntry(position=index, submission=submission, score=score, counts=c)
-            cache.entries.append(entry)
-            cache.by_id[submission.id] = entry
-        self._cache[guild_id] = cache
-        return cache
+    async def queue_page(self, guild_id: int, page: int, per_page: int) -> QueuePage:
+        """One page of the play order (O(log n + per_page)); a negative page counts from the end."""
+        order = await self._order(guild_id)
+        total = len(order)
+        pages = max(1, -(-total // per_page))
+        page = min(max(page + pages if page < 0 else page, 0), pages - 1)
+        return QueuePage(order.page(page * per_page, per_page), total, order.line_totals())
 
     async def pending(self, guild_id: int) -> list[Submission]:
         """Pending Skips, first in first out."""
@@ -180,7 +259,7 @@ class QueueService:
 
     async def placement(self, submission: Submission) -> Placement:
         """Position and estimated time of a submission (position None when it is not in a playable line)."""
-        entry = (await self._ordered(submission.guild_id)).by_id.get(submission.id)
+        entry = (await self._order(submission.guild_id)).entry(submission.id)
         if entry is None:
             return Placement(submission, None, None)
         eta = estimate_seconds(await self.db.recent_play_times(submission.guild_id), entry.position)
@@ -288,9 +367,8 @@ class QueueService:
                 if exc.name in SAME_SONG:
                     raise DuplicateSubmissionError("That song is already in the queue.") from exc
                 raise
-            if draft.handle:
-                await self.db.ensure_handle(guild_id, draft.handle)
-        self.invalidate(guild_id)
+            await self._placed(submission)
+        self._notify(guild_id)
         return await self.placement(submission)
 
     async def _check_blocklist(self, guild_id: int, user_id: int, draft: Draft) -> None:
@@ -298,22 +376,25 @@ class QueueService:
         if not rules:
             return
         text = " ".join(filter(None, (draft.artist, draft.title, draft.note))).casefold()
-        host = ""
-        if draft.link:
-            host = draft.link.key.split("/", 1)[0]
+        # The link's own host in normal form (not the duplicate key's): a rule on youtu.be, m.youtube.com or
+        # an IDN domain in either spelling matches every alias and subdomain of it.
+        host = draft.link.host if draft.link else ""
         for rule in rules:
             if rule.kind is BlockKind.USER and rule.value == str(user_id):
                 raise BlockedError("You can't submit songs in this server.")
             if rule.kind is BlockKind.WORD and rule.value.casefold() in text:
                 raise BlockedError("Your submission contains a word this server does not allow.")
-            if rule.kind is BlockKind.DOMAIN and host and (host == rule.value or host.endswith("." + rule.value)):
+            if rule.kind is BlockKind.DOMAIN and host and validation.domain_matches(host, rule.value):
                 raise BlockedError(f"Links from {rule.value} are not accepted in this server.")
 
     async def _check_spam(self, guild_id: int, user_id: int, settings: GuildSettings, active: list[Submission]) -> None:
-        if settings.max_pending_per_user and len(active) >= settings.max_pending_per_user:
+        # The cap guards against piles of unverified "I paid" claims: approved paid songs were verified by a
+        # reviewer and Free has its own one-per-user rule, so only Pending Skips count (issue 11 B7).
+        claims = sum(1 for s in active if s.line is Line.PENDING)
+        if settings.max_pending_per_user and claims >= settings.max_pending_per_user:
             raise RateLimitedError(
-                f"You already have {len(active)} songs waiting (the limit is {settings.max_pending_per_user}). "
-                "Wait until one plays."
+                f"You already have {claims} skip{'s' if claims != 1 else ''} waiting for a reviewer to verify "
+                f"(the limit is {settings.max_pending_per_user}). Wait until a reviewer handles them."
             )
         if settings.submit_cooldown_seconds:
             last = await self.db.last_submission_time(guild_id, user_id)
@@ -365,7 +446,26 @@ class QueueService:
             raise
         if moved is None:
             raise InvalidTransitionError(f"{submission.display_id} changed meanwhile; try again.")
+        if reset_handles:
+            await self._reset_applied(moved, reset_handles)
+        else:
+            await self._placed(moved)
         return moved
+
+    async def _reset_applied(self, played: Submission, handles: Sequence[str]) -> None:
+        guild_id = played.guild_id
+        try:
+            found = await self.db.handle_counts(guild_id, handles)
+        except BaseException:
+            self.invalidate(guild_id)
+            raise
+        counts = {handle: found.get(handle, EngagementCounts()) for handle in handles}
+
+        def change(order: PlayOrder) -> None:
+            order.discard([played.id])
+            order.set_handle_counts(counts)
+
+        self._apply(guild_id, change)
 
     async def approve(self, guild_id: int, public_id: str, target: Line) -> Submission:
         """Pending Skips -> a paid line or Free (a reviewer verified or denied the payment)."""
@@ -378,7 +478,7 @@ class QueueService:
                     f"{submission.display_id} is not a pending skip (it is in {submission.line.value})."
                 )
             moved = await self._transition(submission, target)
-        self.invalidate(guild_id)
+        self._notify(guild_id)
         return moved
 
     async def move(self, guild_id: int, public_id: str, target: Line) -> Submission:
@@ -395,7 +495,7 @@ class QueueService:
             if submission.line is target:
                 raise InvalidTransitionError(f"{submission.display_id} is already in {target.value}.")
             moved = await self._transition(submission, target)
-        self.invalidate(guild_id)
+        self._notify(guild_id)
         return moved
 
     async def remove(self, guild_id: int, public_id: str) -> Submission:
@@ -411,34 +511,40 @@ class QueueService:
             if not submission.line.is_active:
                 raise InvalidTransitionError(f"{submission.display_id} is no longer waiting in the queue.")
             moved = await self._transition(submission, Line.REMOVED)
-        self.invalidate(guild_id)
+        self._notify(guild_id)
         return moved
 
     async def clear_free(self, guild_id: int) -> int:
         """Soft-remove every Free submission; returns how many."""
         async with self._lock:
             count = await self.db.clear_line(guild_id, Line.FREE, self.clock())
-        self.invalidate(guild_id)
+            self._apply(guild_id, lambda order: order.discard(order.ids_in(Line.FREE)))
+        self._notify(guild_id)
         return count
 
     async def next(self, guild_id: int) -> PlayResult | None:
         """Archive the first submission in play order as Played; ``None`` when the queue is empty.
 
-        A song played from Free resets the points of every handle linked to its submitter and of its own
-        handle, in the same transaction.
+        A song played from Free resets, in the same transaction, the points that made up its score: every
+        handle linked to its submitter, and its own handle when that is linked to nobody.
         """
         async with self._lock:
-            cache = await self._ordered(guild_id)
-            if not cache.entries:
+            order = await self._order(guild_id)
+            top = order.first()
+            if top is None:
                 return None
-            top = cache.entries[0]
             submission = top.submission
+            remaining = len(order) - 1  # counted now: the order is updated in place by the play below
             resets: tuple[str, ...] = ()
             if submission.line is Line.FREE:
                 resets = await self._score_handles(submission)
-            played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
-            remaining = len(cache.entries) - 1
-        self.invalidate(guild_id)
+            try:
+                played = await self._transition(submission, Line.PLAYED, reset_handles=resets)
+            except InvalidTransitionError:
+                # The order we read no longer matches the database: drop it so the next try rereads.
+                self.invalidate(guild_id)
+                raise
+        self._notify(guild_id)
         self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
         return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)
 
@@ -466,7 +572,7 @@ class QueueService:
                 return None
             newest = max(candidates, key=lambda s: s.submitted_at)
             moved = await self._transition(newest, target)
-        self.invalidate(guild_id)
+        self._notify(guild_id)
         return moved
 
     async def rate(self, guild_id: int, public_id: str, rating: int) -> Submission:
@@ -482,4 +588,4 @@ class QueueService:
     async def set_free_open(self, guild_id: int, is_open: bool) -> None:
         """Open or close the Free line."""
         await self.db.update_settings(guild_id, free_open=is_open)
-        self.invalidate(guild_id)
+        self._notify(guild_id)  # the order itself is unchanged; displays show the line's state

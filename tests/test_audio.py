@@ -59,3 +59,67 @@ async def test_store_is_durable_and_refuses_traversal(tmp_path: Path) -> None:
 
 def test_hostile_upload_names_only_pick_the_extension() -> None:
     assert inspect_audio("../../evil/..\\song.wav", wav_bytes()).extension == "wav"
+
+
+async def test_orphaned_uploads_are_pruned_after_the_grace_period(tmp_path: Path) -> None:
+    """Issue 11 B13: a file saved just before a crash (no submission row) is removed at start-up."""
+    import os
+    import time
+
+    store = AudioStore(tmp_path)
+    kept = await store.save(1, "mp3", b"kept")
+    orphan = await store.save(1, "mp3", b"orphan")
+    fresh = await store.save(2, "wav", b"being submitted right now")
+    partial = store.root / "2" / "x.mp3.part"
+    partial.write_bytes(b"interrupted write")
+    old = time.time() - 7200
+    for relative in (kept, orphan):
+        os.utime(store.root / relative, (old, old))
+    os.utime(partial, (old, old))
+    removed = await store.prune_orphans({kept}, older_than=3600)
+    assert sorted(removed) == sorted([orphan, "2/x.mp3.part"])
+    assert (store.root / kept).exists() and (store.root / fresh).exists()
+    assert not (store.root / orphan).exists() and not partial.exists()
+    assert await store.prune_orphans({kept}, older_than=3600) == []
+
+
+class _StopHere(Exception):
+    pass
+
+
+async def test_start_up_prunes_orphans_and_keeps_referenced_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bot.py's setup_hook prunes right after opening the database (stopped there: no Discord needed)."""
+    import os
+    import time
+
+    import bot as bot_module
+    from config import load_config
+    from database import Database, NewSubmission
+    from models import Line
+
+    config = load_config({"DISCORD_TOKEN": "x", "DATA_DIR": str(tmp_path)})
+    instance = bot_module.MusicQueueBot(config)
+    kept = await instance.audio.save(1, "mp3", b"kept")
+    orphan = await instance.audio.save(1, "mp3", b"orphan")
+    old = time.time() - 7200
+    for relative in (kept, orphan):
+        os.utime(instance.audio.root / relative, (old, old))
+    db = Database(instance.db.path)
+    await db.connect()
+    new = NewSubmission(1, 5, "u", "a", "t", Line.FREE, "a\x1ft", file_path=kept, file_name="k.mp3")
+    await db.insert_submission(new, time.time())
+    await db.close()
+
+    def stop(*_args: object, **_kwargs: object) -> None:
+        raise _StopHere
+
+    monkeypatch.setattr(bot_module, "QueueService", stop)
+    try:
+        with pytest.raises(_StopHere):
+            await instance.setup_hook()
+    finally:
+        await instance.close()
+    assert (instance.audio.root / kept).exists()
+    assert not (instance.audio.root / orphan).exists()

@@ -84,6 +84,35 @@ async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> 
     assert order == [second.submission.id, first.submission.id]
 
 
+async def test_a_flush_re_keys_the_free_line_without_rebuilding_the_order(writer, db, queue: QueueService) -> None:
+    """Issue 15.1: the writer reports the handles it changed; the queue updates its order in place."""
+    await db.update_settings(GUILD, verified_handles_only=False)  # the named, unlinked handle counts here
+    first = await queue.submit(
+        GUILD, 1, "u1", queue.draft(artist="a", title="1", note=None, link="https://x.test/1"), skip=False
+    )
+    second = await queue.submit(
+        GUILD, 2, "u2", queue.draft(artist="a", title="2", note=None, link="https://x.test/2", handle="fan"), skip=False
+    )
+    snapshots: list[int] = []
+    original = db.queue_snapshot
+
+    async def counted(*args, **kwargs):
+        snapshots.append(1)
+        return await original(*args, **kwargs)
+
+    db.queue_snapshot = counted
+    heard: list[int] = []
+    queue.feed.subscribe(lambda e: heard.append(e.guild_id), QueueChanged)
+    writer.add(GUILD, [ev(EventKind.COMMENT, "fan"), ev(EventKind.COMMENT, "nobody.in.queue")])
+    await writer.flush()
+    entries = await queue.ordered_queue(GUILD)
+    assert [(e.submission.id, e.score) for e in entries] == [(second.submission.id, 2), (first.submission.id, 0)]
+    assert snapshots == [] and heard == [GUILD]
+    writer.add(GUILD, [ev(EventKind.COMMENT, "nobody.in.queue")])
+    await writer.flush()
+    assert heard == [GUILD]  # points of a handle behind no active song change nothing on the displays
+
+
 async def test_chat_code_verifies_the_link(writer, db, points: PointsService) -> None:
     verified: list[tuple[int, int, str, int | None]] = []
     writer.feed.subscribe(

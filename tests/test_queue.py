@@ -144,6 +144,21 @@ async def test_a_handle_named_on_a_song_but_linked_to_someone_else_is_not_reset(
     assert (await db.get_handle(GUILD, "theirs")).counts.likes == 9  # the other member keeps their points
 
 
+async def test_playing_from_free_keeps_points_of_a_named_handle_linked_to_someone_else(queue, points, db) -> None:
+    """Issue 11 B5: the named handle added nothing to the score, so another member's points stay."""
+    await db.update_settings(GUILD, verified_handles_only=False)  # unproven links count in this mode
+    await points.link(GUILD, 1, "mine")
+    await submit(queue, 1, 1, handle="theirs")
+    await points.link(GUILD, 2, "theirs")
+    await give_points(db, "mine", 5)
+    await give_points(db, "theirs", 9)
+    queue.invalidate(GUILD)
+    result = await queue.next(GUILD)
+    assert result.score == 5 and result.reset_handles == ("mine",)
+    assert (await db.get_handle(GUILD, "mine")).counts == EngagementCounts()
+    assert (await db.get_handle(GUILD, "theirs")).counts.likes == 9
+
+
 async def test_playing_from_a_paid_line_keeps_points(queue, points, db) -> None:
     await points.link(GUILD, 1, "mine")
     await give_points(db, "mine", 5)
@@ -201,22 +216,59 @@ async def test_blocklist_refuses_user_word_and_domain(queue: QueueService, db: D
     assert await db.count_user_history(GUILD, 1) == 0
 
 
+async def test_two_tracks_of_one_album_are_not_duplicates(queue: QueueService) -> None:
+    """Issue 11 B6: the Apple Music track is the ``i`` parameter; a Drive file is its ``id``."""
+    album = "https://music.apple.com/us/album/an-album/1440857781"
+    await submit(queue, 1, 1, link=f"{album}?i=1440857783")
+    await submit(queue, 2, 2, link=f"{album}?i=1440857790")
+    await submit(queue, 3, 3, link="https://drive.google.com/open?id=FirstFile")
+    await submit(queue, 4, 4, link="https://drive.google.com/open?id=SecondFile")
+    with pytest.raises(DuplicateSubmissionError):
+        await submit(queue, 5, 5, link=f"{album}?i=1440857790&ls=1")
+    with pytest.raises(DuplicateSubmissionError):
+        await submit(queue, 6, 6, link="https://drive.google.com/file/d/SecondFile/view?usp=sharing")
+
+
+async def test_blocked_domain_matches_aliases_and_idn(queue: QueueService, db: Database) -> None:
+    """Issue 11 B6: a rule on youtu.be blocks youtube.com links; unicode and punycode hosts are one domain."""
+    from services.validation import normalize_block
+
+    for domain in ("youtu.be", "Bücher.example"):
+        await db.add_block(BlockEntry(GUILD, BlockKind.DOMAIN, normalize_block(BlockKind.DOMAIN, domain)))
+    for n, link in enumerate(
+        ("https://www.youtube.com/watch?v=abc", "https://m.youtube.com/watch?v=abc", "https://xn--bcher-kva.example/s")
+    ):
+        with pytest.raises(BlockedError):
+            await submit(queue, 1, n, link=link)
+    assert await db.count_user_history(GUILD, 1) == 0
+
+
 async def test_cooldown_and_cap_on_waiting_submissions(queue: QueueService, db: Database, clock: FakeClock) -> None:
-    await db.update_settings(GUILD, submit_cooldown_seconds=30, max_pending_per_user=2)
-    await submit(queue, 1, 1, skip=True)
+    await db.update_settings(GUILD, submit_cooldown_seconds=30, max_pending_per_user=1)
+    first = (await submit(queue, 1, 1, skip=True)).submission
+    await queue.approve(GUILD, first.public_id, Line.SKIP)
     with pytest.raises(RateLimitedError, match="again in"):
         await queue.submit(GUILD, 1, "u", draft(queue, 9), skip=False)
     clock.advance(31)
-    await queue.approve(GUILD, (await db.user_active(GUILD, 1))[0].public_id, Line.SKIP)
-    await submit(queue, 1, 2, skip=True)
-    clock.advance(31)
-    with pytest.raises(RateLimitedError, match="limit is 2"):
+    await submit(queue, 1, 2, skip=True)  # the approved skip does not count against the cap
+    clock.advance(10)
+    with pytest.raises(RateLimitedError, match=r"1 skip waiting for a reviewer.*limit is 1"):
         await submit(queue, 1, 3, skip=True)
-    # admins are exempt from both (the cap of 2 is reached, and the cooldown is running again)
+    # admins are exempt from the cooldown (still running) as from the cap
     second = next(s for s in await db.user_active(GUILD, 1) if s.line is Line.PENDING)
     await queue.approve(GUILD, second.public_id, Line.SKIP)
     placed = await queue.submit(GUILD, 1, "u", draft(queue, 4), skip=True, exempt=True)
     assert placed.submission.line is Line.PENDING
+
+
+async def test_cap_on_waiting_submissions_counts_pending_skips_only(queue: QueueService, db: Database) -> None:
+    """Issue 11 B7: three verified paid skips do not stop a member from claiming a fourth."""
+    await db.update_settings(GUILD, max_pending_per_user=3)
+    for n in range(3):
+        await to_line(queue, 1, n, Line.SKIP)
+    fourth = await submit(queue, 1, 3, skip=True)
+    assert fourth.submission.line is Line.PENDING
+    assert len(await db.user_active(GUILD, 1)) == 4
 
 
 async def test_admin_is_exempt_from_spam_control_not_queue_rules(queue: QueueService, db: Database) -> None:
@@ -379,3 +431,31 @@ async def test_the_feed_hears_every_change(queue: QueueService) -> None:
     await queue.approve(GUILD, sub.public_id, Line.SKIP)
     await queue.next(GUILD)
     assert heard == [GUILD, GUILD, GUILD]
+
+
+async def test_submit_writes_the_row_and_its_handle_in_one_transaction(
+    queue: QueueService, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 B13: no second transaction after the insert that a crash could cut off."""
+
+    async def crash(*_args, **_kwargs) -> None:
+        raise RuntimeError("process killed here")
+
+    monkeypatch.setattr(db, "ensure_handle", crash)
+    placed = await submit(queue, 1, 1, handle="@New.Handle")
+    assert placed.submission.tiktok_handle == "new.handle"
+    assert await db.get_handle(GUILD, "new.handle") is not None
+
+
+async def test_a_refused_insert_leaves_no_handle_behind(db: Database) -> None:
+    from database import ConstraintError, NewSubmission
+
+    def row(handle: str) -> NewSubmission:
+        return NewSubmission(GUILD, 1, "u", "a", "t", Line.FREE, "a\x1ft", link="https://x.test/1",
+                             link_key="x.test/1", tiktok_handle=handle)  # fmt: skip
+
+    await db.insert_submission(row("first"), 1.0)
+    with pytest.raises(ConstraintError):
+        await db.insert_submission(row("second"), 2.0)
+    assert await db.get_handle(GUILD, "first") is not None
+    assert await db.get_handle(GUILD, "second") is None

@@ -104,7 +104,7 @@ class QueueMachine(RuleBasedStateMachine):
     def engage(self, handle: str, likes: int, comments: int) -> None:
         delta = EngagementDelta(handle, EngagementCounts(likes=likes, comments=comments))
         self.run(self.db.apply_engagement(GUILD, None, [delta]))
-        self.queue.invalidate(GUILD)  # what the engagement writer does after a flush
+        self.run(self.queue.scores_changed(GUILD, [handle]))  # what the engagement writer does after a flush
 
     @rule(user=USERS, handle=HANDLES)
     def link(self, user: int, handle: str) -> None:
