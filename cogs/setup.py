@@ -45,6 +45,7 @@ from services.setup import (
 )
 from ui import setup_ui
 from ui.checks import admin_only
+from ui.displays import DisplayPermissionError
 from ui.respond import NO_MENTIONS, defer, respond, update
 
 if TYPE_CHECKING:
@@ -312,15 +313,12 @@ class Setup(commands.Cog):
                     message_id = await displays.ensure_portal(guild.id, channel)
                 else:
                     message_id = await displays.ensure(guild.id, kind, channel)
+            except DisplayPermissionError as exc:
+                checklist.add(Mark.FAILED, exc.message)
+                continue
             except discord.HTTPException as exc:
                 why = refusal(exc, "Send Messages and Embed Links")
                 checklist.add(Mark.FAILED, f"The {label} in {channel.mention}: {why}")
-                continue
-            except Exception as exc:  # DisplayPermissionError carries a message for people
-                message = getattr(exc, "message", None)
-                if message is None:
-                    raise
-                checklist.add(Mark.FAILED, message)
                 continue
             pinned = await self._is_pinned(channel, message_id)
             fresh = before is None or before.message_id != message_id
@@ -436,7 +434,8 @@ class Setup(commands.Cog):
         for guild in list(self.bot.guilds):
             try:
                 await self.report_problems(guild)
-            except (discord.HTTPException, OSError):
+            except Exception:
+                # One guild's failure must not skip the others; the traceback is logged.
                 log.exception("start-up permission check of guild %s failed", guild.id)
 
     @commands.Cog.listener()

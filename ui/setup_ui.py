@@ -20,7 +20,7 @@ from services import settings as registry
 from services.setup import LAYOUT, Checklist, Mark, Report
 from ui import limits
 from ui.checks import check_admin
-from ui.respond import BaseModal, BaseView, respond, update
+from ui.respond import BaseModal, BaseView, Denied, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -98,7 +98,9 @@ class SetupWizard(BaseView):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         """Only the admin who opened it, and only while still an admin."""
         await check_admin(interaction)
-        return interaction.user.id == self.owner_id
+        if interaction.user.id != self.owner_id:
+            raise Denied("Only the admin who opened this menu can use it; run /setup run yourself.")
+        return True
 
     async def _redraw(self, interaction: discord.Interaction) -> None:
         bot = _bot(interaction)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -41,11 +42,13 @@ async def fresh_guild(env: BotEnv) -> None:
     await grant(env, perms.INVITE_PERMISSIONS)
 
 
-async def run_setup(env: BotEnv, **picks: Any) -> tuple[str, Any]:
-    """/setup run, then Set up; returns the checklist text and the click's record."""
+async def run_setup(env: BotEnv, role: str | None = None, **picks: Any) -> tuple[str, Any]:
+    """/setup run, optional picks in the wizard, then Set up; returns the checklist text and the click's record."""
     opened = await env.admin.slash(env.channels["general"], "setup", "run")
     wizard = opened.messages()[0]
     assert opened.ephemeral and "Set up the music queue" in opened.text()
+    if role is not None:
+        await env.admin.select(wizard, env.admin.find_custom_id(wizard, "reviewer role"), [role])
     for slot, channel_id in picks.items():
         wizard = env.fake.messages[wizard["id"]]
         await env.admin.select(wizard, env.admin.find_custom_id(wizard, "Pick an existing channel"), [slot])
@@ -142,13 +145,17 @@ async def test_setup_repairs_a_deleted_channel_and_adopts_picked_ones(bot_env: B
     admin_api(env).delete_channel(created["now-playing"])
     guild = env.bot.get_guild(env.guild_id)
     await fake.wait_for(lambda: guild.get_channel(int(created["now-playing"])) is None, 5, "the deletion")
-    text, _ = await run_setup(env, bookmark_channel_id=env.channels["bookmarks"])
+    text, _ = await run_setup(env, role=env.reviewer_role, bookmark_channel_id=env.channels["bookmarks"])
     again = setup_channels(env)
+    assert f"Reviewer role: <@&{env.reviewer_role}> (picked)" in text
+    assert overwrite(env, again["reviewer-panel"], env.reviewer_role) is not None
+    assert channel_permissions(fake, env.reviewer.user_id, again["reviewer-panel"]) & VIEW
     assert "now-playing" in again and again["now-playing"] != created["now-playing"]
     assert "the old one was deleted" in text and "(picked)" in text
     settings = await env.bot.db.get_settings(env.guild_id)
     assert settings.now_playing_channel_id == int(again["now-playing"])
     assert settings.bookmark_channel_id == int(env.channels["bookmarks"])
+    assert settings.reviewer_role_id == int(env.reviewer_role)
     assert overwrite(env, env.channels["bookmarks"], fake.guild_id) == (0, SEND)
 
 
@@ -304,3 +311,31 @@ async def test_start_up_log_has_the_invite_url_when_in_no_server(
     with caplog.at_level("INFO", logger="cogs.setup"):
         await cog.on_ready()
     assert perms.invite_url(int(bot_env.fake.app_id)) in caplog.text
+
+
+async def test_check_names_two_problems_and_a_second_run_repairs_them(bot_env: BotEnv) -> None:
+    env, fake = bot_env, bot_env.fake
+    env.bot.config = replace(env.bot.config, sign_api_key="sign-key-for-tests")
+    await fresh_guild(env)
+    await run_setup(env)
+    created = setup_channels(env)
+    live = next(p for p in LAYOUT if p.key == "live_queue_channel_id")
+    needs = sum(p.bit for p in live.needs)
+    admin_api(env).set_overwrite(created["live-queue"], fake.app_id, allow=needs & ~PIN, deny=PIN)
+    admin_api(env).delete_channel(created["bookmarks"])
+    guild = env.bot.get_guild(env.guild_id)
+    channel = guild.get_channel(int(created["live-queue"]))
+    await fake.wait_for(lambda: guild.get_channel(int(created["bookmarks"])) is None
+                        and not channel.permissions_for(guild.me).pin_messages, 5, "the changes")  # fmt: skip
+    check = await env.admin.slash(env.channels["general"], "setup", "check")
+    problems = [line for line in check.text().splitlines() if line.startswith("❌")]
+    assert "2 problem(s)" in check.text() and len(problems) == 2
+    assert "Live queue" in problems[0] and "Pin Messages" in problems[0]
+    assert "Bookmarks" in problems[1] and "deleted" in problems[1]
+    await env.settle()
+    text, _ = await run_setup(env)
+    assert "Bookmarks: created" in text and "(the old one was deleted)" in text
+    assert "read-only for members (set for the bot)" in text and "❌" not in text
+    again = await env.admin.slash(env.channels["general"], "setup", "check")
+    assert "all good" in again.text()
+    env.extra["transcript"] = (check.text(), text)

@@ -4,7 +4,8 @@
 and the owner hold everything, then the @everyone, role and member overwrites of the channel, in that
 order). The endpoints enforce what Discord enforces for a bot: Manage Channels to create a channel,
 Manage Roles to create a role or write an overwrite, and no allowing or denying (nor granting a role) a
-permission the bot does not hold itself; a refusal is 403 with code 50013. Every change dispatches the
+permission the bot does not hold itself in the server (or the parent category), unless a channel overwrite
+gives it Manage Roles there; a refusal is 403 with code 50013. Every change dispatches the
 gateway event Discord sends, so discord.py's cache (and the bot's own ``permissions_for``) follows.
 The test helpers (``grant_bot``, ``set_role_permissions``, ``set_overwrite``) change the world as a server
 admin would in the Discord client.
@@ -167,12 +168,32 @@ class GuildAdmin:
         ):
             return _json({"code": 10009, "message": "Unknown Overwrite"}, 404)
         overwrite = self._overwrite({"id": target, "type": kind, "allow": body.get("allow"), "deny": body.get("deny")})
-        if not self._may_write(channel_permissions(state, state.app_id, channel["id"]), [overwrite]):
+        if not channel_permissions(state, state.app_id, channel["id"]) & MANAGE_ROLES:
+            return _refused()
+        if not self._explicit_manage_roles(channel) and not self._may_write(self._grantable(channel), [overwrite]):
             return _refused()
         others = [o for o in channel.get("permission_overwrites") or [] if o["id"] != target]
         channel["permission_overwrites"] = [*others, overwrite]
         self.gateway.dispatch("CHANNEL_UPDATE", channel)
         return web.Response(status=204)
+
+    def _grantable(self, channel: dict[str, Any]) -> int:
+        """What the bot may allow or deny in a channel's overwrites (per Discord's docs).
+
+        Its permissions in the server, or in the parent category when the channel has one; the channel's
+        own overwrites do not count.
+        """
+        parent = channel.get("parent_id")
+        if parent and parent in self.state.channels:
+            return channel_permissions(self.state, self.state.app_id, parent)
+        return guild_permissions(self.state, self.state.app_id)
+
+    def _explicit_manage_roles(self, channel: dict[str, Any]) -> bool:
+        """A Manage Roles allow in the channel's overwrites for the bot or one of its roles lifts that limit."""
+        mine = {self.state.app_id, *self.state.members[self.state.app_id]["roles"]}
+        return any(
+            o["id"] in mine and int(o["allow"]) & MANAGE_ROLES for o in channel.get("permission_overwrites") or []
+        )
 
     @staticmethod
     def _overwrite(raw: dict[str, Any]) -> dict[str, Any]:
