@@ -1018,6 +1018,13 @@ class Database:
             )
             return cur.rowcount > 0
 
+    async def release_owner_notice(self, guild_id: int) -> None:
+        """Undo a claim whose DM did not arrive (closed DMs, unknown owner), so a later check tries again."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "UPDATE guild_settings SET doctor_owner_notified_at = NULL WHERE guild_id = ?", (guild_id,)
+            )
+
     async def display_windows(self) -> dict[int, float]:
         """Every guild's own display refresh window (guilds on the default are left out)."""
         rows = await self._fetchall(

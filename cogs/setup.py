@@ -92,6 +92,8 @@ class Setup(commands.Cog):
         self._startup_checked = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._views: list[discord.ui.View] = []
+        # One run per guild at a time: two admins pressing Set up together must not create two of anything.
+        self._runs: dict[int, asyncio.Lock] = {}
 
     async def cog_load(self) -> None:
         """Register the settings panel's persistent select (before connecting, so old panels keep working)."""
@@ -137,6 +139,10 @@ class Setup(commands.Cog):
 
     async def run_setup(self, guild: discord.Guild, picks: dict[str, int], role_id: int | None) -> Checklist:
         """Every step of a setup run; Discord refusing one step never stops the others."""
+        async with self._runs.setdefault(guild.id, asyncio.Lock()):
+            return await self._run_setup(guild, picks, role_id)
+
+    async def _run_setup(self, guild: discord.Guild, picks: dict[str, int], role_id: int | None) -> Checklist:
         checklist = Checklist()
         settings = await self.bot.db.get_settings(guild.id)
         role = await self._reviewer_role(guild, settings, role_id, checklist)
@@ -388,25 +394,37 @@ class Setup(commands.Cog):
         return diagnose(states, env, mentions)
 
     async def report_problems(self, guild: discord.Guild) -> None:
-        """Post what is wrong to the debug channel, or DM the owner once; the same findings are not repeated."""
+        """Post what is wrong to the debug channel, or DM the owner once; the same findings are not repeated.
+
+        The findings are remembered only once they reached someone (or the owner already had their one DM),
+        so a post Discord refused is tried again at the next start.
+        """
         report = await self.diagnose(guild)
         fingerprint = report.fingerprint if report.problems else None
         if fingerprint == await self.bot.db.doctor_fingerprint(guild.id):
             return
-        await self.bot.db.set_doctor_fingerprint(guild.id, fingerprint)
-        if not report.problems:
+        if fingerprint is None:
+            await self.bot.db.set_doctor_fingerprint(guild.id, None)
             return
-        text = setup_ui.doctor_text(guild.name, report)
+        if await self._deliver(guild, setup_ui.doctor_text(guild.name, report)):
+            await self.bot.db.set_doctor_fingerprint(guild.id, fingerprint)
+
+    async def _deliver(self, guild: discord.Guild, text: str) -> bool:
         settings = await self.bot.db.get_settings(guild.id)
         debug = guild.get_channel(settings.debug_channel_id) if settings.debug_channel_id else None
         if isinstance(debug, discord.TextChannel) and debug.permissions_for(guild.me).send_messages:
             try:
                 await debug.send(text, allowed_mentions=NO_MENTIONS)
-                return
+                return True
             except discord.HTTPException as exc:
                 log.info("guild %s: doctor could not post to the debug channel: %s", guild.id, exc)
-        if await self.bot.db.claim_owner_notice(guild.id, time.time()):
-            await self._dm_owner(guild, text)
+        # Claimed first (two checks at once DM once); released when the DM did not arrive.
+        if not await self.bot.db.claim_owner_notice(guild.id, time.time()):
+            return True  # the owner already had their one message
+        if await self._dm_owner(guild, text):
+            return True
+        await self.bot.db.release_owner_notice(guild.id)
+        return False
 
     async def _dm_owner(self, guild: discord.Guild, text: str) -> bool:
         try:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from errors import ValidationError
 from models import GuildSettings
 from services import settings as registry
 from services.setup import LAYOUT, Checklist, Mark, Report
@@ -122,8 +123,14 @@ class SetupWizard(BaseView):
         row=1,
     )
     async def channel_select(self, interaction: discord.Interaction, select: discord.ui.ChannelSelect[Any]) -> None:
-        """Use an existing text channel for the chosen slot."""
-        self.picks[self.slot] = select.values[0].id
+        """Use an existing text channel for the chosen slot (one channel per slot: their permissions differ)."""
+        channel_id = select.values[0].id
+        taken = next(
+            (plan.label for plan in LAYOUT if plan.key != self.slot and self.picks.get(plan.key) == channel_id), None
+        )
+        if taken is not None:
+            raise ValidationError(f"<#{channel_id}> is already picked for {taken}; pick another channel.")
+        self.picks[self.slot] = channel_id
         await self._redraw(interaction)
 
     @discord.ui.select(cls=discord.ui.RoleSelect, placeholder="Use an existing reviewer role (optional)", row=2)

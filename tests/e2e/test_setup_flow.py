@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import replace
 from typing import Any
@@ -339,3 +340,30 @@ async def test_check_names_two_problems_and_a_second_run_repairs_them(bot_env: B
     again = await env.admin.slash(env.channels["general"], "setup", "check")
     assert "all good" in again.text()
     env.extra["transcript"] = (check.text(), text)
+
+
+async def test_two_runs_at_once_create_everything_once(bot_env: BotEnv) -> None:
+    env = bot_env
+    await fresh_guild(env)
+    guild = env.bot.get_guild(env.guild_id)
+    cog = env.bot.get_cog("Setup")
+    first, second = await asyncio.gather(cog.run_setup(guild, {}, None), cog.run_setup(guild, {}, None))
+    assert first.changed and not second.changed
+    assert len(setup_channels(env)) == len(LAYOUT)
+    assert len([r for r in env.fake.roles.values() if r["name"] == REVIEWER_ROLE_NAME]) == 1
+
+
+async def test_the_same_channel_cannot_be_picked_for_two_slots(bot_env: BotEnv) -> None:
+    env = bot_env
+    opened = await env.admin.slash(env.channels["general"], "setup", "run")
+    wizard = opened.messages()[0]
+    channel_pick = env.admin.find_custom_id(wizard, "this existing channel")
+    slot_pick = env.admin.find_custom_id(wizard, "Pick an existing channel")
+    await env.admin.select(wizard, channel_pick, [env.channels["queue"]])  # for the first slot, Submissions
+    await env.admin.select(env.fake.messages[wizard["id"]], slot_pick, ["live_queue_channel_id"])
+    refused = await env.admin.select(env.fake.messages[wizard["id"]], channel_pick, [env.channels["queue"]])
+    assert "already picked for Submissions" in await refused.wait_text("already picked")
+    # Another admin can't drive this admin's menu.
+    other = env.fake.member("otto", admin=True)
+    foreign = await other.click(env.fake.messages[wizard["id"]], other.find_custom_id(wizard, "Set up"))
+    assert "Only the admin who opened this menu" in await foreign.wait_text("Only the admin")
