@@ -194,3 +194,26 @@ async def test_the_owner_is_notified_once(tmp_path) -> None:
         assert await db.doctor_fingerprint(5) == "abc"
     finally:
         await db.close()
+
+
+def test_the_fakes_permission_computation_follows_discord() -> None:
+    from tests.fakediscord.guildadmin import ALL, channel_permissions
+    from tests.fakediscord.state import BASIC_PERMISSIONS, State
+
+    state = State()
+    channel = state.new_channel("private")
+    role = state.new_role("rev")
+    member = state.new_member("m", [])
+    reviewer = state.new_member("r", [role])
+    admin = state.new_member("a", [state.new_role("admin", 1 << 3)])
+    view = perms.VIEW_CHANNEL.bit
+    state.channels[channel]["permission_overwrites"] = [
+        {"id": state.guild_id, "type": 0, "allow": "0", "deny": str(view)},
+        {"id": role, "type": 0, "allow": str(view), "deny": "0"},
+        {"id": member, "type": 1, "allow": "0", "deny": str(perms.SEND_MESSAGES.bit)},
+    ]
+    assert channel_permissions(state, member, channel) == BASIC_PERMISSIONS & ~view & ~perms.SEND_MESSAGES.bit
+    assert channel_permissions(state, reviewer, channel) == BASIC_PERMISSIONS
+    assert channel_permissions(state, admin, channel) == ALL
+    state.members[state.owner_id] = state.member_payload(state.user_payload(state.owner_id, "owner"), [])
+    assert channel_permissions(state, state.owner_id, channel) == ALL  # the owner holds everything

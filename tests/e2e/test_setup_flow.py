@@ -226,9 +226,16 @@ async def test_every_setting_round_trips_through_the_panel_and_out_of_range_is_r
         await accepted.wait_text("✅")
         assert getattr(await env.bot.db.get_settings(env.guild_id), spec.key) == want, spec.key
     assert env.bot.displays.window_of(env.guild_id) == 60
+    await env.restart()  # the guild's own window is loaded again at start
+    assert env.bot.displays.window_of(env.guild_id) == 60
+    panel = (await env.admin.slash(general, "settings")).messages()[0]
     shown = await env.admin.slash(general, "show-settings")
     assert "Maximum track length: 14400 s" in shown.text() and "Like cap: 100000 per min" in shown.text()
     # Members can't open it, and a forged click on the panel is refused too.
+    manage_server = 1 << 5  # as discord.py sends it
+    assert env.fake.commands["settings"]["default_member_permissions"] == manage_server
+    assert env.fake.commands["setup"]["default_member_permissions"] == manage_server
+    assert {o["name"] for o in env.fake.commands["setup"]["options"]} == {"run", "check"}
     denied = await env.member.slash(general, "settings")
     assert "Only admins" in denied.text()
     forged = await env.member.select(panel, SETTINGS_PICK_ID, ["like_cap_per_minute"])
@@ -268,10 +275,13 @@ async def test_start_up_check_posts_problems_to_the_debug_channel_once_else_dms_
     await fake.wait_for(lambda: any("problem(s)" in m["content"] for m in fake.channel_messages(debug)), 10, "post")
     posted = [m["content"] for m in fake.channel_messages(debug) if "problem(s)" in m["content"]]
     assert "Pin Messages" in posted[0] and "Manage Channels" in posted[0]
+    first = env.bot.get_cog("Setup")
+    await fake.wait_for(lambda: not first._tasks, 10, "the check to remember what it posted")
     await env.restart()
     cog = env.bot.get_cog("Setup")
     await fake.wait_for(lambda: not cog._tasks, 10, "the start-up check")
-    assert len([m for m in fake.channel_messages(debug) if "problem(s)" in m["content"]]) == 1  # same: not again
+    again = [m["content"] for m in fake.channel_messages(debug) if "problem(s)" in m["content"]]
+    assert len(again) == 1, again  # same findings: not posted again
     # No debug channel: the owner hears it, once.
     await env.bot.db.update_settings(env.guild_id, debug_channel_id=None, now_playing_channel_id=31337)
     guild = env.bot.get_guild(env.guild_id)
