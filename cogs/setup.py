@@ -43,7 +43,7 @@ from services.setup import (
     names,
     overwrite_needs,
 )
-from ui import setup_ui
+from ui import limits, setup_ui
 from ui.checks import admin_only
 from ui.displays import DisplayPermissionError
 from ui.respond import NO_MENTIONS, defer, respond, update
@@ -376,9 +376,10 @@ class Setup(commands.Cog):
         config = self.bot.config
         env = Environment(
             guild_bits=me.guild_permissions.value,
-            bot_role=me.top_role.mention if not me.top_role.is_default() else f"@{me.display_name}",
+            # Names, not mentions: the same text goes to the owner by DM, where role mentions don't resolve.
+            bot_role=f"@{limits.safe(me.top_role.name if not me.top_role.is_default() else me.display_name, 60)}",
             bot_role_position=me.top_role.position,
-            reviewer_role=(reviewer.mention if reviewer else f"<@&{settings.reviewer_role_id}>")
+            reviewer_role=(f"@{limits.safe(reviewer.name, 60)}" if reviewer else f"role {settings.reviewer_role_id}")
             if settings.reviewer_role_id
             else None,
             reviewer_role_exists=reviewer is not None,
