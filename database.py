@@ -1008,7 +1008,7 @@ class Database:
             )
 
     async def claim_owner_notice(self, guild_id: int, now: float) -> bool:
-        """True exactly once per guild: the owner is DMed about problems at most once (atomic claim)."""
+        """Record the owner's one DM; True only the first time (atomic, so two checks record it once)."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
             cur = await conn.execute(
@@ -1018,12 +1018,12 @@ class Database:
             )
             return cur.rowcount > 0
 
-    async def release_owner_notice(self, guild_id: int) -> None:
-        """Undo a claim whose DM did not arrive (closed DMs, unknown owner), so a later check tries again."""
-        async with self.transaction() as conn:
-            await conn.execute(
-                "UPDATE guild_settings SET doctor_owner_notified_at = NULL WHERE guild_id = ?", (guild_id,)
-            )
+    async def owner_notified(self, guild_id: int) -> bool:
+        """Whether the owner already had the doctor's one DM."""
+        row = await self._fetchone(
+            "SELECT doctor_owner_notified_at FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return bool(row and row[0] is not None)
 
     async def display_windows(self) -> dict[int, float]:
         """Every guild's own display refresh window (guilds on the default are left out)."""

@@ -419,13 +419,13 @@ class Setup(commands.Cog):
                 return True
             except discord.HTTPException as exc:
                 log.info("guild %s: doctor could not post to the debug channel: %s", guild.id, exc)
-        # Claimed first (two checks at once DM once); released when the DM did not arrive.
-        if not await self.bot.db.claim_owner_notice(guild.id, time.time()):
+        if await self.bot.db.owner_notified(guild.id):
             return True  # the owner already had their one message
-        if await self._dm_owner(guild, text):
-            return True
-        await self.bot.db.release_owner_notice(guild.id)
-        return False
+        # Recorded only once it arrived: closed DMs, or a shutdown mid-send, leave it for the next check.
+        if not await self._dm_owner(guild, text):
+            return False
+        await self.bot.db.claim_owner_notice(guild.id, time.time())
+        return True
 
     async def _dm_owner(self, guild: discord.Guild, text: str) -> bool:
         try:

@@ -184,11 +184,11 @@ async def test_the_owner_is_notified_once(tmp_path) -> None:
     db = Database(tmp_path / "y.db")
     await db.connect()
     try:
+        assert await db.owner_notified(5) is False
         assert await db.claim_owner_notice(5, 1.0) is True
         assert await db.claim_owner_notice(5, 2.0) is False
-        assert await db.claim_owner_notice(6, 2.0) is True
-        await db.release_owner_notice(6)  # the DM did not arrive
-        assert await db.claim_owner_notice(6, 3.0) is True
+        assert await db.owner_notified(5) is True
+        assert await db.owner_notified(6) is False
         assert await db.doctor_fingerprint(5) is None
         await db.set_doctor_fingerprint(5, "abc")
         assert await db.doctor_fingerprint(5) == "abc"
