@@ -8,7 +8,8 @@ translate interactions into calls on these objects. ``close`` stops them in the 
 view builds, schedules or re-wires any of them, so reloading a cog changes nothing but its commands.
 
 Run ``python bot.py`` to start, ``python bot.py --check`` to validate configuration, migrate the
-database and import every cog without connecting, and ``python bot.py --sync`` to force a command sync.
+database and import every cog without connecting, ``python bot.py --sync`` to force a command sync, and
+``python bot.py --invite`` to print the invite URL with exactly the permissions the bot needs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from services.engagement import EngagementWriter
 from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.log_context import set_guild
+from services.permissions import client_id_from_token, invite_url
 from services.points import PointsService
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
@@ -63,6 +65,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.tiktok",
     "cogs.user",
     "cogs.leaderboard",
+    "cogs.setup",
 )
 TREE_HASH_KEY = "command_tree_hash"
 
@@ -228,6 +231,7 @@ class MusicQueueBot(commands.Bot):
         self.live_status.start()
         self._closers.append(("TikTok status messages", self.live_status.close))
         self.displays = DisplayManager(self, config.display_refresh_seconds)
+        await self.displays.load_windows()
         self.displays.start()  # waits for READY inside a task: nothing calls Discord before connecting
         self._closers.append(("displays", self.displays.close))
         self.backups = BackupService(self.db, config.data_dir, config.backup_keep)
@@ -351,6 +355,30 @@ def check_setup(config: Config) -> None:
     log.info("configuration ok; database at schema version %s; %d cogs import", version, len(EXTENSIONS))
 
 
+async def application_id(config: Config) -> int:
+    """The application's id: from the token's first segment, else asked of Discord (application info)."""
+    from_token = client_id_from_token(config.token)
+    if from_token is not None:
+        return from_token
+    client = discord.Client(intents=discord.Intents.none())
+    async with client:
+        await client.login(config.token)
+        info = await client.application_info()
+    return info.id
+
+
+def print_invite(config: Config) -> int:
+    """``--invite``: write the OAuth2 URL (bot + applications.commands, the exact permissions) to stdout."""
+    apply_endpoint_overrides(config)
+    try:
+        client_id = asyncio.run(application_id(config))
+    except discord.LoginFailure:
+        log.error("Discord refused the token: check DISCORD_TOKEN in .env")
+        return 1
+    sys.stdout.write(invite_url(client_id) + "\n")
+    return 0
+
+
 async def run_bot(bot: MusicQueueBot, token: str) -> None:
     """Run until closed; SIGTERM and SIGINT close cleanly (buffers flushed, TikTok stopped, database closed)."""
     loop = asyncio.get_running_loop()
@@ -368,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Music review queue bot for TikTok LIVE streamers.")
     parser.add_argument("--check", action="store_true", help="validate config, migrate the database, import cogs")
     parser.add_argument("--sync", action="store_true", help="sync slash commands even if unchanged")
+    parser.add_argument("--invite", action="store_true", help="print the invite URL with the permissions needed")
     args = parser.parse_args(argv)
     try:
         config = load_config()
@@ -375,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     setup_logging(config)
+    if args.invite:
+        return print_invite(config)
     if args.check:
         try:
             check_setup(config)

@@ -57,8 +57,7 @@ _SETTINGS_COLUMNS = {
     "submit_cooldown_seconds",
     "max_pending_per_user",
     "max_track_seconds",
-    "verified_handles_only",
-    "reconnect_grace_seconds",
+    *GuildSettings.TUNABLE_KEYS,
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -217,8 +216,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         submit_cooldown_seconds=row["submit_cooldown_seconds"],
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
-        verified_handles_only=bool(row["verified_handles_only"]),
-        reconnect_grace_seconds=row["reconnect_grace_seconds"],
+        **{k: (bool(row[k]) if k in GuildSettings.BOOL_KEYS else row[k]) for k in GuildSettings.TUNABLE_KEYS},
     )
 
 
@@ -1274,3 +1272,43 @@ class Database:
             )
             found.update({r["handle"]: _counts(r) for r in rows})
         return found
+
+    # ------------------------------------------------------------------ setup and permission doctor (issue 14)
+
+    async def doctor_fingerprint(self, guild_id: int) -> str | None:
+        """What the permission doctor last posted for a guild (a hash of its problems), if anything."""
+        row = await self._fetchone("SELECT doctor_fingerprint FROM guild_settings WHERE guild_id = ?", (guild_id,))
+        return row[0] if row else None
+
+    async def set_doctor_fingerprint(self, guild_id: int, fingerprint: str | None) -> None:
+        """Remember what the doctor posted, so a restart with the same problems posts nothing new."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+            await conn.execute(
+                "UPDATE guild_settings SET doctor_fingerprint = ? WHERE guild_id = ?", (fingerprint, guild_id)
+            )
+
+    async def claim_owner_notice(self, guild_id: int, now: float) -> bool:
+        """Record the owner's one DM; True only the first time (atomic, so two checks record it once)."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO guild_settings (guild_id) VALUES (?)", (guild_id,))
+            cur = await conn.execute(
+                "UPDATE guild_settings SET doctor_owner_notified_at = ? "
+                "WHERE guild_id = ? AND doctor_owner_notified_at IS NULL",
+                (now, guild_id),
+            )
+            return cur.rowcount > 0
+
+    async def owner_notified(self, guild_id: int) -> bool:
+        """Whether the owner already had the doctor's one DM."""
+        row = await self._fetchone(
+            "SELECT doctor_owner_notified_at FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return bool(row and row[0] is not None)
+
+    async def display_windows(self) -> dict[int, float]:
+        """Every guild's own display refresh window (guilds on the default are left out)."""
+        rows = await self._fetchall(
+            "SELECT guild_id, display_refresh_seconds FROM guild_settings WHERE display_refresh_seconds IS NOT NULL"
+        )
+        return {int(r[0]): float(r[1]) for r in rows}

@@ -198,10 +198,31 @@ class GuildSettings:
     submit_cooldown_seconds: int = 30
     max_pending_per_user: int = 3
     max_track_seconds: int | None = None
+    # services/settings.py describes each (label, range, default); the migrations add the columns.
+    display_refresh_seconds: float | None = None
+    share_cap_per_minute: int = 5
     # Only handles the submitter proved (chat code, or an admin's link) add points to their Free songs.
     verified_handles_only: bool = True
     # A drop followed by a reconnect within this many seconds continues the same live session.
     reconnect_grace_seconds: int = 300
+    free_every_nth: int = 0
+    public_queue_enabled: bool = False
+    file_link_expiry_hours: int = 24
+    setup_category_id: int | None = None
+
+    # Settings stored as 0/1 in SQLite.
+    BOOL_KEYS = ("verified_handles_only", "public_queue_enabled")
+    # Tunables added by issue 14, read and written as plain columns of the same name.
+    TUNABLE_KEYS = (
+        "display_refresh_seconds",
+        "share_cap_per_minute",
+        "verified_handles_only",
+        "reconnect_grace_seconds",
+        "free_every_nth",
+        "public_queue_enabled",
+        "file_link_expiry_hours",
+        "setup_category_id",
+    )
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",

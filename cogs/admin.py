@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from errors import ValidationError
 from models import BlockEntry, BlockKind, GuildSettings, Line
+from services import settings as registry
 from services import validation
 from ui import limits
 from ui.checks import admin_command
@@ -327,9 +328,11 @@ def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> disc
     embed.add_field(
         name="Gift tiers", value=f"Skip {t.skip} · DoubleSkip {t.double_skip} · BackToBack {t.back_to_back}"
     )
+    # Every setting of the registry (change them with /settings).
     embed.add_field(
-        name="Spam control",
-        value=f"cooldown {settings.submit_cooldown_seconds} s · max waiting {settings.max_pending_per_user}",
+        name="Limits and features (/settings)",
+        value="\n".join(f"{s.label}: {s.describe(getattr(settings, s.key))}" for s in registry.SETTINGS),
+        inline=False,
     )
     return limits.fit(embed)
 

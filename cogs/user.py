@@ -9,7 +9,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from ui import limits
+from ui.checks import is_admin
 from ui.respond import guild_id_of, respond
+from ui.setup_ui import ADMIN_STEPS
 from ui.submission_ui import show_history
 
 if TYPE_CHECKING:
@@ -98,6 +100,8 @@ class User(commands.Cog):
         """How the queue works and how to earn points."""
         w = (await self.bot.db.get_settings(guild_id_of(interaction))).weights
         embed = discord.Embed(title="🎵 How the queue works", colour=discord.Colour.blurple())
+        if interaction.guild is not None and await is_admin(interaction):
+            embed.add_field(name="Admins: get started", value=ADMIN_STEPS, inline=False)
         embed.add_field(
             name="Lines",
             value="**BackToBack** > **DoubleSkip** > **Skip** > **Free**. Paid lines play first, in the order "

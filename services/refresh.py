@@ -34,10 +34,13 @@ class Coalescer(Generic[K]):
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
+        window_of: Callable[[K], float | None] | None = None,
     ) -> None:
         self.action = action
         self.window = window
         self.clock = clock
+        # A per-key window (a guild's own display refresh setting); None falls back to ``window``.
+        self.window_of = window_of
         self._states: dict[K, _State] = {}
         self.runs = 0
 
@@ -50,7 +53,8 @@ class Coalescer(Generic[K]):
 
     async def _drain(self, key: K, state: _State) -> None:
         while state.dirty:
-            delay = state.last_run + self.window - self.clock()
+            own = self.window_of(key) if self.window_of is not None else None
+            delay = state.last_run + (self.window if own is None else own) - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
             state.dirty = False

@@ -61,6 +61,7 @@ NAMES = {
     DisplayKind.LIVE_QUEUE: "live queue",
     DisplayKind.REVIEWER_MAIN: "reviewer queue panel",
     DisplayKind.REVIEWER_PENDING: "pending skips panel",
+    DisplayKind.PORTAL: "submission portal",
 }
 
 Key = tuple[int, DisplayKind]
@@ -108,7 +109,10 @@ class DisplayManager:
         self.bot = bot
         self.window = bot.config.display_refresh_seconds if window is None else window
         self._render = render or self.render
-        self.coalescer: Coalescer[Key] = Coalescer(self._run, self.window)
+        self._guild_windows: dict[int, float] = {}
+        self.coalescer: Coalescer[Key] = Coalescer(
+            self._run, self.window, window_of=lambda key: self._guild_windows.get(key[0])
+        )
         self.stats = DisplayStats()
         self._blocked: set[Key] = set()
         self._verify: set[Key] = set()
@@ -140,6 +144,10 @@ class DisplayManager:
         """Once the bot is ready, refresh every stored display once (idempotent; never calls Discord early)."""
         if self._startup is None and not self._closed:
             self._startup = asyncio.create_task(self._refresh_when_ready(), name="displays-startup")
+
+    async def load_windows(self) -> None:
+        """Read every guild's own refresh window (before anything refreshes, so none runs on the default)."""
+        self._guild_windows.update(await self.bot.db.display_windows())
 
     async def _refresh_when_ready(self) -> None:
         await self.bot.wait_until_ready()
@@ -438,6 +446,49 @@ class DisplayManager:
         await update(interaction, embed=embed, view=view)
         await self.bot.db.save_display(replace(display, content_hash=digest))
         return True
+
+    # ------------------------------------------------------------------ per-guild window, the portal (issue 14)
+
+    def set_window(self, guild_id: int, seconds: float | None) -> None:
+        """A guild's own refresh window (``/settings``); None goes back to the bot's default."""
+        if seconds is None:
+            self._guild_windows.pop(guild_id, None)
+        else:
+            self._guild_windows[guild_id] = seconds
+
+    def window_of(self, guild_id: int) -> float:
+        """The refresh window in use for a guild."""
+        return self._guild_windows.get(guild_id, self.window)
+
+    async def ensure_portal(self, guild_id: int, channel: discord.abc.Snowflake) -> int:
+        """Post and pin the submission portal once per guild, or adopt the one already in that channel.
+
+        Like ``ensure``: the stored message is reused (and re-pinned) while it exists in that channel, a
+        move posts the new one first and then takes the old one down, so repeated setups never duplicate it.
+        """
+        from ui.submission_ui import PortalView, portal_embed  # the portal's own module builds it
+
+        key = (guild_id, DisplayKind.PORTAL)
+        async with self._lock(key):
+            existing = await self.bot.db.get_display(guild_id, DisplayKind.PORTAL)
+            if existing is not None and existing.message_id is not None and existing.channel_id == channel.id:
+                try:
+                    message = await self.bot.get_partial_messageable(channel.id).fetch_message(existing.message_id)
+                except discord.NotFound:
+                    message = None
+                if message is not None:
+                    if not message.pinned:
+                        await self._pin(message, DisplayKind.PORTAL)
+                    return message.id
+            sent = await self.bot.get_partial_messageable(channel.id).send(
+                embed=portal_embed(), view=PortalView(), allowed_mentions=NO_MENTIONS
+            )
+            self.stats.posted += 1
+            await self.bot.db.save_display(Display(guild_id, DisplayKind.PORTAL, channel.id, sent.id, None))
+            await self._pin(sent, DisplayKind.PORTAL)
+            if existing is not None and existing.message_id is not None and existing.channel_id != channel.id:
+                await self._retire(existing)
+            return sent.id
 
     # ------------------------------------------------------------------ shutdown
 

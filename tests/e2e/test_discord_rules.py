@@ -19,12 +19,12 @@ ADMIN_COMMANDS = (
     "setnowplayingchannel", "setup-post-live-metrics", "setdebugchannel", "set-submission-channel",
     "set-reviewer-role", "set-admin-role", "show-settings", "resetpoints", "points-weights", "gift-tiers",
     "link-handle", "blocklist", "backup", "setup-live-queue", "setup-reviewer-channel", "setup-submission-portal",
-    "tiktok",
+    "tiktok", "setup", "settings",
 )  # fmt: skip
 # Reviewer and member commands: visible to everyone in the server (the reviewer role is a custom role with no
 # Discord permission to key on, so /next relies on its runtime check), never in DMs.
 MEMBER_COMMANDS = ("queue", "next", "submit", "submitfile", "mysubmissions", "link-tiktok", "unlink-tiktok",
-                   "my-tiktok-handles", "notify", "help")  # fmt: skip
+                   "my-tiktok-handles", "notify", "help", "leaderboard")  # fmt: skip
 
 
 async def test_every_command_syncs_with_its_default_permission_and_guild_context(bot_env: BotEnv) -> None:

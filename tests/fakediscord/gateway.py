@@ -42,6 +42,9 @@ def needed_intent(event: str, data: Any) -> int:
     if event in GUILD_EVENTS:
         return INTENT_GUILDS
     if event in MEMBER_EVENTS:
+        # Discord sends GUILD_MEMBER_UPDATE for the bot's own member whatever the intents (its roles change).
+        if event == "GUILD_MEMBER_UPDATE" and isinstance(data, dict) and (data.get("user") or {}).get("bot"):
+            return 0
         return INTENT_GUILD_MEMBERS
     if event in MESSAGE_EVENTS:
         in_guild = isinstance(data, dict) and data.get("guild_id")

@@ -18,6 +18,8 @@ from aiohttp import web
 
 from tests.fakediscord import limits
 from tests.fakediscord.gateway import Gateway
+from tests.fakediscord.guildadmin import GuildAdmin
+from tests.fakediscord.guildadmin import client_quirks as guild_admin_quirks
 from tests.fakediscord.openapi import ContractChecker
 from tests.fakediscord.state import (
     ACK_WINDOW,
@@ -76,7 +78,7 @@ def known_client_quirks(path: str, body: Any) -> Any:
         body = {**body, "attachments": [{**a, "id": str(a.get("id"))} for a in body["attachments"]]}
     if path == "/users/@me/channels" and isinstance(body.get("recipient_id"), int):
         body = {**body, "recipient_id": str(body["recipient_id"])}
-    return body
+    return guild_admin_quirks(path, body)
 
 
 @dataclass
@@ -108,6 +110,7 @@ class RestApi:
         self.gateway = gateway
         self.contract = contract
         self._bucket_hits: dict[str, list[float]] = {}
+        self.guild_admin = GuildAdmin(state, gateway)
         snowflake, msg = r"(?P<{}>[^/]+)", r"/messages/(?P<message_id>[^/]+)"
         c = "/channels/" + snowflake.format("channel_id")
         hook = "/webhooks/(?P<app_id>[^/]+)/(?P<token>[^/]+)"
@@ -128,6 +131,9 @@ class RestApi:
             ("GET|POST", c + "/messages", self._channel_messages),
             ("GET|PATCH|DELETE", c + msg, self._message),
             ("GET", "/guilds/(?P<guild_id>[^/]+)/members/(?P<user_id>[^/]+)", self._member),
+            ("POST", "/guilds/(?P<guild_id>[^/]+)/channels", self.guild_admin.create_channel),
+            ("POST", "/guilds/(?P<guild_id>[^/]+)/roles", self.guild_admin.create_role),
+            ("PUT", c + "/permissions/(?P<overwrite_id>[^/]+)", self.guild_admin.put_overwrite),
         ]
         self._routes = [(re.compile(f"^(?:{m})$"), re.compile(f"^{p}$"), h) for m, p, h in table]
 
