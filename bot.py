@@ -173,7 +173,7 @@ class MusicQueueBot(commands.Bot):
         self.feed = ChangeFeed()
         self.db = Database(config.database_path, feed=self.feed)
         self.audio = AudioStore(config.data_dir)
-        self.tree.on_error = self._on_tree_error
+        self.tree.error(self._on_tree_error)  # the tree's one error handler (the decorator, called directly)
         self.synced = False
         # What setup_hook started, in order; close() stops it in reverse.
         self._closers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
