@@ -157,6 +157,7 @@ class MusicQueueBot(commands.Bot):
     backups: BackupService
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
+        # ``options``: discord.py's own Client options (typed ``**options: Any`` there too), passed through.
         intents = discord.Intents.default()
         intents.message_content = True  # the submission channel rule reads ordinary chatter
         options.setdefault("chunk_guilds_at_startup", False)

@@ -6,7 +6,8 @@ by anyone on any message. So admin and reviewer rights are decided here, at the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -16,6 +17,8 @@ from ui.respond import Denied, guild_id_of
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
+
+_T = TypeVar("_T")
 
 ADMIN_REFUSAL = "Only admins (Manage Server, or the admin role) can do that."
 REVIEWER_REFUSAL = "Only reviewers can do that."
@@ -53,7 +56,7 @@ async def is_admin(interaction: discord.Interaction[MusicQueueBot]) -> bool:
     return True
 
 
-def admin_only() -> Any:
+def admin_only() -> Callable[[_T], _T]:
     """App-command check: admins only, decided at runtime on every call."""
 
     async def predicate(interaction: discord.Interaction[MusicQueueBot]) -> bool:
@@ -63,7 +66,7 @@ def admin_only() -> Any:
     return app_commands.check(predicate)
 
 
-def reviewer_only() -> Any:
+def reviewer_only() -> Callable[[_T], _T]:
     """App-command check: reviewers and admins, decided at runtime on every call."""
 
     async def predicate(interaction: discord.Interaction[MusicQueueBot]) -> bool:

@@ -54,6 +54,8 @@ def _kwargs(
     file: discord.File | None,
     files: list[discord.File] | None,
 ) -> dict[str, Any]:
+    # Any: one dict feeds send_message, followup.send and both edits, whose discord.py overloads are split by
+    # embed/embeds and file/files; no TypedDict matches them all.
     kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if content is not None:
         kwargs["content"] = content
