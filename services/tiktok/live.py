@@ -509,7 +509,7 @@ class LiveConnectionManager:
     def _rate_limit_wait(self, exc: BaseException) -> float:
         """Seconds until the sign server's reset time; the long delay when it is missing or garbage."""
         try:
-            reset = float(exc.reset_time)  # type: ignore[attr-defined]
+            reset = float(exc.reset_time)  # type: ignore[attr-defined]  # TikTokLive SignatureRateLimitError, untyped
         except (AttributeError, KeyError, TypeError, ValueError, AssertionError, OverflowError):
             return self.long_delay
         if reset != reset or reset <= 0:  # NaN or nonsense
