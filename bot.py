@@ -181,6 +181,7 @@ class MusicQueueBot(commands.Bot):
     backups: BackupService
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
+        # ``options``: discord.py's own Client options (typed ``**options: Any`` there too), passed through.
         intents = required_intents()
         options.setdefault("chunk_guilds_at_startup", False)
         options.setdefault("max_ratelimit_timeout", 60.0)
@@ -197,7 +198,7 @@ class MusicQueueBot(commands.Bot):
         self.feed = ChangeFeed()
         self.db = Database(config.database_path, feed=self.feed)
         self.audio = AudioStore(config.data_dir)
-        self.tree.on_error = self._on_tree_error
+        self.tree.error(self._on_tree_error)  # the tree's one error handler (the decorator, called directly)
         self.synced = False
         # What setup_hook started, in order; close() stops it in reverse.
         self._closers: list[tuple[str, Callable[[], Awaitable[None]]]] = []

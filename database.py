@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
@@ -46,6 +45,11 @@ PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: people
 PUBLIC_ID_LENGTH = 5
 _ACTIVE_SQL = ", ".join(f"'{line.value}'" for line in ACTIVE_LINES)
 _COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins")
+
+SqlValue = int | float | str | bytes | None
+"""What a statement parameter may be (SQLite's storage classes)."""
+SettingValue = int | bool | None
+"""What a plain ``guild_settings`` column takes through ``update_settings`` (ids, counts, flags; None clears)."""
 
 # Columns of guild_settings that update_settings may write, with the model field they come from.
 _SETTINGS_COLUMNS = {
@@ -397,15 +401,15 @@ class Database:
         name = self._unique.get((table, columns), "_".join(columns))
         return ConstraintError(name, table, columns)
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    async def _fetchall(self, sql: str, params: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
         async with self._lock, self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
-    async def _fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+    async def _fetchone(self, sql: str, params: Sequence[SqlValue] = ()) -> sqlite3.Row | None:
         async with self._lock, self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
-    async def explain(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+    async def explain(self, sql: str, params: Sequence[SqlValue] = ()) -> list[str]:
         """``EXPLAIN QUERY PLAN`` details of a statement (used by tests to prove index use)."""
         rows = await self._fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
         return [row["detail"] for row in rows]
@@ -448,7 +452,7 @@ class Database:
         *,
         weights: PointsWeights | None = None,
         gift_tiers: GiftTiers | None = None,
-        **values: Any,
+        **values: SettingValue,
     ) -> GuildSettings:
         """Change some settings of a guild (columns are checked against a fixed list) and return them all.
 
@@ -458,7 +462,7 @@ class Database:
         unknown = set(values) - _SETTINGS_COLUMNS
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
-        columns: dict[str, Any] = {k: (int(v) if isinstance(v, bool) else v) for k, v in values.items()}
+        columns: dict[str, SqlValue] = {k: (int(v) if isinstance(v, bool) else v) for k, v in values.items()}
         if weights is not None:
             columns.update({col: getattr(weights, name) for name, col in _WEIGHT_COLUMNS.items()})
         if gift_tiers is not None:
@@ -608,6 +612,7 @@ class Database:
                 guild_row = await (
                     await conn.execute("SELECT guild_id FROM submissions WHERE id = ?", (submission_id,))
                 ).fetchone()
+                assert guild_row is not None  # the UPDATE above just changed this submission
                 await self._reset_handles(conn, guild_row["guild_id"], reset_handles)
             async with conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)) as c2:
                 row = await c2.fetchone()
@@ -767,11 +772,13 @@ class Database:
                 "SELECT user_id, verified FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)
             ) as cur:
                 row = await cur.fetchone()
+            assert row is not None  # inserted just above, in this transaction
             previous = row["user_id"]
             if previous is not None and previous != user_id and not force:
                 owner_row = await (
                     await conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle))
                 ).fetchone()
+                assert owner_row is not None  # the same row as just above, in this transaction
                 return _handle(owner_row), previous
             keep_verified = bool(row["verified"]) and previous == user_id
             await conn.execute(
@@ -783,6 +790,7 @@ class Database:
                 await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 updated = await c.fetchone()
+        assert updated is not None  # the row exists: inserted or updated above, in this transaction
         return _handle(updated), previous
 
     async def unlink_handle(self, guild_id: int, handle: str, user_id: int | None) -> bool:
@@ -842,6 +850,7 @@ class Database:
             await conn.execute("DELETE FROM link_codes WHERE guild_id = ? AND handle = ?", (guild_id, handle))
             async with conn.execute("SELECT * FROM handles WHERE guild_id = ? AND handle = ?", (guild_id, handle)) as c:
                 row = await c.fetchone()
+        assert row is not None  # inserted just above, in this transaction
         return _handle(row), (before["user_id"] if before else None)
 
     async def _reset_handles(self, conn: aiosqlite.Connection, guild_id: int, handles: Sequence[str]) -> int:
@@ -984,6 +993,7 @@ class Database:
             session_id = cur.lastrowid
             async with conn.execute("SELECT * FROM live_sessions WHERE id = ?", (session_id,)) as c:
                 row = await c.fetchone()
+        assert row is not None  # inserted just above, in this transaction
         return _session(row)
 
     async def end_session(self, session_id: int, now: float) -> LiveSession | None:
@@ -1125,7 +1135,7 @@ class Database:
         return _session(row) if row else None
 
     @staticmethod
-    def _ranked(guild_id: int, weights: PointsWeights, session_id: int | None) -> tuple[str, list[Any]]:
+    def _ranked(guild_id: int, weights: PointsWeights, session_id: int | None) -> tuple[str, list[SqlValue]]:
         """A ``WITH ranked AS (...)`` prefix: points per handle of one live, or of every real live added up.
 
         Points come from the per-live counters times the guild's weights, not from the handles ledger:

@@ -89,7 +89,8 @@ class Admin(commands.Cog):
     async def _set_channel(
         self, interaction: discord.Interaction[MusicQueueBot], key: str, channel: discord.TextChannel
     ) -> None:
-        await self.bot.db.update_settings(guild_id_of(interaction), **{key: channel.id})
+        # The composite settings passed explicitly: ``key`` is a plain column, never one of them.
+        await self.bot.db.update_settings(guild_id_of(interaction), **{key: channel.id}, weights=None, gift_tiers=None)
         await respond(interaction, f"✅ {CHANNEL_LABELS[key]} channel set to {channel.mention}.")
 
     @app_commands.command(name="setbookmarkchannel")

@@ -13,11 +13,11 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from mutagen import MutagenError
+from mutagen import FileType, MutagenError
 from mutagen.flac import FLAC
 from mutagen.mp3 import MP3
 from mutagen.mp4 import MP4
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 MAX_BYTES = 25 * 1024 * 1024
 # Extension -> the mutagen class that must parse the content for the upload to be accepted.
-_KINDS = {"mp3": MP3, "wav": WAVE, "m4a": MP4, "flac": FLAC}
+# Typed here because mutagen (py.typed) leaves its constructors unannotated: each takes a file object.
+_KINDS: dict[str, Callable[[io.BytesIO], FileType]] = {"mp3": MP3, "wav": WAVE, "m4a": MP4, "flac": FLAC}
 ALLOWED_EXTENSIONS = tuple(_KINDS)
 
 

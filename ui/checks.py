@@ -9,7 +9,7 @@ by anyone on any message. So admin and reviewer rights are decided here, at the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -20,7 +20,7 @@ from ui.respond import Denied, guild_id_of
 if TYPE_CHECKING:
     from bot import MusicQueueBot
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 ADMIN_REFUSAL = "Only admins (Manage Server, or the admin role) can do that."
 REVIEWER_REFUSAL = "Only reviewers can do that."
@@ -58,7 +58,7 @@ async def is_admin(interaction: discord.Interaction[MusicQueueBot]) -> bool:
     return True
 
 
-def admin_only() -> Any:
+def admin_only() -> Callable[[_T], _T]:
     """App-command check: admins only, decided at runtime on every call."""
 
     async def predicate(interaction: discord.Interaction[MusicQueueBot]) -> bool:
@@ -68,7 +68,7 @@ def admin_only() -> Any:
     return app_commands.check(predicate)
 
 
-def reviewer_only() -> Any:
+def reviewer_only() -> Callable[[_T], _T]:
     """App-command check: reviewers and admins, decided at runtime on every call."""
 
     async def predicate(interaction: discord.Interaction[MusicQueueBot]) -> bool:
@@ -78,7 +78,7 @@ def reviewer_only() -> Any:
     return app_commands.check(predicate)
 
 
-def admin_command() -> Callable[[T], T]:
+def admin_command() -> Callable[[_T], _T]:
     """Mark an admin command: hidden unless Manage Server, guild only, and checked at runtime on every call.
 
     Use it under ``@app_commands.command``. discord.py applies ``default_permissions``/``guild_only`` only to a
@@ -87,7 +87,7 @@ def admin_command() -> Callable[[T], T]:
     Server Settings → Integrations, and ``admin_only`` still decides on every call.
     """
 
-    def decorate(command: T) -> T:
+    def decorate(command: _T) -> _T:
         command = admin_only()(command)
         command = app_commands.guild_only()(command)
         return app_commands.default_permissions(manage_guild=True)(command)

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 import discord
 
@@ -34,6 +34,17 @@ if TYPE_CHECKING:
     from services.queue import QueueService
 
 log = logging.getLogger(__name__)
+
+_E = TypeVar("_E", bound=FeedEvent)
+
+
+class _Post(TypedDict, total=False):
+    """The keyword arguments of one channel post (one overload of ``Messageable.send``)."""
+
+    content: str
+    embed: discord.Embed
+    file: discord.File
+    allowed_mentions: discord.AllowedMentions
 
 
 class Notifier:
@@ -54,15 +65,11 @@ class Notifier:
         """Subscribe to the feed events that someone is told about (idempotent)."""
         if self._unsubscribe:
             return
-        handlers: dict[type[FeedEvent], Callable[[Any], Coroutine[Any, Any, None]]] = {
-            GiftPromoted: self._gift_promoted,
-            HandleVerified: self._handle_verified,
-            LiveConnected: self._live_connected,
-            LiveDropped: self._live_dropped,
-            LiveEnded: self._live_ended,
-        }
-        for kind, handler in handlers.items():
-            self._unsubscribe.append(self.feed.subscribe(self._spawner(handler), kind))
+        self._listen(GiftPromoted, self._gift_promoted)
+        self._listen(HandleVerified, self._handle_verified)
+        self._listen(LiveConnected, self._live_connected)
+        self._listen(LiveDropped, self._live_dropped)
+        self._listen(LiveEnded, self._live_ended)
 
     async def close(self) -> None:
         """Stop listening and wait for what is being sent."""
@@ -72,16 +79,18 @@ class Notifier:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawner(self, handler: Callable[[Any], Coroutine[Any, Any, None]]) -> Callable[[FeedEvent], None]:
+    def _listen(self, kind: type[_E], handler: Callable[[_E], Awaitable[None]]) -> None:
         def spawn(event: FeedEvent) -> None:
+            if not isinstance(event, kind):  # never: the feed delivers only ``kind``; narrows the type
+                return
             task = asyncio.create_task(self._run(handler, event), name=f"notify-{type(event).__name__}")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-        return spawn
+        self._unsubscribe.append(self.feed.subscribe(spawn, kind))
 
     @staticmethod
-    async def _run(handler: Callable[[Any], Coroutine[Any, Any, None]], event: FeedEvent) -> None:
+    async def _run(handler: Callable[[_E], Awaitable[None]], event: _E) -> None:
         try:
             await handler(event)
         except Exception:
@@ -123,7 +132,7 @@ class Notifier:
         level: int = logging.WARNING,
     ) -> discord.Message | None:
         """Post to a channel; returns the message, or None (logged once) when Discord refused it."""
-        kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
+        kwargs: _Post = {"allowed_mentions": NO_MENTIONS}
         if content is not None:
             kwargs["content"] = limits.clip(content, limits.CONTENT)
         if embed is not None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -311,28 +311,31 @@ class LiveQueueView(BaseView):
         super().__init__(timeout=None)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
-    async def previous(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def previous(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """The last page (the public message always shows the first), privately."""
         await queue_actions.show_queue(interaction, -1)
 
     @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
-    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def next(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """The second page, privately."""
         await queue_actions.show_queue(interaction, 1)
 
     @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=LQ_REFRESH)
-    async def refresh(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def refresh(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """A fresh first page, privately."""
         await queue_actions.refresh_public(interaction)
 
     @discord.ui.button(label="My position", emoji="📍", style=discord.ButtonStyle.primary, custom_id=LQ_MINE)
-    async def mine(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def mine(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """Where the clicker's songs are."""
         await queue_actions.show_queue(interaction, None, with_mine=True)
 
 
 class _SafeDynamic:
     """Mixin: a dynamic item's failure still reaches the user (discord.py would only log it)."""
+
+    # Its ``callback`` is the client-generic hook of ui/respond.py, narrowed to MusicQueueBot; mypy reports
+    # that on every class that mixes it in, hence the ``type: ignore[misc]`` on each of them.
 
     async def callback(self, interaction: Interaction) -> None:
         """Run the action through the one error path."""
@@ -346,9 +349,9 @@ class _SafeDynamic:
         raise NotImplementedError
 
 
-class QueuePageButton(
+class QueuePageButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=r"mq:lq:page:(?P<page>\d{1,4}):(?P<dir>[pn])",
 ):
     """Previous/Next on a clicker's private page of the public queue (survives restarts)."""
@@ -359,7 +362,7 @@ class QueuePageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> QueuePageButton:
         """Cheap: only parses the id."""
         return cls(int(match["page"]), match["dir"])
@@ -369,14 +372,14 @@ class QueuePageButton(
         await queue_actions.show_queue(interaction, self.page)
 
 
-def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> discord.ui.Button[Any]:
+def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> discord.ui.Button[BaseView]:
     """The Previous ("p") or Next ("n") button of a private page; the target page is in the custom id."""
     label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
     return discord.ui.Button(label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
                              custom_id=f"{prefix}:{page}:{direction}", disabled=disabled)  # fmt: skip
 
 
-def dynamic_view(*items: discord.ui.Item[Any]) -> BaseView:
+def dynamic_view(*items: discord.ui.DynamicItem[discord.ui.Button[BaseView]]) -> BaseView:
     """A view made only of DynamicItems, finished from the start.
 
     The bot dispatches a DynamicItem from its custom id on whatever message it is, so nothing has to keep
@@ -390,7 +393,7 @@ def dynamic_view(*items: discord.ui.Item[Any]) -> BaseView:
     return view
 
 
-def _pager(button: Any, page: int, total: int) -> BaseView:
+def _pager(button: type[QueuePageButton | ReviewerPageButton], page: int, total: int) -> BaseView:
     page = clamp_page(page, total)
     last = page_count(total) - 1
     return dynamic_view(button(max(page - 1, 0), "p", disabled=page <= 0),
@@ -412,24 +415,24 @@ class ReviewerMainView(BaseView):
         super().__init__(timeout=None)
 
     @discord.ui.button(label="Next", emoji="⏭️", style=discord.ButtonStyle.success, custom_id=RV_NEXT)
-    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def next(self, interaction: Interaction, button: discord.ui.Button[ReviewerMainView]) -> None:
         """Play the next song."""
         await queue_actions.play_next(interaction)
 
     @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=RV_REFRESH)
-    async def refresh(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def refresh(self, interaction: Interaction, button: discord.ui.Button[ReviewerMainView]) -> None:
         """Redraw the reviewer displays now."""
         await queue_actions.refresh_panel(interaction)
 
     @discord.ui.button(label="Full queue", emoji="📄", style=discord.ButtonStyle.secondary, custom_id=RV_BROWSE)
-    async def browse(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def browse(self, interaction: Interaction, button: discord.ui.Button[ReviewerMainView]) -> None:
         """Page through the whole queue privately."""
         await queue_actions.browse(interaction, 0)
 
 
-class ReviewerPageButton(
+class ReviewerPageButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=r"mq:rv:page:(?P<page>\d{1,4}):(?P<dir>[pn])",
 ):
     """Previous/Next on a reviewer's private page of the full queue."""
@@ -440,7 +443,7 @@ class ReviewerPageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> ReviewerPageButton:
         """Cheap: only parses the id."""
         return cls(int(match["page"]), match["dir"])
@@ -463,9 +466,9 @@ _APPROVE_STYLE = {
 }
 
 
-class ApproveButton(
+class ApproveButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=rf"mq:rv:ap:(?P<pid>{PUBLIC_ID}):(?P<line>b2b|ds|skip|free)",
 ):
     """Approve one pending skip into a paid line, or deny it (into Free)."""
@@ -485,7 +488,7 @@ class ApproveButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> ApproveButton:
         """Cheap: only parses the id (the submission is looked up in the callback, after the role check)."""
         return cls(match["pid"], CODE_LINES[match["line"]])
@@ -506,7 +509,7 @@ def approve_buttons(public_id: str, *, row: int | None = None, compact: bool = F
     return buttons
 
 
-class PendingSelect(discord.ui.Select[Any]):
+class PendingSelect(discord.ui.Select["PendingView"]):
     """Pick any pending skip (up to 25, oldest first) to get its approve/deny buttons privately."""
 
     def __init__(self, pending: list[Submission] | None = None) -> None:
@@ -529,7 +532,7 @@ class PendingSelect(discord.ui.Select[Any]):
             row=PENDING_BUTTON_ROWS,
         )
 
-    async def callback(self, interaction: Interaction) -> None:
+    async def callback(self, interaction: Interaction) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Offer the line buttons for the chosen submission (ephemeral, reviewer only)."""
         chosen = self.values[0] if self.values else NOTHING_PENDING
         await queue_actions.choose_pending(interaction, None if chosen == NOTHING_PENDING else chosen)
@@ -552,9 +555,9 @@ def pending_action_view(public_id: str) -> BaseView:
     return dynamic_view(*approve_buttons(public_id))
 
 
-class RateButton(
+class RateButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=rf"mq:rv:rate:(?P<pid>{PUBLIC_ID}):(?P<score>10|[1-9])",
 ):
     """One of the 1-10 score buttons under a played song."""
@@ -573,7 +576,7 @@ class RateButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> RateButton:
         """Cheap: only parses the id."""
         return cls(match["pid"], int(match["score"]))
@@ -583,9 +586,9 @@ class RateButton(
         await queue_actions.rate(interaction, self.public_id, self.score)
 
 
-class BookmarkButton(
+class BookmarkButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=rf"mq:rv:bm:(?P<pid>{PUBLIC_ID})",
 ):
     """Posts a played song to the bookmark channel."""
@@ -622,7 +625,7 @@ class BookmarkButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> BookmarkButton:
         """Cheap: only parses the id."""
         return cls(match["pid"])
@@ -640,7 +643,7 @@ def now_playing_view(public_id: str, *, rating: int | None = None, bookmarked: b
 
 # Registered once by bot.py before connecting, so the buttons of every display work right after a restart.
 PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (LiveQueueView, ReviewerMainView, PendingView)
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[discord.ui.Button[BaseView]]], ...] = (
     QueuePageButton,
     ReviewerPageButton,
     ApproveButton,

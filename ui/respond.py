@@ -55,6 +55,8 @@ def _kwargs(
     file: discord.File | None,
     files: list[discord.File] | None,
 ) -> dict[str, Any]:
+    # Any: one dict feeds send_message, followup.send and both edits, whose discord.py overloads are split by
+    # embed/embeds and file/files; no TypedDict matches them all.
     kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if content is not None:
         kwargs["content"] = content
@@ -161,6 +163,14 @@ async def report_error(interaction: discord.Interaction[MusicQueueBot], error: B
             log.exception("could not deliver an error reply", extra={"guild_id": interaction.guild_id})
 
 
+# Typing convention for every component hook (``interaction_check``, ``on_submit``, ``on_error``, an item's
+# ``callback``): it takes ``discord.Interaction[MusicQueueBot]``. discord.py declares these hooks generic over
+# the client (``Interaction[ClientT]``), so mypy reports any concrete client as an incompatible override;
+# this process has exactly one client, so each such hook carries
+# ``# type: ignore[override]  # client-generic hook, see ui/respond.py`` and nothing else is silenced.
+# ``DynamicItem.from_custom_id`` only parses the id: it takes ``discord.Interaction[discord.Client]``.
+
+
 class BaseView(discord.ui.View):
     """A view whose failures take the one error path."""
 
@@ -170,7 +180,10 @@ class BaseView(discord.ui.View):
         return True
 
     async def on_error(
-        self, interaction: discord.Interaction[MusicQueueBot], error: Exception, item: discord.ui.Item[Any]
+        self,
+        interaction: discord.Interaction[MusicQueueBot],  # type: ignore[override]  # client-generic hook, see above
+        error: Exception,
+        item: discord.ui.Item[BaseView],
     ) -> None:
         """Route to ``report_error``."""
         await report_error(interaction, error)
@@ -179,11 +192,11 @@ class BaseView(discord.ui.View):
 class BaseModal(discord.ui.Modal):
     """A modal whose failures take the one error path."""
 
-    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Tag this submission's task with its guild for the debug channel."""
         set_guild(interaction.guild_id)
         return True
 
-    async def on_error(self, interaction: discord.Interaction[MusicQueueBot], error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction[MusicQueueBot], error: Exception) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Route to ``report_error``."""
         await report_error(interaction, error)

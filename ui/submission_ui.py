@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -97,7 +97,7 @@ class SkipQuestionView(BaseView):
         self.done = False
         self.origin: discord.Interaction[MusicQueueBot] | None = None
 
-    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Only the person who filled the form answers it."""
         await super().interaction_check(interaction)
         if interaction.user.id != self.owner_id:
@@ -106,12 +106,16 @@ class SkipQuestionView(BaseView):
         return True
 
     @discord.ui.button(label="Yes, it's a skip", style=discord.ButtonStyle.success)
-    async def yes(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def yes(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[SkipQuestionView]
+    ) -> None:
         """Pending Skips: a reviewer verifies the payment."""
         await self._submit(interaction, skip=True)
 
     @discord.ui.button(label="No, Free line", style=discord.ButtonStyle.secondary)
-    async def no(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def no(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[SkipQuestionView]
+    ) -> None:
         """The Free line, ordered by engagement points."""
         await self._submit(interaction, skip=False)
 
@@ -168,10 +172,12 @@ async def ask_skip(
 class SubmitModal(BaseModal, title="Submit a song"):
     """Artist, title, link and an optional note."""
 
-    artist: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Artist", max_length=ARTIST_MAX)
-    song_title: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Song title", max_length=TITLE_MAX)
-    link: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Link", max_length=LINK_MAX, placeholder="https://…")
-    note: discord.ui.TextInput[Any] = discord.ui.TextInput(
+    artist: discord.ui.TextInput[SubmitModal] = discord.ui.TextInput(label="Artist", max_length=ARTIST_MAX)
+    song_title: discord.ui.TextInput[SubmitModal] = discord.ui.TextInput(label="Song title", max_length=TITLE_MAX)
+    link: discord.ui.TextInput[SubmitModal] = discord.ui.TextInput(
+        label="Link", max_length=LINK_MAX, placeholder="https://…"
+    )
+    note: discord.ui.TextInput[SubmitModal] = discord.ui.TextInput(
         label="Note (optional)", style=discord.TextStyle.paragraph, max_length=NOTE_MAX, required=False
     )
 
@@ -181,7 +187,7 @@ class SubmitModal(BaseModal, title="Submit a song"):
         super().__init__(timeout=900)
         self.handle = handle
 
-    async def on_submit(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
+    async def on_submit(self, interaction: discord.Interaction[MusicQueueBot]) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Validate, then ask the skip question."""
         draft = interaction.client.queue.draft(
             artist=self.artist.value,
@@ -196,7 +202,7 @@ class SubmitModal(BaseModal, title="Submit a song"):
 # ---------------------------------------------------------------------- history and resubmission
 
 
-class HistorySelect(discord.ui.Select[Any]):
+class HistorySelect(discord.ui.Select[BaseView]):
     """Pick one of your songs to act on."""
 
     def __init__(self, rows: list[Submission], *, placeholder: str) -> None:
@@ -210,7 +216,7 @@ class HistorySelect(discord.ui.Select[Any]):
         ]
         super().__init__(placeholder=placeholder, options=options)
 
-    async def callback(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[MusicQueueBot]) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Hand the choice to the view."""
         view = self.view
         assert isinstance(view, HistoryView | ResubmitPicker)
@@ -250,7 +256,7 @@ class HistoryView(BaseView):
         self.previous.disabled = page <= 0
         self.next.disabled = page >= pages - 1
 
-    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Only the owner may use their history."""
         await super().interaction_check(interaction)
         if interaction.user.id != self.owner_id:
@@ -266,17 +272,23 @@ class HistoryView(BaseView):
         await update(interaction, f"Selected {sub.display_id} **{queue_ui.song(sub)}**.", view=self)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
-    async def previous(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def previous(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
+    ) -> None:
         """Newer songs."""
         await show_history(interaction, self.page - 1, edit=True)
 
     @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
-    async def next(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def next(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
+    ) -> None:
         """Older songs."""
         await show_history(interaction, self.page + 1, edit=True)
 
     @discord.ui.button(label="Withdraw", emoji="🗑️", style=discord.ButtonStyle.danger, row=2, disabled=True)
-    async def withdraw(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def withdraw(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
+    ) -> None:
         """Take the selected song out of the queue."""
         if self.selected is None:
             await respond(interaction, "Choose a song first.")
@@ -285,7 +297,9 @@ class HistoryView(BaseView):
         await respond(interaction, f"🗑️ Withdrew {sub.display_id}.")
 
     @discord.ui.button(label="Submit again", emoji="🔁", style=discord.ButtonStyle.primary, row=2)
-    async def again(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def again(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
+    ) -> None:
         """A new submission with the selected song's data."""
         if self.selected is None:
             await respond(interaction, "Choose a song first.")
@@ -321,21 +335,27 @@ class PortalView(BaseView):
         super().__init__(timeout=None)
 
     @discord.ui.button(label="Submit a link", emoji="🔗", style=discord.ButtonStyle.primary, custom_id="mq:portal:link")
-    async def link(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def link(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[PortalView]
+    ) -> None:
         """Open the submission form."""
         await interaction.response.send_modal(SubmitModal())
 
     @discord.ui.button(
         label="How to submit a file", emoji="📁", style=discord.ButtonStyle.secondary, custom_id="mq:portal:file"
     )
-    async def file(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def file(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[PortalView]
+    ) -> None:
         """Explain /submitfile."""
         await respond(interaction, FILE_HOWTO)
 
     @discord.ui.button(
         label="Submit again from history", emoji="📜", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
     )
-    async def history(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def history(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[PortalView]
+    ) -> None:
         """Pick an old song to submit again."""
         await defer(interaction)
         rows = await interaction.client.db.user_history(guild_id_of(interaction), interaction.user.id, limit=25)

@@ -22,11 +22,12 @@ does no logging and builds no pydantic objects, because it runs inline in the li
 from __future__ import annotations
 
 import collections
+import enum
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Final
 
 from models import EngagementEvent, EventKind
 
@@ -54,8 +55,17 @@ EVENT_NAMES: tuple[str, ...] = (
     "RoomUserSeqEvent",
 )
 
-_Handler = Callable[[Any], list[EngagementEvent]]
-_UNRESOLVED: Any = object()
+# Events are TikTokLive's (untyped) objects, read only through getattr with defaults: ``object`` is all we assume.
+_Handler = Callable[[object], list[EngagementEvent]]
+
+
+class _Unresolved(enum.Enum):
+    """The marker of a class not looked up yet (an enum member, so the type checker can narrow it away)."""
+
+    TOKEN = enum.auto()
+
+
+_UNRESOLVED: Final = _Unresolved.TOKEN
 _EMPTY: list[EngagementEvent] = []  # never mutated: callers only extend from or iterate it
 _SHAPE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError)
 
@@ -112,7 +122,7 @@ class EventAdapter:
         self.duplicates = 0
         self.stale = 0
         self._seen: collections.OrderedDict[int, None] = collections.OrderedDict()
-        self._streaks: dict[tuple[Any, Any, Any], _Streak] = {}
+        self._streaks: dict[tuple[object, object, object], _Streak] = {}
         self._min_create_ms = 0
         self._reported: set[tuple[str, str]] = set()
         self._by_name: dict[str, _Handler] = {
@@ -141,7 +151,7 @@ class EventAdapter:
 
     # ------------------------------------------------------------------ the per-event path
 
-    def handle(self, event: Any) -> list[EngagementEvent]:
+    def handle(self, event: object) -> list[EngagementEvent]:
         """Translate one library event (any kind); returns zero or more domain events, never raises."""
         cls = type(event)
         handler = self._by_type.get(cls, _UNRESOLVED)
@@ -179,7 +189,7 @@ class EventAdapter:
             log.warning("TikTok %s dropped (unexpected shape: %s: %s); further ones are only counted",
                         name, type(exc).__name__, exc)  # fmt: skip
 
-    def _who(self, event: Any) -> tuple[str, int | None, str | None] | None:
+    def _who(self, event: object) -> tuple[str, int | None, str | None] | None:
         user = getattr(event, "user", None)
         if user is None:
             return None
@@ -193,12 +203,12 @@ class EventAdapter:
         return handle, (int(user_id) if user_id else None), (getattr(user, "nickname", None) or None)
 
     @staticmethod
-    def _msg_id(event: Any) -> int | None:
+    def _msg_id(event: object) -> int | None:
         common = getattr(event, "common", None)
         return (getattr(common, "msg_id", None) or None) if common is not None else None
 
     def _simple(self, kind: EventKind) -> _Handler:
-        def handler(event: Any) -> list[EngagementEvent]:
+        def handler(event: object) -> list[EngagementEvent]:
             who = self._who(event)
             if who is None:
                 self.dropped += 1
@@ -208,7 +218,7 @@ class EventAdapter:
 
         return handler
 
-    def _comment(self, event: Any) -> list[EngagementEvent]:
+    def _comment(self, event: object) -> list[EngagementEvent]:
         who = self._who(event)
         if who is None:
             self.dropped += 1
@@ -217,7 +227,7 @@ class EventAdapter:
         return [EngagementEvent(EventKind.COMMENT, who[0], self.clock(), tiktok_user_id=who[1], nickname=who[2],
                                 msg_id=self._msg_id(event), text=str(text) if text else None)]  # fmt: skip
 
-    def _like(self, event: Any) -> list[EngagementEvent]:
+    def _like(self, event: object) -> list[EngagementEvent]:
         who = self._who(event)
         if who is None:
             self.dropped += 1
@@ -227,14 +237,14 @@ class EventAdapter:
         return [EngagementEvent(EventKind.LIKE, who[0], self.clock(), count=count, tiktok_user_id=who[1],
                                 nickname=who[2], msg_id=self._msg_id(event))]  # fmt: skip
 
-    def _viewers(self, event: Any) -> list[EngagementEvent]:
+    def _viewers(self, event: object) -> list[EngagementEvent]:
         total = getattr(event, "total", None)
         if total is None:
             self.dropped += 1
             return _EMPTY
         return [EngagementEvent(EventKind.VIEWERS, None, self.clock(), viewers=int(total), msg_id=self._msg_id(event))]
 
-    def _gift(self, event: Any) -> list[EngagementEvent]:
+    def _gift(self, event: object) -> list[EngagementEvent]:
         who = self._who(event)
         if who is None:
             self.dropped += 1

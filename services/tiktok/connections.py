@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from models import EngagementEvent
 from services.feed import ChangeFeed, LiveConnected, LiveDropped, LiveStatusChanged
 from services.live_sessions import LiveSessionService
-from services.tiktok.live import EndReason, LiveInfo, LiveListener, StatusSnapshot
+from services.tiktok.live import EndReason, LiveInfo, LiveListener, SessionId, StatusSnapshot, TikTokSettings
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class _Listener:
     def on_state(self, snapshot: StatusSnapshot) -> None:
         self._owner.feed.publish(LiveStatusChanged(self._guild_id))
 
-    async def on_connected(self, info: LiveInfo) -> Any:
+    async def on_connected(self, info: LiveInfo) -> SessionId | None:
         # A reconnect within the grace window of a drop continues the same live session.
         connected = await self._owner.sessions.connected(self._guild_id, info.username, info.room_id)
         self._owner.feed.publish(
@@ -94,7 +94,9 @@ class LiveConnections:
         self._connections: dict[int, Connection] = {}
 
     @classmethod
-    def with_workers(cls, sessions: LiveSessionService, feed: ChangeFeed, config: Callable[[], Any]) -> LiveConnections:
+    def with_workers(
+        cls, sessions: LiveSessionService, feed: ChangeFeed, config: Callable[[], TikTokSettings | None]
+    ) -> LiveConnections:
         """Connections that each run in a child process (``services.tiktok.worker.LiveWorker``).
 
         ``config`` is read when a guild's connection is created, so it sees the configuration of that

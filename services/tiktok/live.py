@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
 
 from errors import NotConnectedError, NotFoundError, ValidationError
 from models import EngagementEvent
@@ -48,6 +48,55 @@ LIVE_STATUS = 2
 
 MAX_RATE_LIMIT_WAIT = 3600.0
 """Never trust a sign-server reset time further away than this (seconds)."""
+
+_T = TypeVar("_T")
+
+SessionId = str | int
+"""A connected period's id: the manager's own short hex id, or the one ``on_connected`` supplied."""
+
+
+class TikTokSettings(Protocol):
+    """The TikTok endpoints and sign server settings (``config.Config``, or the child's ``WorkerSettings``)."""
+
+    @property
+    def sign_api_url(self) -> str | None:
+        """The sign server's base URL."""
+
+    @property
+    def sign_api_key(self) -> str | None:
+        """The sign server's API key (a secret)."""
+
+    @property
+    def tiktok_web_url(self) -> str | None:
+        """TikTok's web base URL (a fake in tests)."""
+
+    @property
+    def tiktok_webcast_url(self) -> str | None:
+        """TikTok's webcast base URL (a fake in tests)."""
+
+
+class LibraryWeb(Protocol):
+    """What the manager uses of TikTokLive's HTTP client (the library ships no type information)."""
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+
+
+class LibraryClient(Protocol):
+    """What the manager uses of TikTokLive's ``TikTokLiveClient`` (the library ships no type information)."""
+
+    @property
+    def web(self) -> LibraryWeb:
+        """The HTTP client (room lookups)."""
+
+    async def start(self, *, room_id: int | None = None, fetch_live_check: bool = True) -> asyncio.Task[None]:
+        """Sign, enter the room and return the socket task."""
+
+    async def disconnect(self) -> None:
+        """Close the socket and await the socket task."""
+
+    def add_listener(self, event: type, f: Callable[[object], None]) -> object:
+        """Call ``f`` inline for every event of that class."""
 
 
 class ConnectionState(enum.StrEnum):
@@ -72,7 +121,7 @@ class StatusSnapshot:
     persistent: bool
     started_at: float | None
     last_error: str | None
-    session_id: Any = None
+    session_id: SessionId | None = None
     next_attempt_at: float | None = None
 
     @property
@@ -110,7 +159,7 @@ class LiveInfo:
     username: str
     room_id: int | None
     last_error: str | None = None
-    session_id: Any = None
+    session_id: SessionId | None = None
     connected_since: float | None = None
     end_reason: EndReason | None = None
 
@@ -124,7 +173,7 @@ class LiveListener(Protocol):
     def on_state(self, snapshot: StatusSnapshot) -> None:
         """The state (or the attempt count, or the session id) changed; synchronous and cheap."""
 
-    async def on_connected(self, info: LiveInfo) -> Any:
+    async def on_connected(self, info: LiveInfo) -> SessionId | None:
         """Connected to a live: a session starts. May return a session id to show instead of the local one."""
 
     async def on_disconnected(self, info: LiveInfo, unexpected: bool, duration: float) -> None:
@@ -134,7 +183,7 @@ class LiveListener(Protocol):
         """The session of that connected period is over, whatever the reason (post the recap)."""
 
 
-def apply_web_overrides(config: Any) -> None:
+def apply_web_overrides(config: TikTokSettings | None) -> None:
     """TIKTOK_WEB_URL / TIKTOK_WEBCAST_URL from the project's config into TikTokLive's process-wide defaults.
 
     The library's web routes read ``WebDefaults`` at every call, so there is no per-client way to do this.
@@ -152,24 +201,30 @@ def apply_web_overrides(config: Any) -> None:
         WebDefaults.tiktok_webcast_url = webcast_url
 
 
-def signer_kwargs(config: Any) -> dict[str, str]:
+def signer_kwargs(config: TikTokSettings | None) -> dict[str, str]:
     """SIGN_API_URL / SIGN_API_KEY from the config as TikTokLive ``signer_kwargs`` (they win over the env)."""
     out: dict[str, str] = {}
     if config is None:
         return out
-    if getattr(config, "sign_api_url", None):
-        out["sign_api_base"] = config.sign_api_url
-    if getattr(config, "sign_api_key", None):
-        out["sign_api_key"] = config.sign_api_key
+    # getattr: a config object may lack the attributes (any object with those names will do)
+    url: str | None = getattr(config, "sign_api_url", None)
+    key: str | None = getattr(config, "sign_api_key", None)
+    if url:
+        out["sign_api_base"] = url
+    if key:
+        out["sign_api_key"] = key
     return out
 
 
-def default_client_factory(username: str, config: Any = None) -> Any:
+def default_client_factory(username: str, config: TikTokSettings | None = None) -> LibraryClient:
     """A real ``TikTokLiveClient`` for ``username`` with the config's sign server settings."""
     from TikTokLive import TikTokLiveClient
 
     signer = signer_kwargs(config)
-    return TikTokLiveClient(unique_id=username, web_kwargs={"signer_kwargs": signer} if signer else None)
+    client: LibraryClient = TikTokLiveClient(
+        unique_id=username, web_kwargs={"signer_kwargs": signer} if signer else None
+    )
+    return client
 
 
 def describe(exc: BaseException | None) -> str:
@@ -180,7 +235,7 @@ def describe(exc: BaseException | None) -> str:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
 
 
-async def _settle(task: asyncio.Future[Any]) -> None:
+async def _settle(task: asyncio.Future[_T]) -> None:
     """Wait for a task to finish without raising its outcome (the caller reads it from the task)."""
     if not task.done():
         await asyncio.wait({task})
@@ -199,8 +254,8 @@ class LiveConnectionManager:
         guild_id: int,
         listener: LiveListener,
         *,
-        config: Any = None,
-        client_factory: Callable[[str], Any] | None = None,
+        config: TikTokSettings | None = None,
+        client_factory: Callable[[str], LibraryClient] | None = None,
         short_delay: float = 10.0,
         long_delay: float = 30.0,
         short_attempts: int = 3,
@@ -232,12 +287,12 @@ class LiveConnectionManager:
         self.started_at: float | None = None
         self.connected_since: float | None = None
         self.next_attempt_at: float | None = None
-        self.session_id: Any = None
+        self.session_id: SessionId | None = None
         self.last_error: str | None = None
         self.adapter = EventAdapter(streak_timeout=streak_timeout, clock=clock)
-        self._client: Any = None
+        self._client: LibraryClient | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lib_task: asyncio.Future[Any] | None = None
+        self._lib_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._connected = asyncio.Event()
         self._first_outcome: asyncio.Future[str | None] | None = None
@@ -338,7 +393,7 @@ class LiveConnectionManager:
 
     # ------------------------------------------------------------------ the owning task
 
-    async def _run(self, client: Any, live: bool) -> None:
+    async def _run(self, client: LibraryClient, live: bool) -> None:
         wait: float | None = None  # the next pause; None means the retry cadence
         first = True
         self._finishing = False
@@ -374,7 +429,7 @@ class LiveConnectionManager:
         finally:
             self.next_attempt_at = None
 
-    async def _check_live(self, client: Any) -> bool:
+    async def _check_live(self, client: LibraryClient) -> bool:
         """One web call: room id and live status (no sign-server request). NotFoundError for unknown users."""
         from TikTokLive.client.errors import UserNotFoundError
         from TikTokLive.client.web.routes.fetch_room_id_api import FetchRoomIdAPIRoute
@@ -394,7 +449,7 @@ class LiveConnectionManager:
         # A missing status with a room id counts as live: the signed attempt will tell for sure.
         return bool(self.room_id) and (status is None or int(status) == LIVE_STATUS)
 
-    async def _check_live_safely(self, client: Any) -> bool:
+    async def _check_live_safely(self, client: LibraryClient) -> bool:
         try:
             return await self._check_live(client)
         except NotFoundError as exc:
@@ -404,7 +459,7 @@ class LiveConnectionManager:
             log.warning("liveness check for @%s failed: %s", self.username, self.last_error)
         return False
 
-    async def _attempt(self, client: Any) -> tuple[asyncio.Future[Any] | None, float | None]:
+    async def _attempt(self, client: LibraryClient) -> tuple[asyncio.Task[None] | None, float | None]:
         """One signed attempt: the socket task once the room is entered, or (None, pause before the next)."""
         from TikTokLive.client.errors import SignatureRateLimitError, UserOfflineError
 
@@ -439,9 +494,9 @@ class LiveConnectionManager:
             task.cancel()
             await _settle(task)
             return None, None
-        exc = None if task.cancelled() else task.exception()
-        reason = describe(exc) if exc is not None else "the socket closed before the room was entered"
-        return None, self._failed(reason, exc, None)
+        error = None if task.cancelled() else task.exception()
+        reason = describe(error) if error is not None else "the socket closed before the room was entered"
+        return None, self._failed(reason, error, None)
 
     def _failed(self, reason: str, exc: BaseException | None, wait: float | None) -> float | None:
         self.last_error = reason
@@ -454,7 +509,7 @@ class LiveConnectionManager:
     def _rate_limit_wait(self, exc: BaseException) -> float:
         """Seconds until the sign server's reset time; the long delay when it is missing or garbage."""
         try:
-            reset = float(exc.reset_time)  # type: ignore[attr-defined]
+            reset = float(exc.reset_time)  # type: ignore[attr-defined]  # TikTokLive SignatureRateLimitError, untyped
         except (AttributeError, KeyError, TypeError, ValueError, AssertionError, OverflowError):
             return self.long_delay
         if reset != reset or reset <= 0:  # NaN or nonsense
@@ -464,7 +519,7 @@ class LiveConnectionManager:
         # At least the short delay: a reset already past (clock skew) must not turn into a hot loop.
         return min(max(wait, self.short_delay), MAX_RATE_LIMIT_WAIT)
 
-    async def _supervise(self, client: Any, task: asyncio.Future[Any]) -> None:
+    async def _supervise(self, client: LibraryClient, task: asyncio.Task[None]) -> None:
         """One connected period = one session, from the ConnectEvent to the socket task's end."""
         self.connected_since = self.clock()
         self.session_id = uuid.uuid4().hex[:12]
@@ -495,7 +550,7 @@ class LiveConnectionManager:
                 await self._close_socket(client, task)
             await self._end_session(task)
 
-    async def _close_socket(self, client: Any, task: asyncio.Future[Any]) -> None:
+    async def _close_socket(self, client: LibraryClient, task: asyncio.Task[None]) -> None:
         try:
             await client.disconnect()  # closes the socket (1000) and awaits the socket task
         except Exception:
@@ -503,7 +558,7 @@ class LiveConnectionManager:
             task.cancel()
         await _settle(task)
 
-    async def _end_session(self, task: asyncio.Future[Any]) -> None:
+    async def _end_session(self, task: asyncio.Task[None]) -> None:
         stopping = self._stop.is_set()
         exc = None if not task.done() or task.cancelled() else task.exception()
         if stopping:
@@ -535,7 +590,7 @@ class LiveConnectionManager:
             except Exception:
                 log.exception("committing stale gift streaks failed")
 
-    async def _cleanup(self, client: Any) -> None:
+    async def _cleanup(self, client: LibraryClient) -> None:
         self._finishing = True
         lib = self._lib_task
         if lib is not None and not lib.done():
@@ -548,7 +603,7 @@ class LiveConnectionManager:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _new_client(self, handle: str) -> Any:
+    def _new_client(self, handle: str) -> LibraryClient:
         from TikTokLive.events import ConnectEvent, LiveEndEvent
 
         client = self.client_factory(handle)
@@ -559,13 +614,13 @@ class LiveConnectionManager:
         client.add_listener(LiveEndEvent, self._on_live_end)
         return client
 
-    def _on_connect_event(self, event: Any) -> None:
+    def _on_connect_event(self, event: object) -> None:
         self._connected.set()
 
-    def _on_live_end(self, event: Any) -> None:
+    def _on_live_end(self, event: object) -> None:
         self._live_ended = True
 
-    def _on_library_event(self, event: Any) -> None:
+    def _on_library_event(self, event: object) -> None:
         try:
             events = self.adapter.handle(event)
             if events:
@@ -593,7 +648,7 @@ class LiveConnectionManager:
         return LiveInfo(self.guild_id, self.username or "", self.room_id, self.last_error, self.session_id,
                         self.connected_since, reason)  # fmt: skip
 
-    async def _call(self, coro: Awaitable[Any]) -> Any:
+    async def _call(self, coro: Awaitable[_T]) -> _T | None:
         try:
             return await coro
         except Exception:

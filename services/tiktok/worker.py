@@ -42,11 +42,19 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack, cast
 
 from errors import BotError, NotConnectedError, NotFoundError, ValidationError
 from models import EngagementEvent
-from services.tiktok.live import ConnectionState, EndReason, LiveInfo, LiveListener, StatusSnapshot
+from services.tiktok.live import (
+    ConnectionState,
+    EndReason,
+    LiveInfo,
+    LiveListener,
+    SessionId,
+    StatusSnapshot,
+    TikTokSettings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,9 @@ decoding at ~40% of a core for 2,000 events/s)."""
 
 STOP_TIMEOUT = 10.0
 """Seconds the child gets to disconnect and exit after its stdin closes, before it is killed."""
+
+Frame = tuple[Any, ...]
+"""One protocol frame, kind first. It comes out of pickle, so its fields are untyped until a handler reads them."""
 
 _HEADER = struct.Struct("!I")
 _ROW = operator.attrgetter(*(item.name for item in fields(EngagementEvent)))
@@ -81,6 +92,17 @@ _ALLOWED = {
 }
 
 
+class ManagerOptions(TypedDict, total=False):
+    """``LiveConnectionManager`` keyword options the child gets (tests scale the cadence down with them)."""
+
+    short_delay: float
+    long_delay: float
+    short_attempts: int
+    streak_timeout: float
+    flush_interval: float
+    backlog_tolerance: float | None
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
     """What the child needs: the guild, TikTok endpoints and sign key, log level, manager options.
@@ -94,10 +116,12 @@ class WorkerSettings:
     tiktok_web_url: str | None = None
     tiktok_webcast_url: str | None = None
     log_level: int = logging.INFO
-    manager_options: dict[str, float] = field(default_factory=dict)
+    manager_options: ManagerOptions = field(default_factory=ManagerOptions)
 
     @classmethod
-    def from_config(cls, guild_id: int, config: Any, **manager_options: float) -> WorkerSettings:
+    def from_config(
+        cls, guild_id: int, config: TikTokSettings | None, **manager_options: Unpack[ManagerOptions]
+    ) -> WorkerSettings:
         """Read the TikTok settings of the bot's ``Config`` (any object with those attributes, or None)."""
         return cls(
             guild_id=guild_id,
@@ -106,14 +130,14 @@ class WorkerSettings:
             tiktok_web_url=getattr(config, "tiktok_web_url", None),
             tiktok_webcast_url=getattr(config, "tiktok_webcast_url", None),
             log_level=logging.getLogger().getEffectiveLevel(),
-            manager_options=dict(manager_options),
+            manager_options=manager_options,
         )
 
 
 class _Unpickler(pickle.Unpickler):
     """Only builtins and the project's plain protocol types: a frame can never name another class."""
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) in _ALLOWED:
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a worker frame")
@@ -128,7 +152,7 @@ class Channel:
         self._events: list[EngagementEvent] = []
         self._flush_handle: asyncio.TimerHandle | None = None
 
-    def send(self, message: tuple[Any, ...]) -> None:
+    def send(self, message: Frame) -> None:
         """Write one frame (buffered events go first, so nothing overtakes them)."""
         if self._events:
             self._flush_events()
@@ -149,13 +173,13 @@ class Channel:
             # Plain tuples: unpickling frozen dataclasses costs the bot's loop 3x more (7.9 vs 2.4 ms per 2,000).
             self._write(("events", [_ROW(event) for event in events]))
 
-    def _write(self, message: tuple[Any, ...]) -> None:
+    def _write(self, message: Frame) -> None:
         if self.writer.is_closing():
             return  # the other end is gone; the reader side notices and cleans up
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         self.writer.write(_HEADER.pack(len(data)) + data)
 
-    async def receive(self) -> tuple[Any, ...] | None:
+    async def receive(self) -> Frame | None:
         """The next frame, or None at the end of the stream."""
         try:
             (length,) = _HEADER.unpack(await self.reader.readexactly(_HEADER.size))
@@ -202,15 +226,15 @@ class LiveWorker:
         guild_id: int,
         listener: LiveListener,
         *,
-        config: Any = None,
+        config: TikTokSettings | None = None,
         restart_delay: float = 5.0,
-        manager_options: dict[str, float] | None = None,
+        manager_options: ManagerOptions | None = None,
     ) -> None:
         self.guild_id = guild_id
         self.listener = listener
         self.config = config
         self.restart_delay = restart_delay
-        self.manager_options = manager_options or {}
+        self.manager_options: ManagerOptions = manager_options or {}
         self._snapshot = StatusSnapshot(ConnectionState.IDLE, None, None, None, 0, False, None, None)
         self._process: asyncio.subprocess.Process | None = None
         self._channel: Channel | None = None
@@ -277,7 +301,7 @@ class LiveWorker:
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _request(self, kind: str, *args: Any) -> None:
+    async def _request(self, kind: str, *args: object) -> None:
         channel = await self._start()
         request_id = next(self._ids)
         future: asyncio.Future[tuple[str, str] | None] = asyncio.get_running_loop().create_future()
@@ -318,7 +342,7 @@ class LiveWorker:
             code = await process.wait()
             await self._lost(code)
 
-    async def _handle(self, channel: Channel, message: tuple[Any, ...]) -> None:
+    async def _handle(self, channel: Channel, message: Frame) -> None:
         kind = message[0]
         if kind == "events":
             try:
@@ -341,7 +365,7 @@ class LiveWorker:
         else:
             raise ValueError(f"unknown frame kind {kind!r}")
 
-    async def _call(self, name: str, args: tuple[Any, ...]) -> Any:
+    async def _call(self, name: str, args: Frame) -> object:
         if name not in _CALLS:
             raise ValueError(f"unknown listener call {name!r}")
         if name == "on_connected":
@@ -408,7 +432,7 @@ class _ForwardingListener:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.detached = False
-        self._calls: dict[int, asyncio.Future[Any]] = {}
+        self._calls: dict[int, asyncio.Future[object]] = {}
         self._ids = itertools.count(1)
 
     def on_events(self, events: list[EngagementEvent]) -> None:
@@ -417,8 +441,9 @@ class _ForwardingListener:
     def on_state(self, snapshot: StatusSnapshot) -> None:
         self.channel.send(("state", snapshot))
 
-    async def on_connected(self, info: LiveInfo) -> Any:
-        return await self._call("on_connected", info)
+    async def on_connected(self, info: LiveInfo) -> SessionId | None:
+        # The bot answers with what its listener's ``on_connected`` returned (a session id, or None).
+        return cast("SessionId | None", await self._call("on_connected", info))
 
     async def on_disconnected(self, info: LiveInfo, unexpected: bool, duration: float) -> None:
         await self._call("on_disconnected", info, unexpected, duration)
@@ -426,11 +451,11 @@ class _ForwardingListener:
     async def on_session_end(self, info: LiveInfo) -> None:
         await self._call("on_session_end", info)
 
-    async def _call(self, name: str, *args: Any) -> Any:
+    async def _call(self, name: str, *args: object) -> object:
         if self.detached:
             return None
         call_id = next(self._ids)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
         try:
             self.channel.send(("call", call_id, name, args))
@@ -438,7 +463,7 @@ class _ForwardingListener:
         finally:
             self._calls.pop(call_id, None)
 
-    def resolve(self, call_id: int, value: Any) -> None:
+    def resolve(self, call_id: int, value: object) -> None:
         future = self._calls.get(call_id)
         if future is not None and not future.done():
             future.set_result(value)
@@ -457,19 +482,19 @@ class _ForwardingHandler(logging.Handler):
     def __init__(self, channel: Channel) -> None:
         super().__init__()
         self.channel = channel
-        self.formatter = logging.Formatter()
+        self.formatter = self._tracebacks = logging.Formatter()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
             if record.exc_info:
-                text = f"{text}\n{self.formatter.formatException(record.exc_info)}"
+                text = f"{text}\n{self._tracebacks.formatException(record.exc_info)}"
             self.channel.send(("log", record.levelno, record.name, text))
         except Exception:
             self.handleError(record)
 
 
-async def _command(channel: Channel, request_id: int, operation: Awaitable[Any]) -> None:
+async def _command(channel: Channel, request_id: int, operation: Awaitable[object]) -> None:
     error: tuple[str, str] | None = None
     try:
         await operation
@@ -517,7 +542,7 @@ async def child_main() -> None:
             listener.resolve(message[1], message[2])
             continue
         if kind == "connect":
-            operation: Awaitable[Any] = manager.connect(message[2], persistent=message[3])
+            operation: Awaitable[object] = manager.connect(message[2], persistent=message[3])
         elif kind == "disconnect":
             operation = manager.disconnect()
         else:
