@@ -34,9 +34,11 @@ from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
+from services.web_access import WebAccess
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.respond import NO_MENTIONS, report_error
+from web.server import WebServer
 
 log = logging.getLogger("bot")
 
@@ -48,6 +50,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.admin",
     "cogs.tiktok",
     "cogs.user",
+    "cogs.overlay",
 )
 TREE_HASH_KEY = "command_tree_hash"
 
@@ -135,6 +138,8 @@ class MusicQueueBot(commands.Bot):
     sessions: LiveSessionService
     displays: DisplayManager
     feed: ChangeFeed
+    web_access: WebAccess
+    web: WebServer
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -165,6 +170,16 @@ class MusicQueueBot(commands.Bot):
         self.engagement.start()
         self._start_debug_reporter()
         self.displays = DisplayManager(self, self.config.display_refresh_seconds)
+        self.web_access = WebAccess(self.db, self.feed)
+        self.web = WebServer(
+            self.config,
+            db=self.db,
+            queue=self.queue,
+            feed=self.feed,
+            access=self.web_access,
+            audio=self.audio,
+            current_session=lambda guild_id: self.sessions.current(guild_id) if hasattr(self, "sessions") else None,
+        )
         from ui.submission_ui import PERSISTENT_VIEWS as SUBMISSION_VIEWS
 
         # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4);
@@ -174,6 +189,7 @@ class MusicQueueBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+        await self.web.start()
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()
@@ -230,7 +246,9 @@ class MusicQueueBot(commands.Bot):
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def close(self) -> None:
-        """Stop TikTok, flush engagement, close the database, then disconnect (reverse order of creation)."""
+        """Stop the web server and TikTok, flush engagement, close the database, then disconnect (reverse order)."""
+        if hasattr(self, "web"):
+            await self.web.close()
         for name in reversed(EXTENSIONS):
             if name in self.extensions:
                 try:

@@ -124,10 +124,10 @@ class Reviewer(commands.Cog):
         except discord.HTTPException as exc:
             if file is None or exc.status != 413:
                 raise
-            # Discord refused the upload size for this server: the details still reach the reviewer.
+            # Discord refused the upload size here: the details (and a link, if any) still reach the reviewer.
             await respond(
                 interaction,
-                "⚠️ The file is too large to attach here.",
+                self._link_text(sub) or "⚠️ The file is too large to attach here.",
                 embed=embed,
                 view=queue_ui.now_playing_view(sub.public_id),
             )
@@ -149,15 +149,24 @@ class Reviewer(commands.Cog):
         if not sub.file_path:
             return None, None
         try:
+            size = self.bot.audio.resolve(sub.file_path).stat().st_size
+            if size > limits.upload_limit(interaction):
+                # Over this server's upload limit: a signed download link instead (files are accepted only then).
+                return None, self._link_text(sub) or "⚠️ The file is too large to attach in this server."
             data = await self.bot.audio.read(sub.file_path)
         except OSError:
             log.exception("the stored file of %s (%s) can't be read", sub.display_id, sub.file_path)
             return None, "⚠️ The stored file could not be read; ask the submitter to send it again."
-        limit = getattr(interaction, "filesize_limit", 25 * 1024 * 1024)
-        if len(data) > limit:
-            return None, "⚠️ The file is too large to attach in this server."
         name = sub.file_name or f"{sub.public_id}{PurePath(sub.file_path).suffix}"
         return discord.File(io.BytesIO(data), filename=limits.clip(name, 100)), None
+
+    def _link_text(self, sub: Submission) -> str | None:
+        """A private download link for a file too large to attach (None without a public address)."""
+        url = self.bot.web.file_url(sub)
+        if url is None:
+            return None
+        hours = self.bot.config.file_link_hours
+        return f"🔗 The file is larger than this server lets me attach. Listen or download (valid {hours:g} h): {url}"
 
     async def _notify_players(self, guild_id: int, result: PlayResult) -> None:
         sub = result.submission
