@@ -176,6 +176,7 @@ async def test_a_gift_promotion_shows_the_notice_and_moves_the_song(bot_env: Bot
     assert (await rows(page))[0]["by"] == "Max"
     assert "max.gifts" in (await page.text_content("#w-top"))
     assert await page.evaluate("window.__sameDocument") is True
+    await page.wait_for_timeout(900)  # the notice has slid in fully
     await shot(page, "overlay-gift")
     assert (await env.bot.queue.get(env.guild_id, public_id)).line is Line.SKIP
     assert elapsed < 2
