@@ -47,12 +47,14 @@ from services.permissions import client_id_from_token, invite_url
 from services.points import PointsService
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
+from services.web_access import WebAccess
 from ui import queue_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.live_status import LiveStatusBoard
 from ui.notifier import Notifier
 from ui.respond import NO_MENTIONS, report_error
+from web.server import WebServer
 
 log = logging.getLogger("bot")
 
@@ -66,6 +68,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.user",
     "cogs.leaderboard",
     "cogs.setup",
+    "cogs.overlay",
 )
 TREE_HASH_KEY = "command_tree_hash"
 
@@ -179,6 +182,8 @@ class MusicQueueBot(commands.Bot):
     live_status: LiveStatusBoard
     displays: DisplayManager
     backups: BackupService
+    web_access: WebAccess
+    web: WebServer
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         # ``options``: discord.py's own Client options (typed ``**options: Any`` there too), passed through.
@@ -239,10 +244,22 @@ class MusicQueueBot(commands.Bot):
         self.backups.start(config.backup_interval_hours)
         self._closers.append(("backups", self.backups.stop))
         self._start_debug_reporter()
+        self.web_access = WebAccess(self.db, self.feed)
+        self.web = WebServer(
+            self.config,
+            db=self.db,
+            queue=self.queue,
+            feed=self.feed,
+            access=self.web_access,
+            audio=self.audio,
+            current_session=self.sessions.current,
+        )
         self._register_components()
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+        await self.web.start()  # last: a page that loads at once finds every service ready
+        self._closers.append(("web server", self.web.close))  # first to stop: no page reads a closing service
 
     def _register_components(self) -> None:
         """Every persistent view and dynamic item, registered before connecting and never by a cog.

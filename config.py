@@ -41,6 +41,12 @@ class Config:
     engagement_flush_seconds: float = 1.0
     backup_interval_hours: float = 24.0
     backup_keep: int = 7
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
+    public_base_url: str | None = None
+    file_link_hours: float = 24.0
+    web_rate_per_minute: int = 240
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -69,6 +75,26 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) > 65535:
+        raise ConfigError(f"{name} must be a port number (0-65535; 0 picks a free one), got {raw!r}")
+    return int(raw)
 
 
 def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env") -> Config:
@@ -114,6 +140,12 @@ def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | 
         engagement_flush_seconds=_number(env, "ENGAGEMENT_FLUSH_SECONDS", 1.0, minimum=0.05),
         backup_interval_hours=_number(env, "BACKUP_INTERVAL_HOURS", 24.0),
         backup_keep=int(_number(env, "BACKUP_KEEP", 7, minimum=1)),
+        web_enabled=_flag(env, "WEB_ENABLED", True),
+        web_host=env.get("WEB_HOST", "").strip() or "127.0.0.1",
+        web_port=_port(env, "WEB_PORT", 8765),
+        public_base_url=_url(env, "PUBLIC_BASE_URL", ("http", "https")),
+        file_link_hours=_number(env, "FILE_LINK_HOURS", 24.0, minimum=0.1),
+        web_rate_per_minute=int(_number(env, "WEB_RATE_PER_MINUTE", 240, minimum=10)),
     )
 
 

@@ -9,6 +9,7 @@ statements (aiosqlite would otherwise run them inside the open transaction).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import secrets
 import sqlite3
@@ -35,6 +36,8 @@ from models import (
     PointsWeights,
     SessionStats,
     Submission,
+    Supporter,
+    WebSettings,
 )
 from services.feed import ChangeFeed, SettingsChanged
 
@@ -1322,3 +1325,77 @@ class Database:
             "SELECT guild_id, display_refresh_seconds FROM guild_settings WHERE display_refresh_seconds IS NOT NULL"
         )
         return {int(r[0]): float(r[1]) for r in rows}
+
+    # ------------------------------------------------------------------ web server (overlay, public page)
+
+    async def set_web_token(self, guild_id: int, kind: str, token_hash: str, now: float) -> None:
+        """Store the hash of a guild's new ``kind`` token; the previous one stops matching in the same write."""
+        async with self.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO web_tokens (guild_id, kind, token_hash, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, kind) DO UPDATE SET token_hash = excluded.token_hash, "
+                "created_at = excluded.created_at",
+                (guild_id, kind, token_hash, now),
+            )
+
+    async def web_token_guild(self, kind: str, token_hash: str) -> int | None:
+        """The guild whose ``kind`` token has this hash, or None (the hash is looked up, then compared)."""
+        row = await self._fetchone(
+            "SELECT guild_id, token_hash FROM web_tokens WHERE token_hash = ? AND kind = ?", (token_hash, kind)
+        )
+        if row is None or not hmac.compare_digest(str(row["token_hash"]), token_hash):
+            return None
+        return int(row["guild_id"])
+
+    async def web_token_created(self, guild_id: int, kind: str) -> float | None:
+        """When a guild's current ``kind`` token was made (None when it has none)."""
+        row = await self._fetchone(
+            "SELECT created_at FROM web_tokens WHERE guild_id = ? AND kind = ?", (guild_id, kind)
+        )
+        return float(row[0]) if row else None
+
+    async def get_web_settings(self, guild_id: int) -> WebSettings:
+        """A guild's public page switches (defaults: off, no links)."""
+        row = await self._fetchone("SELECT * FROM web_settings WHERE guild_id = ?", (guild_id,))
+        if row is None:
+            return WebSettings(guild_id)
+        return WebSettings(guild_id, bool(row["public_enabled"]), bool(row["public_links"]))
+
+    async def update_web_settings(
+        self, guild_id: int, *, public_enabled: bool | None = None, public_links: bool | None = None
+    ) -> WebSettings:
+        """Change a guild's public page switches and return them."""
+        async with self.transaction() as conn:
+            await conn.execute("INSERT OR IGNORE INTO web_settings (guild_id) VALUES (?)", (guild_id,))
+            if public_enabled is not None:
+                await conn.execute(
+                    "UPDATE web_settings SET public_enabled = ? WHERE guild_id = ?", (int(public_enabled), guild_id)
+                )
+            if public_links is not None:
+                await conn.execute(
+                    "UPDATE web_settings SET public_links = ? WHERE guild_id = ?", (int(public_links), guild_id)
+                )
+            async with conn.execute("SELECT * FROM web_settings WHERE guild_id = ?", (guild_id,)) as cur:
+                row = await cur.fetchone()
+        assert row is not None  # inserted above
+        return WebSettings(guild_id, bool(row["public_enabled"]), bool(row["public_links"]))
+
+    async def last_played(self, guild_id: int) -> Submission | None:
+        """The guild's most recently played submission (the overlay's "now playing")."""
+        row = await self._fetchone(
+            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL AND line = 'Played' "
+            "ORDER BY played_at DESC, id DESC LIMIT 1",
+            (guild_id,),
+        )
+        return _submission(row) if row else None
+
+    async def session_supporters(self, session_id: int, weights: PointsWeights, limit: int) -> list[Supporter]:
+        """The ``limit`` handles with the most points in one live session (the guild's weights), best first."""
+        points = " + ".join(f"st.{c} * ?" for c in _COUNT_COLUMNS)
+        factors = [getattr(weights, name) for name in ("like", "comment", "share", "follow", "subscribe", "gift_coin")]
+        rows = await self._fetchall(
+            f"SELECT st.handle, st.nickname, st.coins, ({points}) AS points FROM session_stats st "
+            "WHERE st.session_id = ? ORDER BY points DESC, st.coins DESC, st.handle LIMIT ?",
+            (*factors, session_id, limit),
+        )
+        return [Supporter(r["handle"], r["nickname"], int(r["points"]), int(r["coins"])) for r in rows]

@@ -363,3 +363,22 @@ class LeaderboardRow:
     points: int
     nickname: str | None = None
     user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """A guild's switches for the public queue page (off by default; links hidden unless allowed)."""
+
+    guild_id: int
+    public_enabled: bool = False
+    public_links: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Supporter:
+    """One handle's engagement in the current live, for the overlay's top supporters."""
+
+    handle: str
+    nickname: str | None
+    points: int
+    coins: int

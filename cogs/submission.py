@@ -14,6 +14,7 @@ from errors import ValidationError
 from services import permissions
 from services.audio import MAX_BYTES, inspect_audio
 from services.queue import AudioFile
+from ui import limits
 from ui.checks import admin_command
 from ui.respond import NO_MENTIONS, defer, guild_id_of, respond
 from ui.submission_ui import PortalView, SubmitModal, ask_skip, portal_embed
@@ -75,6 +76,15 @@ class Submission(commands.Cog):
         await defer(interaction)
         if file.size > MAX_BYTES:
             raise ValidationError(f"That file is {file.size / 1048576:.1f} MB; the limit is 25 MB.")
+        limit = limits.upload_limit(interaction)
+        if file.size > limit and not self.bot.web.links_available:
+            # The reviewer could neither receive it as an attachment nor through a download link.
+            raise ValidationError(
+                f"This server lets me send files up to {limits.megabytes(limit)} MB; this one is "
+                f"{limits.megabytes(file.size)} MB, so the reviewer could not get it. Send an MP3 instead "
+                "(WAV and FLAC of a song are 20–40 MB), or ask an admin to set PUBLIC_BASE_URL so I can give "
+                "reviewers a download link (a boosted server also allows bigger files)."
+            )
         data = await file.read()
         # mutagen parses synchronously; a thread keeps the event loop free for everyone else.
         info = await asyncio.to_thread(inspect_audio, file.filename, data)

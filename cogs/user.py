@@ -115,6 +115,14 @@ class User(commands.Cog):
             "/link-tiktok. **Points reset when your Free song plays.**",
             inline=False,
         )
+        limit = limits.megabytes(limits.upload_limit(interaction))
+        embed.add_field(
+            name="Audio files",
+            value=f"/submitfile takes MP3, WAV, M4A or FLAC up to 25 MB. This server lets me send reviewers files "
+            f"up to {limit} MB. An MP3 of a song is 5–10 MB, but WAV and FLAC are 20–40 MB: send an MP3 unless "
+            "the admins have set up download links.",
+            inline=False,
+        )
         embed.add_field(
             name="Commands",
             value="/submit · /submitfile · /mysubmissions · /queue · /link-tiktok · /unlink-tiktok · "

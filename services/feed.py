@@ -119,6 +119,13 @@ class SettingsChanged(FeedEvent):
     """A guild setting was written."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebAccessChanged(FeedEvent):
+    """A guild's overlay or public page token was replaced or the page switched off: open pages re-check."""
+
+    kind: str
+
+
 E = TypeVar("E", bound=FeedEvent)
 Subscriber = Callable[[FeedEvent], None]
 

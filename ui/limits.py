@@ -56,3 +56,19 @@ def fit(embed: discord.Embed) -> discord.Embed:
         over = len(embed) - EMBED_TOTAL
         embed.description = clip(embed.description, max(0, len(embed.description) - over))
     return embed
+
+
+def upload_limit(interaction: discord.Interaction) -> int:
+    """The most bytes the bot may upload where this interaction happens (Discord's figure, never a constant)."""
+    limit = getattr(interaction, "filesize_limit", None)  # from the interaction's attachment_size_limit
+    if isinstance(limit, int) and limit > 0:
+        return limit
+    if interaction.guild is not None:
+        return interaction.guild.filesize_limit  # by boost level (10 MiB unboosted)
+    return discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+
+
+def megabytes(size: int) -> str:
+    """``10`` for 10 MiB, ``23.4`` otherwise (the way Discord's own messages count megabytes)."""
+    value = size / 1048576
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"

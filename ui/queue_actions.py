@@ -123,10 +123,10 @@ async def play_next(interaction: Interaction) -> None:
     except discord.HTTPException as exc:
         if file is None or exc.status != 413:
             raise
-        # Discord refused the upload size for this server: the details still reach the reviewer.
+        # Discord refused the upload size for this server: the details (and a link, if any) still reach the reviewer.
         await respond(
             interaction,
-            "⚠️ The file is too large to attach here.",
+            _link_text(interaction, sub) or "⚠️ The file is too large to attach here.",
             embed=embed,
             view=queue_ui.now_playing_view(sub.public_id),
         )
@@ -138,15 +138,27 @@ async def _file_for(interaction: Interaction, sub: Submission) -> tuple[discord.
     if not sub.file_path:
         return None, None
     try:
+        size = interaction.client.audio.resolve(sub.file_path).stat().st_size
+        # Discord's upload cap for this server (10 MiB unboosted; boosts raise it), sent with every interaction.
+        if size > limits.upload_limit(interaction):
+            # Such files are accepted only with a public address: the reviewer gets a signed download link.
+            return None, _link_text(interaction, sub) or "⚠️ The file is too large to attach in this server."
         data = await interaction.client.audio.read(sub.file_path)
     except OSError:
         log.exception("the stored file of %s (%s) can't be read", sub.display_id, sub.file_path)
         return None, "⚠️ The stored file could not be read; ask the submitter to send it again."
-    # Discord's upload cap for this server (10 MiB unboosted; boosts raise it), sent with every interaction.
-    if len(data) > interaction.filesize_limit:
-        return None, "⚠️ The file is too large to attach in this server."
     name = sub.file_name or f"{sub.public_id}{PurePath(sub.file_path).suffix}"
     return discord.File(io.BytesIO(data), filename=limits.clip(name, 100)), None
+
+
+def _link_text(interaction: Interaction, sub: Submission) -> str | None:
+    """A private download link for a file too large to attach (None without a public address)."""
+    bot = interaction.client
+    url = bot.web.file_url(sub)
+    if url is None:
+        return None
+    hours = bot.config.file_link_hours
+    return f"🔗 The file is larger than this server lets me attach. Listen or download (valid {hours:g} h): {url}"
 
 
 async def _notify_players(bot: MusicQueueBot, guild_id: int, result: PlayResult) -> None:

@@ -33,6 +33,7 @@ async def test_sigterm_flushes_and_closes_cleanly(tmp_path: Path) -> None:
         "GUILD_ID": fake.guild_id,
         "DISCORD_API_BASE_URL": fake.api_base_url,
         "DISCORD_GATEWAY_URL": fake.gateway_url,
+        "WEB_PORT": "0",
         "ENGAGEMENT_FLUSH_SECONDS": "60",  # nothing flushes on its own during the test: only shutdown can
     }
     admin = fake.admin

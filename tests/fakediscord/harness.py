@@ -77,6 +77,7 @@ async def create_env(data_dir: Path, **settings: str) -> BotEnv:
         "DISPLAY_REFRESH_SECONDS": "0.3",
         "ENGAGEMENT_FLUSH_SECONDS": "0.1",
         "BACKUP_INTERVAL_HOURS": "0",
+        "WEB_PORT": "0",  # a free port per bot: tests never collide on the default 8765
         **settings,
     }
     env = BotEnv(

@@ -1,0 +1,147 @@
+"""What the pages show, built from the services: plain dicts ready for JSON (the overlay) or a template.
+
+The play order comes from ``QueueService.ordered_queue`` (the same function as ``/next`` and the pinned
+displays) and waiting times from ``estimate_seconds``; nothing here orders songs on its own. Only display
+names and song text leave this module: no Discord ids, notes or links (links only where a page allows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from database import Database
+from models import PLAYABLE_LINES, Line, LiveSession, QueueEntry, Submission
+from services.queue import QueueService, estimate_seconds
+
+MAX_ENTRIES = 20  # the most "up next" rows any overlay can ask for
+MAX_SUPPORTERS = 10
+PUBLIC_PAGE_SIZE = 25
+
+BADGES = {
+    Line.BACK_TO_BACK: "⏩ BackToBack",
+    Line.DOUBLE_SKIP: "⏭️ DoubleSkip",
+    Line.SKIP: "▶️ Skip",
+    Line.FREE: "🆓 Free",
+    Line.PENDING: "⏳ Pending",
+}
+LINE_CLASSES = {
+    Line.BACK_TO_BACK: "b2b",
+    Line.DOUBLE_SKIP: "double",
+    Line.SKIP: "skip",
+    Line.FREE: "free",
+    Line.PENDING: "pending",
+}
+
+
+def _song(sub: Submission) -> dict[str, Any]:
+    # A played song wears the badge of the line it was played from.
+    line = sub.played_from or sub.line if sub.line is Line.PLAYED else sub.line
+    return {
+        "artist": sub.artist,
+        "title": sub.title,
+        "by": sub.user_name,
+        "line": line.value,
+        "badge": BADGES.get(line, line.value),
+        "cls": LINE_CLASSES.get(line, "other"),
+    }
+
+
+def _entry(entry: QueueEntry) -> dict[str, Any]:
+    row = _song(entry.submission) | {"position": entry.position}
+    row["points"] = entry.score if entry.submission.line is Line.FREE else None
+    return row
+
+
+def eta_words(seconds: float | None) -> str:
+    """A waiting time for people reading a phone: "now", "~4 min", "~1 h 20 min", or "—" without pace."""
+    if seconds is None:
+        return "—"
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "< 1 min"
+    if minutes < 60:
+        return f"~{minutes} min"
+    return f"~{minutes // 60} h {minutes % 60:02d} min"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicPage:
+    """One page of the public queue."""
+
+    rows: list[dict[str, Any]]
+    page: int
+    pages: int
+    total: int
+    pending: int
+    counts: list[dict[str, Any]]
+
+
+class Snapshots:
+    """Builds the overlay state and the public queue pages of a guild."""
+
+    def __init__(self, db: Database, queue: QueueService, current_session: Callable[[int], LiveSession | None]) -> None:
+        self.db = db
+        self.queue = queue
+        self.current_session = current_session
+
+    async def overlay(self, guild_id: int) -> dict[str, Any]:
+        """Everything every overlay widget needs (a page shows the widgets and row counts it asked for)."""
+        entries = await self.queue.ordered_queue(guild_id)
+        settings = await self.db.get_settings(guild_id)
+        played = await self.db.last_played(guild_id)
+        session = self.current_session(guild_id)
+        supporters = []
+        if session is not None:
+            top = await self.db.session_supporters(session.id, settings.weights, MAX_SUPPORTERS)
+            supporters = [
+                {"name": s.nickname or f"@{s.handle}", "points": s.points, "coins": s.coins}
+                for s in top
+                if s.points > 0
+            ]
+        tiers = sorted(
+            ((coins, line) for coins, line in settings.gift_tiers.thresholds() if coins > 0), key=lambda t: t[0]
+        )
+        goal = None
+        if tiers:
+            goal = {
+                "coins": tiers[0][0],
+                "line": tiers[0][1].value,
+                "tiers": [{"coins": coins, "line": line.value} for coins, line in tiers],
+            }
+        return {
+            "now": _song(played) if played else None,
+            "next": [_entry(e) for e in entries[:MAX_ENTRIES]],
+            "lines": _counts(entries),
+            "total": len(entries),
+            "supporters": supporters,
+            "live": session is not None,
+            "goal": goal,
+        }
+
+    async def public_page(self, guild_id: int, page: int, *, links: bool) -> PublicPage:
+        """One page of every playable line in play order, with positions and estimated times."""
+        entries = await self.queue.ordered_queue(guild_id)
+        pending = len(await self.queue.pending(guild_id))
+        play_times = await self.db.recent_play_times(guild_id)
+        pages = max(1, -(-len(entries) // PUBLIC_PAGE_SIZE))
+        page = min(max(page, 1), pages)
+        rows = []
+        for entry in entries[(page - 1) * PUBLIC_PAGE_SIZE : page * PUBLIC_PAGE_SIZE]:
+            row = _entry(entry)
+            row["eta"] = eta_words(estimate_seconds(play_times, entry.position))
+            link = entry.submission.link
+            row["link"] = link if links and link and link.startswith(("https://", "http://")) else None
+            rows.append(row)
+        return PublicPage(rows, page, pages, len(entries), pending, _counts(entries))
+
+
+def _counts(entries: list[QueueEntry]) -> list[dict[str, Any]]:
+    counts = dict.fromkeys(PLAYABLE_LINES, 0)
+    for entry in entries:
+        counts[entry.submission.line] += 1
+    return [
+        {"line": line.value, "badge": BADGES[line], "cls": LINE_CLASSES[line], "count": counts[line]}
+        for line in PLAYABLE_LINES
+    ]
