@@ -52,6 +52,7 @@ _SETTINGS_COLUMNS = {
     "admin_role_id",
     *GuildSettings.CHANNEL_KEYS,
     "like_cap_per_minute",
+    "share_cap_per_minute",
     "submit_cooldown_seconds",
     "max_pending_per_user",
     "max_track_seconds",
@@ -168,6 +169,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         weights=PointsWeights(**{name: row[col] for name, col in _WEIGHT_COLUMNS.items()}),
         gift_tiers=GiftTiers(**{name: row[col] for name, col in _TIER_COLUMNS.items()}),
         like_cap_per_minute=row["like_cap_per_minute"],
+        share_cap_per_minute=row["share_cap_per_minute"],
         submit_cooldown_seconds=row["submit_cooldown_seconds"],
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
@@ -989,3 +991,18 @@ class Database:
         """Store a bot-wide value."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ live analytics
+
+    async def session_followers(self, session_id: int, handles: Sequence[str]) -> set[str]:
+        """Handles among ``handles`` whose follow already earned in this session (once per live, SPEC 6)."""
+        found: set[str] = set()
+        for start in range(0, len(handles), 500):
+            chunk = list(handles[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._fetchall(
+                f"SELECT handle FROM session_stats WHERE session_id = ? AND handle IN ({marks}) AND follows > 0",
+                (session_id, *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found

@@ -228,6 +228,7 @@ class GuildSettings:
     weights: PointsWeights = field(default_factory=PointsWeights)
     gift_tiers: GiftTiers = field(default_factory=GiftTiers)
     like_cap_per_minute: int = 60
+    share_cap_per_minute: int = 3
     submit_cooldown_seconds: int = 30
     max_pending_per_user: int = 3
     max_track_seconds: int | None = None

@@ -69,8 +69,25 @@ class _Acc:
 class _GuildBuffer:
     events: list[EngagementEvent] = field(default_factory=list)
     session_id: int | None = None
-    # handle -> (minute index, likes counted in that minute): the per-handle like cap against farming.
+    # handle -> (minute index, likes/shares counted in that minute): the per-handle caps against farming.
     like_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+    share_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Handles whose follow already earned in this session (a follow earns once per handle per live; the
+    # database is asked for the ones not known here, so a restarted writer still knows).
+    followed: set[str] = field(default_factory=set)
+
+
+def _capped(window: dict[str, tuple[int, int]], handle: str, at: float, count: int, cap: int) -> int:
+    """How much of ``count`` a handle may still earn in the minute of ``at`` (cap <= 0: no cap)."""
+    if cap <= 0:
+        return count
+    minute = int(at // 60)
+    window_minute, used = window.get(handle, (minute, 0))
+    if window_minute != minute:
+        used = 0
+    allowed = max(0, min(count, cap - used))
+    window[handle] = (minute, used + allowed)
+    return allowed
 
 
 class EngagementWriter:
@@ -116,7 +133,10 @@ class EngagementWriter:
 
     def set_session(self, guild_id: int, session_id: int | None) -> None:
         """Record further events of a guild under this live session (None: ledger only)."""
-        self._buffers.setdefault(guild_id, _GuildBuffer()).session_id = session_id
+        buffer = self._buffers.setdefault(guild_id, _GuildBuffer())
+        if buffer.session_id != session_id:
+            buffer.followed = set()  # once per live: a new live earns again
+        buffer.session_id = session_id
 
     def session_of(self, guild_id: int) -> int | None:
         """The live session events of a guild are recorded under."""
@@ -157,6 +177,15 @@ class EngagementWriter:
     async def _apply(self, guild_id: int, buffer: _GuildBuffer, events: list[EngagementEvent]) -> None:
         settings = await self.db.get_settings(guild_id)
         cap = settings.like_cap_per_minute
+        share_cap = settings.share_cap_per_minute
+        # The caps and the follow memory change only once the flush is written (a failed flush retries
+        # from the same state).
+        like_window, share_window = dict(buffer.like_window), dict(buffer.share_window)
+        followed = set(buffer.followed)
+        if buffer.session_id is not None:
+            new_followers = {e.handle for e in events if e.kind is EventKind.FOLLOW and e.handle} - followed
+            if new_followers:
+                followed |= await self.db.session_followers(buffer.session_id, sorted(new_followers))
         accs: dict[str, _Acc] = {}
         viewers: int | None = None
         comments: list[tuple[str, str]] = []
@@ -180,7 +209,7 @@ class EngagementWriter:
             if event.tiktok_user_id:
                 acc.tiktok_user_id = event.tiktok_user_id
             if kind is EventKind.LIKE:
-                acc.likes += self._capped_likes(buffer, handle, event, cap)
+                acc.likes += _capped(like_window, handle, event.at, event.count, cap)
             elif kind is EventKind.COMMENT:
                 acc.comments += 1
                 if event.text:
@@ -189,15 +218,18 @@ class EngagementWriter:
                 acc.gifts += 1
                 acc.coins += event.coins
             elif kind is EventKind.SHARE:
-                acc.shares += 1
+                acc.shares += _capped(share_window, handle, event.at, 1, share_cap)
             elif kind is EventKind.FOLLOW:
-                acc.follows += 1
+                if handle not in followed:  # unfollow and follow again earns nothing
+                    followed.add(handle)
+                    acc.follows += 1
             elif kind is EventKind.SUBSCRIBE:
                 acc.subscribes += 1
             elif kind is EventKind.JOIN:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
         deltas = [acc.delta(handle) for handle, acc in accs.items()]
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
+        buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed
         if any(d.counts != EngagementCounts() for d in deltas):
             self.queue.invalidate(guild_id)
         if comments:
@@ -205,18 +237,6 @@ class EngagementWriter:
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
         if gifters and buffer.session_id is not None:
             await self._grant_rewards(guild_id, buffer.session_id, gifters)
-
-    @staticmethod
-    def _capped_likes(buffer: _GuildBuffer, handle: str, event: EngagementEvent, cap: int) -> int:
-        if cap <= 0:
-            return event.count
-        minute = int(event.at // 60)
-        window_minute, used = buffer.like_window.get(handle, (minute, 0))
-        if window_minute != minute:
-            used = 0
-        allowed = max(0, min(event.count, cap - used))
-        buffer.like_window[handle] = (minute, used + allowed)
-        return allowed
 
     async def _verify_codes(self, guild_id: int, comments: list[tuple[str, str]]) -> None:
         pending = await self.db.pending_link_codes(guild_id)

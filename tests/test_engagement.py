@@ -65,6 +65,56 @@ async def test_like_cap_per_handle_per_minute(writer: EngagementWriter, db: Data
     assert (await db.get_handle(GUILD, "honest")).counts.likes == 3
 
 
+async def test_a_follow_earns_once_per_handle_per_live(writer: EngagementWriter, db: Database, queue) -> None:
+    """Issue 12.3: unfollow and follow again earns nothing, in one flush or across flushes and writers."""
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    writer.set_session(GUILD, session.id)
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan"), ev(EventKind.FOLLOW, "fan", at=1001.0)])
+    await writer.flush()
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=1100.0), ev(EventKind.FOLLOW, "other", at=1100.0)])
+    await writer.flush()
+    fresh = EngagementWriter(db, queue)  # a restarted bot: the database remembers who followed this live
+    fresh.set_session(GUILD, session.id)
+    fresh.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=1200.0)])
+    await fresh.flush()
+    assert (await db.get_handle(GUILD, "fan")).counts.follows == 1
+    assert (await db.get_handle(GUILD, "other")).counts.follows == 1
+    assert {r.handle: r.counts.follows for r in await db.session_stats(session.id)} == {"fan": 1, "other": 1}
+    later = await db.start_session(GUILD, "host", 2, 5000.0)
+    writer.set_session(GUILD, later.id)
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=5001.0)])  # the next live earns again
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "fan")).counts.follows == 2
+
+
+async def test_shares_are_capped_per_handle_per_minute(writer: EngagementWriter, db: Database) -> None:
+    assert (await db.get_settings(GUILD)).share_cap_per_minute == 3  # the default
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=60.0 + i) for i in range(10)])  # minute 1
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=121.0), ev(EventKind.SHARE, "honest", at=61.0)])
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "farm")).counts.shares == 4
+    assert (await db.get_handle(GUILD, "honest")).counts.shares == 1
+    await db.update_settings(GUILD, share_cap_per_minute=0)  # 0: no cap
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=200.0 + i) for i in range(5)])
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "farm")).counts.shares == 9
+
+
+async def test_a_failed_flush_does_not_use_up_the_caps(writer: EngagementWriter, db: Database, monkeypatch) -> None:
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    await db.update_settings(GUILD, like_cap_per_minute=5)
+    writer.add(GUILD, [ev(EventKind.LIKE, "fan", at=60.0, count=5), ev(EventKind.FOLLOW, "fan", at=60.0)])
+    monkeypatch.setattr(db, "apply_engagement", broken)
+    with pytest.raises(RuntimeError):
+        await writer.flush()
+    monkeypatch.undo()
+    await writer.flush()
+    counts = (await db.get_handle(GUILD, "fan")).counts
+    assert (counts.likes, counts.follows) == (5, 1)
+
+
 async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> None:
     first = await queue.submit(
         GUILD, 1, "u1", queue.draft(artist="a", title="1", note=None, link="https://x.test/1", handle="one"), skip=False
