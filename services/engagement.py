@@ -90,6 +90,17 @@ def _capped(window: dict[str, tuple[int, int]], handle: str, at: float, count: i
     return allowed
 
 
+def _code_owner(codes: list[tuple[int, str]] | None, text: str) -> int | None:
+    """The user whose pending link code for this handle the chat line carries, if any."""
+    if not codes:
+        return None
+    folded = text.casefold()
+    for user_id, code in codes:
+        if code.casefold() in folded:
+            return user_id
+    return None
+
+
 class EngagementWriter:
     """Buffers events per guild and applies them in batches."""
 
@@ -186,9 +197,12 @@ class EngagementWriter:
             new_followers = {e.handle for e in events if e.kind is EventKind.FOLLOW and e.handle} - followed
             if new_followers:
                 followed |= await self.db.session_followers(buffer.session_id, sorted(new_followers))
+        # A chat line carrying the handle's link code proves the handle and earns nothing (issue 16.3).
+        has_text = any(e.kind is EventKind.COMMENT and e.text for e in events)
+        pending = await self.db.pending_link_codes(guild_id) if has_text else {}
+        proofs: dict[str, int] = {}
         accs: dict[str, _Acc] = {}
         viewers: int | None = None
-        comments: list[tuple[str, str]] = []
         for index, event in enumerate(events):
             if index and not index % YIELD_EVERY:
                 await asyncio.sleep(0)  # a second of a big live is thousands of events: let interactions in
@@ -211,9 +225,11 @@ class EngagementWriter:
             if kind is EventKind.LIKE:
                 acc.likes += _capped(like_window, handle, event.at, event.count, cap)
             elif kind is EventKind.COMMENT:
-                acc.comments += 1
-                if event.text:
-                    comments.append((handle, event.text))
+                owner = _code_owner(pending.get(handle), event.text) if event.text and pending else None
+                if owner is None:
+                    acc.comments += 1
+                else:
+                    proofs.setdefault(handle, owner)
             elif kind is EventKind.GIFT:
                 acc.gifts += 1
                 acc.coins += event.coins
@@ -232,25 +248,19 @@ class EngagementWriter:
         buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed
         if any(d.counts != EngagementCounts() for d in deltas):
             self.queue.invalidate(guild_id)
-        if comments:
-            await self._verify_codes(guild_id, comments)
+        if proofs:
+            await self._verify(guild_id, proofs)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
         if gifters and buffer.session_id is not None:
             await self._grant_rewards(guild_id, buffer.session_id, gifters)
 
-    async def _verify_codes(self, guild_id: int, comments: list[tuple[str, str]]) -> None:
-        pending = await self.db.pending_link_codes(guild_id)
-        if not pending:
-            return
-        for handle, text in comments:
-            for user_id, code in pending.get(handle, ()):
-                if code.casefold() in text.casefold():
-                    await self.db.verify_link(guild_id, handle, user_id)
-                    self.queue.invalidate(guild_id)
-                    log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
-                    if self.on_verified is not None:
-                        self._spawn(self.on_verified(guild_id, user_id, handle))
-                    break
+    async def _verify(self, guild_id: int, proofs: dict[str, int]) -> None:
+        for handle, user_id in proofs.items():
+            await self.db.verify_link(guild_id, handle, user_id)
+            self.queue.invalidate(guild_id)
+            log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
+            if self.on_verified is not None:
+                self._spawn(self.on_verified(guild_id, user_id, handle))
 
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
         tiers = (await self.db.get_settings(guild_id)).gift_tiers

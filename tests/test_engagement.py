@@ -148,6 +148,26 @@ async def test_chat_code_verifies_the_link(writer, db, points: PointsService) ->
     assert verified == [(GUILD, 7, "proud.owner")]
 
 
+async def test_the_chat_line_with_the_link_code_earns_nothing(writer, db, points: PointsService) -> None:
+    """Issue 16.3: the code line proves the handle; it is no comment in the ledger nor in the recap."""
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    writer.set_session(GUILD, session.id)
+    result = await points.link(GUILD, 7, "proud.owner")
+    writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=f"code {result.code}"),
+                       ev(EventKind.COMMENT, "someone.else", text=result.code),
+                       ev(EventKind.COMMENT, "proud.owner", text="great song")])  # fmt: skip
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "proud.owner")).verified
+    assert (await db.get_handle(GUILD, "proud.owner")).counts.comments == 1
+    assert (await db.get_handle(GUILD, "someone.else")).counts.comments == 1  # not their code: a comment
+    stats = {r.handle: r.counts.comments for r in await db.session_stats(session.id)}
+    assert stats == {"proud.owner": 1, "someone.else": 1}
+    writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=result.code)])  # used up: an ordinary line now
+    await writer.flush()
+    await writer.stop()
+    assert (await db.get_handle(GUILD, "proud.owner")).counts.comments == 2
+
+
 async def test_gift_reward_moves_newest_free_or_pending_once_per_threshold(writer, db, queue, points) -> None:
     rewards: list[tuple[int, str, Line, int]] = []
 
