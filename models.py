@@ -351,6 +351,12 @@ class SessionStats:
             return 0.0
         return max(0.0, self.last_seen - min(starts))
 
+    @property
+    def measured_watch_seconds(self) -> int | None:
+        """Whole seconds from a viewer's first to last event; None when not measured (a single event)."""
+        seconds = int(self.watch_seconds)
+        return seconds if seconds > 0 else None
+
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from database import Database
 from models import EngagementCounts, SessionStats, SessionSummary
@@ -60,7 +61,10 @@ CSV_COLUMNS = (
 
 
 def to_csv(summary: SessionSummary) -> bytes:
-    """The full contributor table as UTF-8 CSV (every row, not just the top 15)."""
+    """The full contributor table as UTF-8 CSV (every row, not just the top 15).
+
+    Times are ISO 8601 UTC, watch time whole seconds and empty where it was not measured.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -70,7 +74,7 @@ def to_csv(summary: SessionSummary) -> bytes:
                 _safe_cell(row.handle),
                 _safe_cell(row.nickname or ""),
                 row.user_id or "",
-                int(row.watch_seconds),
+                "" if row.measured_watch_seconds is None else row.measured_watch_seconds,
                 row.counts.likes,
                 row.counts.comments,
                 row.counts.shares,
@@ -78,11 +82,18 @@ def to_csv(summary: SessionSummary) -> bytes:
                 row.counts.subscribes,
                 row.gifts,
                 row.counts.coins,
-                row.first_seen or "",
-                row.last_seen or "",
+                iso_utc(row.first_seen),
+                iso_utc(row.last_seen),
             ]
         )
     return buffer.getvalue().encode("utf-8")
+
+
+def iso_utc(ts: float | None) -> str:
+    """``2026-12-01T10:02:03Z`` (ISO 8601, UTC, whole seconds); empty for no time."""
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _safe_cell(text: str) -> str:

@@ -15,11 +15,19 @@ SIMULATED_NOTE = "Includes simulated events (admin tests)."
 
 
 def _row_line(rank: int, row: SessionStats) -> str:
-    who = f"<@{row.user_id}>" if row.user_id else "—"
+    # A linked viewer is their Discord mention; an unlinked one their TikTok nickname (user text: escaped).
+    if row.user_id:
+        who = f"<@{row.user_id}> · "
+    elif row.nickname:
+        who = f"{limits.safe(' '.join(row.nickname.split()), 32)} · "  # one line, whatever it contains
+    else:
+        who = ""
+    watched = row.measured_watch_seconds
     counts = row.counts
     return (
-        f"**{rank}.** {who} · `@{limits.clip(row.handle, 24)}` · ⏱ {format_duration(row.watch_seconds)}"
-        f" · 👍 {counts.likes} 💬 {counts.comments} 🔁 {counts.shares} 🎁 {row.gifts} ({counts.coins} coins)"
+        f"**{rank}.** {who}`@{limits.clip(row.handle, 24)}`"
+        + (f" · ⏱ {format_duration(watched)}" if watched is not None else "")
+        + f" · 👍 {counts.likes} 💬 {counts.comments} 🔁 {counts.shares} 🎁 {row.gifts} ({counts.coins} coins)"
     )
 
 
