@@ -101,6 +101,16 @@ class NewSubmission:
 
 
 @dataclass(frozen=True, slots=True)
+class MinuteDelta:
+    """Engagement of one minute (``minute`` = epoch seconds // 60) to add to a session's buckets."""
+
+    minute: int
+    likes: int = 0
+    comments: int = 0
+    coins: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class EngagementDelta:
     """Counter increments for one handle in one flush, plus what the session records need."""
 
@@ -753,10 +763,18 @@ class Database:
             return cur.rowcount
 
     async def apply_engagement(
-        self, guild_id: int, session_id: int | None, deltas: Sequence[EngagementDelta], viewers: int | None = None
+        self,
+        guild_id: int,
+        session_id: int | None,
+        deltas: Sequence[EngagementDelta],
+        viewers: int | None = None,
+        minutes: Sequence[MinuteDelta] = (),
     ) -> None:
-        """Add a flush window of engagement to the ledger and the session records in ONE transaction."""
-        if not deltas and viewers is None:
+        """Add a flush window of engagement to the ledger and the session records in ONE transaction.
+
+        ``minutes`` adds to the session's per-minute buckets (the recap's chart) in the same transaction.
+        """
+        if not deltas and viewers is None and not minutes:
             return
         ledger = [
             (
@@ -823,6 +841,8 @@ class Database:
                         "UPDATE live_sessions SET peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
                         (viewers, session_id),
                     )
+                if minutes:
+                    await self._add_minutes(conn, guild_id, session_id, minutes)
 
     async def session_coins(self, session_id: int, handles: Sequence[str]) -> int:
         """Coins gifted in one session by a set of handles (gift reward thresholds)."""
@@ -1006,3 +1026,34 @@ class Database:
             )
             found.update(r[0] for r in rows)
         return found
+
+    async def _add_minutes(
+        self, conn: aiosqlite.Connection, guild_id: int, session_id: int, minutes: Sequence[MinuteDelta]
+    ) -> None:
+        await conn.executemany(
+            """
+            INSERT INTO session_minutes (session_id, guild_id, minute, likes, comments, coins)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (session_id, minute) DO UPDATE SET
+                likes = likes + excluded.likes, comments = comments + excluded.comments,
+                coins = coins + excluded.coins
+            """,
+            [(session_id, guild_id, m.minute, m.likes, m.comments, m.coins) for m in minutes],
+        )
+
+    async def session_minutes(self, session_id: int) -> list[MinuteDelta]:
+        """A session's engagement per minute, in time order (minutes without any are absent)."""
+        rows = await self._fetchall(
+            "SELECT minute, likes, comments, coins FROM session_minutes WHERE session_id = ? ORDER BY minute",
+            (session_id,),
+        )
+        return [MinuteDelta(r["minute"], r["likes"], r["comments"], r["coins"]) for r in rows]
+
+    async def played_between(self, guild_id: int, start: float, end: float) -> list[Submission]:
+        """Submissions of a guild played in ``[start, end]``, in play order (a live's songs)."""
+        rows = await self._fetchall(
+            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+            "AND played_at >= ? AND played_at <= ? ORDER BY played_at, id",
+            (guild_id, start, end),
+        )
+        return [_submission(r) for r in rows]

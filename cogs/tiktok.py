@@ -21,11 +21,12 @@ from discord.ext import commands
 from errors import NotConnectedError
 from models import EngagementEvent, EventKind
 from services import validation
+from services.charts import session_chart
 from services.live_sessions import LiveSessionService
 from services.refresh import Coalescer
 from ui import tiktok_ui
 from ui.checks import admin_only
-from ui.metrics_ui import metrics_embed, metrics_file
+from ui.metrics_ui import chart_file, metrics_embed, metrics_file
 from ui.respond import NO_MENTIONS, defer, respond
 
 if TYPE_CHECKING:
@@ -133,9 +134,14 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         if settings.metrics_channel_id is None:
             log.info("no metrics channel set in guild %s; recap of session %s not posted", guild_id, summary.session.id)
             return
+        files = [metrics_file(summary)]
+        try:
+            files.append(chart_file(await session_chart(self.bot.db, summary.session)))
+        except Exception:  # the recap goes out without its picture rather than not at all
+            log.exception("rendering the chart of session %s failed", summary.session.id)
         try:
             await self.bot.get_partial_messageable(settings.metrics_channel_id).send(
-                embed=metrics_embed(summary), file=metrics_file(summary), allowed_mentions=NO_MENTIONS
+                embed=metrics_embed(summary, chart=len(files) > 1), files=files, allowed_mentions=NO_MENTIONS
             )
         except discord.HTTPException:
             log.exception("posting the live recap to channel %s failed", settings.metrics_channel_id)

@@ -1,2 +1,14 @@
 -- 0002: live analytics. Shares get a per-handle cap per minute like likes (SPEC 6).
 ALTER TABLE guild_settings ADD COLUMN share_cap_per_minute INTEGER NOT NULL DEFAULT 3;
+
+-- Engagement of a live per minute (the recap's chart), written by the engagement flush in the same
+-- transaction as the ledger. minute = floor(epoch seconds / 60).
+CREATE TABLE session_minutes (
+    session_id INTEGER NOT NULL REFERENCES live_sessions (id) ON DELETE CASCADE,
+    guild_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    likes INTEGER NOT NULL DEFAULT 0,
+    comments INTEGER NOT NULL DEFAULT 0,
+    coins INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, minute)
+) WITHOUT ROWID;

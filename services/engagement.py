@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from database import Database, EngagementDelta
+from database import Database, EngagementDelta, MinuteDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, Submission
 from services.feed import GiftPromoted
 from services.periodic import Periodic
@@ -88,6 +88,14 @@ def _capped(window: dict[str, tuple[int, int]], handle: str, at: float, count: i
     allowed = max(0, min(count, cap - used))
     window[handle] = (minute, used + allowed)
     return allowed
+
+
+def _bucket(per_minute: dict[int, list[int]], at: float) -> list[int]:
+    minute = int(at // 60)
+    bucket = per_minute.get(minute)
+    if bucket is None:
+        bucket = per_minute[minute] = [0, 0, 0]
+    return bucket
 
 
 def _code_owner(codes: list[tuple[int, str]] | None, text: str) -> int | None:
@@ -202,6 +210,8 @@ class EngagementWriter:
         pending = await self.db.pending_link_codes(guild_id) if has_text else {}
         proofs: dict[str, int] = {}
         accs: dict[str, _Acc] = {}
+        # minute -> [likes, comments, coins] as counted (after the caps): the recap's chart.
+        per_minute: dict[int, list[int]] = {}
         viewers: int | None = None
         for index, event in enumerate(events):
             if index and not index % YIELD_EVERY:
@@ -223,16 +233,22 @@ class EngagementWriter:
             if event.tiktok_user_id:
                 acc.tiktok_user_id = event.tiktok_user_id
             if kind is EventKind.LIKE:
-                acc.likes += _capped(like_window, handle, event.at, event.count, cap)
+                likes = _capped(like_window, handle, event.at, event.count, cap)
+                acc.likes += likes
+                if likes:
+                    _bucket(per_minute, event.at)[0] += likes
             elif kind is EventKind.COMMENT:
                 owner = _code_owner(pending.get(handle), event.text) if event.text and pending else None
                 if owner is None:
                     acc.comments += 1
+                    _bucket(per_minute, event.at)[1] += 1
                 else:
                     proofs.setdefault(handle, owner)
             elif kind is EventKind.GIFT:
                 acc.gifts += 1
                 acc.coins += event.coins
+                if event.coins:
+                    _bucket(per_minute, event.at)[2] += event.coins
             elif kind is EventKind.SHARE:
                 acc.shares += _capped(share_window, handle, event.at, 1, share_cap)
             elif kind is EventKind.FOLLOW:
@@ -244,7 +260,8 @@ class EngagementWriter:
             elif kind is EventKind.JOIN:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
         deltas = [acc.delta(handle) for handle, acc in accs.items()]
-        await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
+        minutes = [MinuteDelta(m, *v) for m, v in sorted(per_minute.items())] if buffer.session_id else []
+        await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers, minutes)
         buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed
         if any(d.counts != EngagementCounts() for d in deltas):
             self.queue.invalidate(guild_id)

@@ -31,8 +31,14 @@ def _row_line(rank: int, row: SessionStats) -> str:
     )
 
 
-def metrics_embed(summary: SessionSummary) -> discord.Embed:
-    """Totals as fields and the top 15 contributors; always inside Discord's limits."""
+CHART_NAME = "live-chart.png"
+
+
+def metrics_embed(summary: SessionSummary, *, chart: bool = False) -> discord.Embed:
+    """Totals as fields and the top 15 contributors; always inside Discord's limits.
+
+    ``chart``: the chart PNG is attached (``chart_file``) and shown as the embed's image.
+    """
     session = summary.session
     ended = session.ended_at or session.started_at
     embed = discord.Embed(
@@ -71,7 +77,14 @@ def metrics_embed(summary: SessionSummary) -> discord.Embed:
     for index, block in enumerate(limits.chunk_lines(lines)):
         embed.add_field(name="Top contributors" if index == 0 else "\u200b", value=block, inline=False)
     embed.set_footer(text=f"Session {session.id}")
+    if chart:
+        embed.set_image(url=f"attachment://{CHART_NAME}")
     return limits.fit(embed)
+
+
+def chart_file(png: bytes) -> discord.File:
+    """The live's chart as an attachment the recap embed shows."""
+    return discord.File(io.BytesIO(png), filename=CHART_NAME)
 
 
 def metrics_file(summary: SessionSummary) -> discord.File:
