@@ -147,6 +147,7 @@ def _submission(row: sqlite3.Row) -> Submission:
         played_from=Line(row["played_from"]) if row["played_from"] else None,
         removed_at=row["removed_at"],
         rating=row["rating"],
+        line_entered_at=row["line_entered_at"],
     )
 
 
@@ -494,12 +495,24 @@ class Database:
             cur = await conn.execute(
                 """
                 UPDATE submissions SET line = ?, entered_line_at = ?,
+                    line_entered_at = CASE WHEN ? = 'Played' THEN entered_line_at ELSE line_entered_at END,
                     played_at = CASE WHEN ? = 'Played' THEN ? ELSE played_at END,
                     played_from = CASE WHEN ? = 'Played' THEN line ELSE played_from END,
                     removed_at = CASE WHEN ? = 'Removed' THEN ? ELSE removed_at END
                 WHERE id = ? AND line = ?
                 """,
-                (target.value, now, target.value, now, target.value, target.value, now, submission_id, expected.value),
+                (
+                    target.value,
+                    now,
+                    target.value,
+                    target.value,
+                    now,
+                    target.value,
+                    target.value,
+                    now,
+                    submission_id,
+                    expected.value,
+                ),
             )
             if cur.rowcount == 0:
                 return None
@@ -1057,3 +1070,12 @@ class Database:
             (guild_id, start, end),
         )
         return [_submission(r) for r in rows]
+
+    async def first_submitters_between(self, guild_id: int, start: float, end: float) -> int:
+        """Members whose first submission ever in the guild was made in ``[start, end]`` (new this live)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM (SELECT user_id FROM submissions WHERE guild_id = ? GROUP BY user_id "
+            "HAVING MIN(submitted_at) >= ? AND MIN(submitted_at) <= ?)",
+            (guild_id, start, end),
+        )
+        return int(row[0]) if row else 0

@@ -100,6 +100,7 @@ class Submission:
     played_from: Line | None = None
     removed_at: float | None = None
     rating: int | None = None
+    line_entered_at: float | None = None  # played ones: when it entered the line it was played from
 
     @property
     def display_id(self) -> str:

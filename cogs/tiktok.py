@@ -21,12 +21,13 @@ from discord.ext import commands
 from errors import NotConnectedError
 from models import EngagementEvent, EventKind
 from services import validation
+from services.analytics import play_report
 from services.charts import session_chart
 from services.live_sessions import LiveSessionService
 from services.refresh import Coalescer
 from ui import tiktok_ui
 from ui.checks import admin_only
-from ui.metrics_ui import chart_file, metrics_embed, metrics_file
+from ui.metrics_ui import recap_messages
 from ui.respond import NO_MENTIONS, defer, respond
 
 if TYPE_CHECKING:
@@ -134,15 +135,16 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         if settings.metrics_channel_id is None:
             log.info("no metrics channel set in guild %s; recap of session %s not posted", guild_id, summary.session.id)
             return
-        files = [metrics_file(summary)]
+        chart: bytes | None = None
         try:
-            files.append(chart_file(await session_chart(self.bot.db, summary.session)))
+            chart = await session_chart(self.bot.db, summary.session)
         except Exception:  # the recap goes out without its picture rather than not at all
             log.exception("rendering the chart of session %s failed", summary.session.id)
+        report = await play_report(self.bot.db, summary.session)
+        channel = self.bot.get_partial_messageable(settings.metrics_channel_id)
         try:
-            await self.bot.get_partial_messageable(settings.metrics_channel_id).send(
-                embed=metrics_embed(summary, chart=len(files) > 1), files=files, allowed_mentions=NO_MENTIONS
-            )
+            for embeds, files in recap_messages(summary, report, chart):
+                await channel.send(embeds=embeds, files=files, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             log.exception("posting the live recap to channel %s failed", settings.metrics_channel_id)
 

@@ -12,3 +12,7 @@ CREATE TABLE session_minutes (
     coins INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (session_id, minute)
 ) WITHOUT ROWID;
+
+-- When a played submission had entered the line it was played from (entered_line_at is stamped with the
+-- play itself), so a recap can tell how long each song waited.
+ALTER TABLE submissions ADD COLUMN line_entered_at REAL;

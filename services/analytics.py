@@ -1,14 +1,16 @@
-"""Post-live analytics (SPEC 7): a session's totals, the contributor table, and its CSV export."""
+"""Post-live analytics (SPEC 7): a session's totals, the contributor table, its songs, and CSV exports."""
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from database import Database
-from models import EngagementCounts, SessionStats, SessionSummary
+from models import PLAYABLE_LINES, EngagementCounts, Line, LiveSession, SessionStats, SessionSummary, Submission
 
 
 async def summarize(db: Database, session_id: int) -> SessionSummary | None:
@@ -109,3 +111,83 @@ def top_rows(summary: SessionSummary, limit: int = 15) -> tuple[list[SessionStat
 def rest_totals(rest: list[SessionStats], key: Callable[[SessionStats], int]) -> int:
     """Sum of one column over the contributors outside the table."""
     return sum(key(r) for r in rest)
+
+
+# ---------------------------------------------------------------------- the songs of a live (issue 12.7)
+
+
+@dataclass(frozen=True, slots=True)
+class LineStats:
+    """Songs played from one line during a live and how long they waited (seconds, entering to played)."""
+
+    line: Line
+    played: int
+    median_wait: float | None
+    longest_wait: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlayReport:
+    """What played during a live: every play in order, per-line figures, the best rated, new members."""
+
+    session: LiveSession
+    plays: list[Submission] = field(default_factory=list)
+    lines: list[LineStats] = field(default_factory=list)
+    top_rated: list[Submission] = field(default_factory=list)
+    new_submitters: int = 0
+
+
+def wait_seconds(submission: Submission) -> float | None:
+    """How long a played song waited in the line it was played from; None when not recorded."""
+    if submission.played_at is None or submission.line_entered_at is None:
+        return None
+    return max(0.0, submission.played_at - submission.line_entered_at)
+
+
+async def play_report(db: Database, session: LiveSession, *, top: int = 5) -> PlayReport:
+    """The songs of a live: plays in ``[started, ended]``, waits per line, top ratings, new submitters."""
+    ended = session.ended_at or session.started_at
+    plays = await db.played_between(session.guild_id, session.started_at, ended)
+    lines = []
+    for line in PLAYABLE_LINES:
+        from_line = [p for p in plays if (p.played_from or Line.FREE) is line]
+        if not from_line:
+            continue
+        waits = [w for w in (wait_seconds(p) for p in from_line) if w is not None]
+        lines.append(LineStats(line, len(from_line), statistics.median(waits) if waits else None,
+                               max(waits) if waits else None))  # fmt: skip
+    rated = sorted((p for p in plays if p.rating is not None), key=lambda p: (-(p.rating or 0), p.played_at or 0))
+    return PlayReport(
+        session=session,
+        plays=plays,
+        lines=lines,
+        top_rated=rated[:top],
+        new_submitters=await db.first_submitters_between(session.guild_id, session.started_at, ended),
+    )
+
+
+PLAYS_CSV_COLUMNS = ("id", "line", "submitter", "artist", "title", "link", "entered", "played", "wait", "score")
+
+
+def plays_csv(report: PlayReport) -> bytes:
+    """Every play of the live as UTF-8 CSV: ISO 8601 UTC times, wait in whole seconds, score = rating."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(PLAYS_CSV_COLUMNS)
+    for play in report.plays:
+        wait = wait_seconds(play)
+        writer.writerow(
+            [
+                play.display_id,
+                (play.played_from or Line.FREE).value,
+                _safe_cell(play.user_name),
+                _safe_cell(play.artist),
+                _safe_cell(play.title),
+                _safe_cell(play.link or play.file_name or ""),
+                iso_utc(play.line_entered_at),
+                iso_utc(play.played_at),
+                "" if wait is None else int(wait),
+                "" if play.rating is None else play.rating,
+            ]
+        )
+    return buffer.getvalue().encode("utf-8")
