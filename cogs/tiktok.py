@@ -10,6 +10,7 @@ channel.
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -18,10 +19,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import NotConnectedError
+from errors import NotConnectedError, ValidationError
 from models import EngagementEvent, EventKind
 from services import validation
-from services.analytics import play_report
+from services.analytics import fit_upload as history_upload
+from services.analytics import history_csv, play_report
 from services.charts import session_chart
 from services.live_sessions import LiveSessionService
 from services.refresh import Coalescer
@@ -295,6 +297,45 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         await respond(interaction, f"Simulated a {kind} from @{normalized}; points update within a second.")
 
 
+EXPORT_PERIODS = {"last 24 hours": 1, "last 7 days": 7, "last 30 days": 30, "all time": 0}
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Export(commands.GroupCog, group_name="export", group_description="Download the server's data as CSV."):
+    """Data exports (admins)."""
+
+    def __init__(self, bot: MusicQueueBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="history")
+    @app_commands.describe(period="Which plays to include (default: last 30 days)")
+    @app_commands.choices(period=[app_commands.Choice(name=k, value=k) for k in EXPORT_PERIODS])
+    @admin_only()
+    async def history(self, interaction: discord.Interaction, period: str = "last 30 days") -> None:
+        """Download the play history as CSV (zipped when it is bigger than this server's upload limit)."""
+        days = EXPORT_PERIODS.get(period)
+        if days is None:
+            raise ValidationError("Pick a period from the list.")
+        await defer(interaction)
+        now = time.time()
+        since = now - days * 86_400 if days else 0.0
+        plays = await self.bot.db.played_between(interaction.guild_id or 0, since, now)
+        if not plays:
+            await respond(interaction, f"Nothing was played in the {period}.")
+            return
+        stamp = time.strftime("%Y%m%d", time.gmtime(now))
+        # The limit of this server, as Discord tells it in the interaction (boosts raise it).
+        fitted = history_upload(history_csv(plays), f"history-{stamp}.csv", interaction.filesize_limit)
+        if fitted is None:
+            await respond(interaction, "The history is too big to upload even zipped; pick a shorter period.")
+            return
+        data, filename = fitted
+        await respond(interaction, f"📄 {len(plays)} plays ({period}).", file=discord.File(io.BytesIO(data), filename))
+
+
 async def setup(bot: MusicQueueBot) -> None:
-    """Add the cog."""
+    """Add the cogs."""
     await bot.add_cog(TikTok(bot))
+    await bot.add_cog(Export(bot))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import statistics
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -191,3 +192,22 @@ def plays_csv(report: PlayReport) -> bytes:
             ]
         )
     return buffer.getvalue().encode("utf-8")
+
+
+def history_csv(plays: list[Submission]) -> bytes:
+    """A guild's play history (any period) in the play-history CSV layout."""
+    session = LiveSession(id=0, guild_id=0, host="", started_at=0.0)
+    return plays_csv(PlayReport(session=session, plays=plays))
+
+
+def fit_upload(data: bytes, filename: str, limit: int) -> tuple[bytes, str] | None:
+    """``data`` as it can be uploaded within ``limit`` bytes: as is, else zipped; None when neither fits."""
+    if len(data) <= limit:
+        return data, filename
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr(filename, data)
+    zipped = buffer.getvalue()
+    if len(zipped) <= limit:
+        return zipped, filename.rsplit(".", 1)[0] + ".zip"
+    return None

@@ -101,3 +101,16 @@ async def test_recap_messages_stay_within_discords_limits(db: Database, queue, c
             assert len(embed.description or "") <= limits.DESCRIPTION
     assert messages[0][1][0].filename.startswith("live-")
     assert len(messages) == 2 and sum(sizes) > limits.EMBED_TOTAL, sizes  # too big for one message: split
+
+
+def test_an_upload_is_zipped_when_over_the_limit_and_refused_when_even_that_is_too_big() -> None:
+    import zipfile
+
+    from services.analytics import fit_upload
+
+    data = b"id,line\n" + b"#ABCDE,Free\n" * 10_000
+    assert fit_upload(data, "history.csv", len(data)) == (data, "history.csv")
+    zipped, name = fit_upload(data, "history.csv", 10_000)
+    assert name == "history.zip" and len(zipped) <= 10_000
+    assert zipfile.ZipFile(io.BytesIO(zipped)).read("history.csv") == data
+    assert fit_upload(data, "history.csv", 100) is None
