@@ -4,8 +4,10 @@ The TikTok adapter hands events over with ``add`` (cheap, synchronous, never tou
 flush loop writes everything buffered at least every ``flush_seconds`` and on ``stop``, so a crash loses
 at most one flush window (SPEC 8 rule 10). After a flush that changed points, the queue's cached order is
 dropped so the Free line and the displays reorder within a few seconds. The flush also verifies handle
-link codes typed in the chat and grants gift rewards (a linked handle's coins in this live reaching a
-paid line's threshold).
+link codes typed in the chat (that line earns nothing), grants gift rewards (a linked handle's coins in this
+live reaching a paid line's threshold), and adds the live's per-minute buckets (the recap's chart) in the
+same transaction. Anti-farming: likes and shares are capped per handle per minute, a follow earns once per
+handle per live (keyed by session id).
 """
 
 from __future__ import annotations
