@@ -138,6 +138,16 @@ class NewSubmission:
 
 
 @dataclass(frozen=True, slots=True)
+class MinuteDelta:
+    """Engagement of one minute (``minute`` = epoch seconds // 60) to add to a session's buckets."""
+
+    minute: int
+    likes: int = 0
+    comments: int = 0
+    coins: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class EngagementDelta:
     """Counter increments for one handle in one flush, plus what the session records need."""
 
@@ -188,6 +198,7 @@ def _submission(row: sqlite3.Row) -> Submission:
         played_from=Line(row["played_from"]) if row["played_from"] else None,
         removed_at=row["removed_at"],
         rating=row["rating"],
+        line_entered_at=row["line_entered_at"],
     )
 
 
@@ -602,12 +613,24 @@ class Database:
             cur = await conn.execute(
                 """
                 UPDATE submissions SET line = ?, entered_line_at = ?,
+                    line_entered_at = CASE WHEN ? = 'Played' THEN entered_line_at ELSE line_entered_at END,
                     played_at = CASE WHEN ? = 'Played' THEN ? ELSE played_at END,
                     played_from = CASE WHEN ? = 'Played' THEN line ELSE played_from END,
                     removed_at = CASE WHEN ? = 'Removed' THEN ? ELSE removed_at END
                 WHERE id = ? AND line = ?
                 """,
-                (target.value, now, target.value, now, target.value, target.value, now, submission_id, expected.value),
+                (
+                    target.value,
+                    now,
+                    target.value,
+                    target.value,
+                    now,
+                    target.value,
+                    target.value,
+                    now,
+                    submission_id,
+                    expected.value,
+                ),
             )
             if cur.rowcount == 0:
                 return None
@@ -880,10 +903,18 @@ class Database:
             return cur.rowcount
 
     async def apply_engagement(
-        self, guild_id: int, session_id: int | None, deltas: Sequence[EngagementDelta], viewers: int | None = None
+        self,
+        guild_id: int,
+        session_id: int | None,
+        deltas: Sequence[EngagementDelta],
+        viewers: int | None = None,
+        minutes: Sequence[MinuteDelta] = (),
     ) -> None:
-        """Add a flush window of engagement to the ledger and the session records in ONE transaction."""
-        if not deltas and viewers is None:
+        """Add a flush window of engagement to the ledger and the session records in ONE transaction.
+
+        ``minutes`` adds to the session's per-minute buckets (the recap's chart) in the same transaction.
+        """
+        if not deltas and viewers is None and not minutes:
             return
         ledger = [
             (
@@ -950,6 +981,8 @@ class Database:
                         "UPDATE live_sessions SET peak_viewers = MAX(peak_viewers, ?) WHERE id = ?",
                         (viewers, session_id),
                     )
+                if minutes:
+                    await self._add_minutes(conn, guild_id, session_id, minutes)
 
     async def session_coins(self, session_id: int, handles: Sequence[str]) -> int:
         """Coins gifted in one session by a set of handles (gift reward thresholds)."""
@@ -1399,3 +1432,58 @@ class Database:
             (*factors, session_id, limit),
         )
         return [Supporter(r["handle"], r["nickname"], int(r["points"]), int(r["coins"])) for r in rows]
+
+    # ------------------------------------------------------------------ live analytics
+
+    async def session_followers(self, session_id: int, handles: Sequence[str]) -> set[str]:
+        """Handles among ``handles`` whose follow already earned in this session (once per live, SPEC 6)."""
+        found: set[str] = set()
+        for start in range(0, len(handles), 500):
+            chunk = list(handles[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = await self._fetchall(
+                f"SELECT handle FROM session_stats WHERE session_id = ? AND handle IN ({marks}) AND follows > 0",
+                (session_id, *chunk),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    async def _add_minutes(
+        self, conn: aiosqlite.Connection, guild_id: int, session_id: int, minutes: Sequence[MinuteDelta]
+    ) -> None:
+        await conn.executemany(
+            """
+            INSERT INTO session_minutes (session_id, guild_id, minute, likes, comments, coins)
+            VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (session_id, minute) DO UPDATE SET
+                likes = likes + excluded.likes, comments = comments + excluded.comments,
+                coins = coins + excluded.coins
+            """,
+            [(session_id, guild_id, m.minute, m.likes, m.comments, m.coins) for m in minutes],
+        )
+
+    async def session_minutes(self, session_id: int) -> list[MinuteDelta]:
+        """A session's engagement per minute, in time order (minutes without any are absent)."""
+        rows = await self._fetchall(
+            "SELECT minute, likes, comments, coins FROM session_minutes WHERE session_id = ? ORDER BY minute",
+            (session_id,),
+        )
+        return [MinuteDelta(r["minute"], r["likes"], r["comments"], r["coins"]) for r in rows]
+
+    async def played_between(self, guild_id: int, start: float, end: float) -> list[Submission]:
+        """Submissions of a guild played in ``[start, end]``, in play order (a live's songs)."""
+        rows = await self._fetchall(
+            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+            "AND played_at >= ? AND played_at <= ? ORDER BY played_at, id",
+            (guild_id, start, end),
+        )
+        return [_submission(r) for r in rows]
+
+    async def first_submitters_between(self, guild_id: int, start: float, end: float) -> int:
+        """Members whose first submission ever in the guild was made in ``[start, end]`` (new this live)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM (SELECT user_id FROM submissions WHERE guild_id = ? GROUP BY user_id "
+            "HAVING MIN(submitted_at) >= ? AND MIN(submitted_at) <= ?)",
+            (guild_id, start, end),
+        )
+        return int(row[0]) if row else 0

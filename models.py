@@ -67,6 +67,7 @@ class Submission:
     played_from: Line | None = None
     removed_at: float | None = None
     rating: int | None = None
+    line_entered_at: float | None = None  # played ones: when it entered the line it was played from
 
     @property
     def display_id(self) -> str:
@@ -341,6 +342,12 @@ class SessionStats:
         if not starts or self.last_seen is None:
             return 0.0
         return max(0.0, self.last_seen - min(starts))
+
+    @property
+    def measured_watch_seconds(self) -> int | None:
+        """Whole seconds from a viewer's first to last event; None when not measured (a single event)."""
+        seconds = int(self.watch_seconds)
+        return seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True, slots=True)

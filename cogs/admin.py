@@ -322,7 +322,8 @@ def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> disc
     embed.add_field(
         name="Points",
         value=f"like {w.like} · comment {w.comment} · share {w.share} · follow {w.follow} · "
-        f"subscribe {w.subscribe} · gift coin {w.gift_coin} · like cap {settings.like_cap_per_minute}/min",
+        f"subscribe {w.subscribe} · gift coin {w.gift_coin} · like cap {settings.like_cap_per_minute}/min · "
+        f"share cap {settings.share_cap_per_minute}/min",
         inline=False,
     )
     t = settings.gift_tiers

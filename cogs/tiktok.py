@@ -8,6 +8,7 @@ change feed; the status message that follows a connection is ``bot.live_status``
 
 from __future__ import annotations
 
+import io
 import time
 from typing import TYPE_CHECKING
 
@@ -15,9 +16,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from errors import NotConnectedError
+from errors import NotConnectedError, ValidationError
 from models import EngagementEvent, EventKind
 from services import validation
+from services.analytics import fit_upload, history_csv
 from ui.checks import admin_only
 from ui.respond import defer, guild_id_of, respond
 
@@ -124,6 +126,45 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         await respond(interaction, f"Simulated a {kind} from @{normalized}; points update within a second.")
 
 
+EXPORT_PERIODS = {"last 24 hours": 1, "last 7 days": 7, "last 30 days": 30, "all time": 0}
+
+
+@app_commands.guild_only()
+@app_commands.default_permissions(manage_guild=True)
+class Export(commands.GroupCog, group_name="export", group_description="Download the server's data as CSV."):
+    """Data exports (admins)."""
+
+    def __init__(self, bot: MusicQueueBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="history")
+    @app_commands.describe(period="Which plays to include (default: last 30 days)")
+    @app_commands.choices(period=[app_commands.Choice(name=k, value=k) for k in EXPORT_PERIODS])
+    @admin_only()
+    async def history(self, interaction: discord.Interaction[MusicQueueBot], period: str = "last 30 days") -> None:
+        """Download the play history as CSV (zipped when it is bigger than this server's upload limit)."""
+        days = EXPORT_PERIODS.get(period)
+        if days is None:
+            raise ValidationError("Pick a period from the list.")
+        await defer(interaction)
+        now = time.time()
+        since = now - days * 86_400 if days else 0.0
+        plays = await self.bot.db.played_between(guild_id_of(interaction), since, now)
+        if not plays:
+            await respond(interaction, f"Nothing was played in the {period}.")
+            return
+        stamp = time.strftime("%Y%m%d", time.gmtime(now))
+        # The limit of this server, as Discord tells it in the interaction (boosts raise it).
+        fitted = fit_upload(history_csv(plays), f"history-{stamp}.csv", interaction.filesize_limit)
+        if fitted is None:
+            await respond(interaction, "The history is too big to upload even zipped; pick a shorter period.")
+            return
+        data, filename = fitted
+        await respond(interaction, f"📄 {len(plays)} plays ({period}).", file=discord.File(io.BytesIO(data), filename))
+
+
 async def setup(bot: MusicQueueBot) -> None:
-    """Add the cog."""
+    """Add the cogs."""
     await bot.add_cog(TikTok(bot))
+    await bot.add_cog(Export(bot))

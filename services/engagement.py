@@ -4,8 +4,10 @@ The TikTok adapter hands events over with ``add`` (cheap, synchronous, never tou
 flush loop writes everything buffered at least every ``flush_seconds`` and on ``stop``, so a crash loses
 at most one flush window (SPEC 8 rule 10). After a flush that changed points, the queue's cached order is
 dropped so the Free line and the displays reorder within a few seconds. The flush also verifies handle
-link codes typed in the chat and grants gift rewards (a linked handle's coins in this live reaching a
-paid line's threshold).
+link codes typed in the chat (that line earns nothing), grants gift rewards (a linked handle's coins in this
+live reaching a paid line's threshold), and adds the live's per-minute buckets (the recap's chart) in the
+same transaction. Anti-farming: likes and shares are capped per handle per minute, a follow earns once per
+handle per live (keyed by session id).
 
 What a flush changed is published on the change feed: ``ScoresChanged`` (the handles whose points
 moved), ``HandleVerified`` and ``GiftPromoted``. The writer does not know who listens (the displays, the
@@ -20,7 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from database import Database, EngagementDelta
+from database import Database, EngagementDelta, MinuteDelta
 from models import EngagementCounts, EngagementEvent, EventKind
 from services.feed import ChangeFeed, GiftPromoted, HandleVerified, ScoresChanged
 from services.periodic import Periodic
@@ -70,8 +72,44 @@ class _Acc:
 class _GuildBuffer:
     events: list[EngagementEvent] = field(default_factory=list)
     session_id: int | None = None
-    # handle -> (minute index, likes counted in that minute): the per-handle like cap against farming.
+    # handle -> (minute index, likes/shares counted in that minute): the per-handle caps against farming.
     like_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+    share_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Handles whose follow already earned in this session (a follow earns once per handle per live; the
+    # database is asked for the ones not known here, so a restarted writer still knows).
+    followed: set[str] = field(default_factory=set)
+
+
+def _capped(window: dict[str, tuple[int, int]], handle: str, at: float, count: int, cap: int) -> int:
+    """How much of ``count`` a handle may still earn in the minute of ``at`` (cap <= 0: no cap)."""
+    if cap <= 0:
+        return count
+    minute = int(at // 60)
+    window_minute, used = window.get(handle, (minute, 0))
+    if window_minute != minute:
+        used = 0
+    allowed = max(0, min(count, cap - used))
+    window[handle] = (minute, used + allowed)
+    return allowed
+
+
+def _bucket(per_minute: dict[int, list[int]], at: float) -> list[int]:
+    minute = int(at // 60)
+    bucket = per_minute.get(minute)
+    if bucket is None:
+        bucket = per_minute[minute] = [0, 0, 0]
+    return bucket
+
+
+def _code_owner(codes: list[tuple[int, str]] | None, text: str) -> int | None:
+    """The user whose pending link code for this handle the chat line carries, if any."""
+    if not codes:
+        return None
+    folded = text.casefold()
+    for user_id, code in codes:
+        if code.casefold() in folded:
+            return user_id
+    return None
 
 
 class EngagementWriter:
@@ -113,7 +151,10 @@ class EngagementWriter:
 
     def set_session(self, guild_id: int, session_id: int | None) -> None:
         """Record further events of a guild under this live session (None: ledger only)."""
-        self._buffers.setdefault(guild_id, _GuildBuffer()).session_id = session_id
+        buffer = self._buffers.setdefault(guild_id, _GuildBuffer())
+        if buffer.session_id != session_id:
+            buffer.followed = set()  # once per live: a new live earns again
+        buffer.session_id = session_id
 
     def session_of(self, guild_id: int) -> int | None:
         """The live session events of a guild are recorded under."""
@@ -154,9 +195,23 @@ class EngagementWriter:
     async def _apply(self, guild_id: int, buffer: _GuildBuffer, events: list[EngagementEvent]) -> None:
         settings = await self.db.get_settings(guild_id)
         cap = settings.like_cap_per_minute
+        share_cap = settings.share_cap_per_minute
+        # The caps and the follow memory change only once the flush is written (a failed flush retries
+        # from the same state).
+        like_window, share_window = dict(buffer.like_window), dict(buffer.share_window)
+        followed = set(buffer.followed)
+        if buffer.session_id is not None:
+            new_followers = {e.handle for e in events if e.kind is EventKind.FOLLOW and e.handle} - followed
+            if new_followers:
+                followed |= await self.db.session_followers(buffer.session_id, sorted(new_followers))
+        # A chat line carrying the handle's link code proves the handle and earns nothing (issue 16.3).
+        has_text = any(e.kind is EventKind.COMMENT and e.text for e in events)
+        pending = await self.db.pending_link_codes(guild_id) if has_text else {}
+        proofs: dict[str, int] = {}
         accs: dict[str, _Acc] = {}
+        # minute -> [likes, comments, coins] as counted (after the caps): the recap's chart.
+        per_minute: dict[int, list[int]] = {}
         viewers: int | None = None
-        comments: list[tuple[str, str]] = []
         for index, event in enumerate(events):
             if index and not index % YIELD_EVERY:
                 await asyncio.sleep(0)  # a second of a big live is thousands of events: let interactions in
@@ -177,58 +232,52 @@ class EngagementWriter:
             if event.tiktok_user_id:
                 acc.tiktok_user_id = event.tiktok_user_id
             if kind is EventKind.LIKE:
-                acc.likes += self._capped_likes(buffer, handle, event, cap)
+                likes = _capped(like_window, handle, event.at, event.count, cap)
+                acc.likes += likes
+                if likes:
+                    _bucket(per_minute, event.at)[0] += likes
             elif kind is EventKind.COMMENT:
-                acc.comments += 1
-                if event.text:
-                    comments.append((handle, event.text))
+                owner = _code_owner(pending.get(handle), event.text) if event.text and pending else None
+                if owner is None:
+                    acc.comments += 1
+                    _bucket(per_minute, event.at)[1] += 1
+                else:
+                    proofs.setdefault(handle, owner)
             elif kind is EventKind.GIFT:
                 acc.gifts += 1
                 acc.coins += event.coins
+                if event.coins:
+                    _bucket(per_minute, event.at)[2] += event.coins
             elif kind is EventKind.SHARE:
-                acc.shares += 1
+                acc.shares += _capped(share_window, handle, event.at, 1, share_cap)
             elif kind is EventKind.FOLLOW:
-                acc.follows += 1
+                if handle not in followed:  # unfollow and follow again earns nothing
+                    followed.add(handle)
+                    acc.follows += 1
             elif kind is EventKind.SUBSCRIBE:
                 acc.subscribes += 1
             elif kind is EventKind.JOIN:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
         deltas = [acc.delta(handle) for handle, acc in accs.items()]
-        await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
+        minutes = [MinuteDelta(m, *v) for m, v in sorted(per_minute.items())] if buffer.session_id else []
+        await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers, minutes)
+        buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed
         scored = tuple(sorted(d.handle for d in deltas if d.counts != EngagementCounts()))
         if scored:
             await self.queue.scores_changed(guild_id, scored)
             self.feed.publish(ScoresChanged(guild_id, scored))
-        if comments:
-            await self._verify_codes(guild_id, comments)
+        if proofs:
+            await self._verify(guild_id, proofs)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
         if gifters and buffer.session_id is not None:
             await self._grant_rewards(guild_id, buffer.session_id, gifters)
 
-    @staticmethod
-    def _capped_likes(buffer: _GuildBuffer, handle: str, event: EngagementEvent, cap: int) -> int:
-        if cap <= 0:
-            return event.count
-        minute = int(event.at // 60)
-        window_minute, used = buffer.like_window.get(handle, (minute, 0))
-        if window_minute != minute:
-            used = 0
-        allowed = max(0, min(event.count, cap - used))
-        buffer.like_window[handle] = (minute, used + allowed)
-        return allowed
-
-    async def _verify_codes(self, guild_id: int, comments: list[tuple[str, str]]) -> None:
-        pending = await self.db.pending_link_codes(guild_id)
-        if not pending:
-            return
-        for handle, text in comments:
-            for user_id, code in pending.get(handle, ()):
-                if code.casefold() in text.casefold():
-                    _, previous = await self.db.verify_link(guild_id, handle, user_id)
-                    self.queue.invalidate(guild_id)
-                    log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
-                    self.feed.publish(HandleVerified(guild_id, user_id, handle, previous))
-                    break
+    async def _verify(self, guild_id: int, proofs: dict[str, int]) -> None:
+        for handle, user_id in proofs.items():
+            _, previous = await self.db.verify_link(guild_id, handle, user_id)
+            self.queue.invalidate(guild_id)
+            log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
+            self.feed.publish(HandleVerified(guild_id, user_id, handle, previous))
 
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
         settings = await self.db.get_settings(guild_id)

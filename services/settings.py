@@ -182,7 +182,6 @@ SETTINGS: tuple[SettingSpec, ...] = (
         1000,
         "per min",
         off=0,
-        built=False,
     ),
     SettingSpec(
         "max_track_seconds",

@@ -66,6 +66,57 @@ async def test_like_cap_per_handle_per_minute(writer: EngagementWriter, db: Data
     assert (await db.get_handle(GUILD, "honest")).counts.likes == 3
 
 
+async def test_a_follow_earns_once_per_handle_per_live(writer: EngagementWriter, db: Database, queue) -> None:
+    """Issue 12.3: unfollow and follow again earns nothing, in one flush or across flushes and writers."""
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    writer.set_session(GUILD, session.id)
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan"), ev(EventKind.FOLLOW, "fan", at=1001.0)])
+    await writer.flush()
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=1100.0), ev(EventKind.FOLLOW, "other", at=1100.0)])
+    await writer.flush()
+    fresh = EngagementWriter(db, queue)  # a restarted bot: the database remembers who followed this live
+    fresh.set_session(GUILD, session.id)
+    fresh.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=1200.0)])
+    await fresh.flush()
+    assert (await db.get_handle(GUILD, "fan")).counts.follows == 1
+    assert (await db.get_handle(GUILD, "other")).counts.follows == 1
+    assert {r.handle: r.counts.follows for r in await db.session_stats(session.id)} == {"fan": 1, "other": 1}
+    later = await db.start_session(GUILD, "host", 2, 5000.0)
+    writer.set_session(GUILD, later.id)
+    writer.add(GUILD, [ev(EventKind.FOLLOW, "fan", at=5001.0)])  # the next live earns again
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "fan")).counts.follows == 2
+
+
+async def test_shares_are_capped_per_handle_per_minute(writer: EngagementWriter, db: Database) -> None:
+    assert (await db.get_settings(GUILD)).share_cap_per_minute == 5  # the default
+    await db.update_settings(GUILD, share_cap_per_minute=3)
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=60.0 + i) for i in range(10)])  # minute 1
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=121.0), ev(EventKind.SHARE, "honest", at=61.0)])
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "farm")).counts.shares == 4
+    assert (await db.get_handle(GUILD, "honest")).counts.shares == 1
+    await db.update_settings(GUILD, share_cap_per_minute=0)  # 0: no cap
+    writer.add(GUILD, [ev(EventKind.SHARE, "farm", at=200.0 + i) for i in range(5)])
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "farm")).counts.shares == 9
+
+
+async def test_a_failed_flush_does_not_use_up_the_caps(writer: EngagementWriter, db: Database, monkeypatch) -> None:
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    await db.update_settings(GUILD, like_cap_per_minute=5)
+    writer.add(GUILD, [ev(EventKind.LIKE, "fan", at=60.0, count=5), ev(EventKind.FOLLOW, "fan", at=60.0)])
+    monkeypatch.setattr(db, "apply_engagement", broken)
+    with pytest.raises(RuntimeError):
+        await writer.flush()
+    monkeypatch.undo()
+    await writer.flush()
+    counts = (await db.get_handle(GUILD, "fan")).counts
+    assert (counts.likes, counts.follows) == (5, 1)
+
+
 async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> None:
     await db.update_settings(GUILD, verified_handles_only=False)  # the named, unlinked handles count here
     first = await queue.submit(
@@ -147,6 +198,26 @@ async def test_a_chat_proof_takes_a_squatted_handle_over_and_names_the_squatter(
     handle = await db.get_handle(GUILD, "star")
     assert handle.user_id == 2 and handle.verified
     assert told == [(2, "star", 1)]
+
+
+async def test_the_chat_line_with_the_link_code_earns_nothing(writer, db, points: PointsService) -> None:
+    """Issue 16.3: the code line proves the handle; it is no comment in the ledger nor in the recap."""
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    writer.set_session(GUILD, session.id)
+    result = await points.link(GUILD, 7, "proud.owner")
+    writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=f"code {result.code}"),
+                       ev(EventKind.COMMENT, "someone.else", text=result.code),
+                       ev(EventKind.COMMENT, "proud.owner", text="great song")])  # fmt: skip
+    await writer.flush()
+    assert (await db.get_handle(GUILD, "proud.owner")).verified
+    assert (await db.get_handle(GUILD, "proud.owner")).counts.comments == 1
+    assert (await db.get_handle(GUILD, "someone.else")).counts.comments == 1  # not their code: a comment
+    stats = {r.handle: r.counts.comments for r in await db.session_stats(session.id)}
+    assert stats == {"proud.owner": 1, "someone.else": 1}
+    writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=result.code)])  # used up: an ordinary line now
+    await writer.flush()
+    await writer.stop()
+    assert (await db.get_handle(GUILD, "proud.owner")).counts.comments == 2
 
 
 async def test_gift_reward_moves_newest_free_or_pending_once_per_threshold(writer, db, queue, points) -> None:

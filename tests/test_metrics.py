@@ -71,3 +71,39 @@ async def test_empty_session(db: Database) -> None:
     await db.end_session(session.id, 1060.0)
     embed = metrics_embed(await summarize(db, session.id))
     assert "Nobody engaged" in embed.fields[-1].value
+
+
+async def test_recap_reads_well_nicknames_measured_watch_time_iso_csv(db: Database, queue) -> None:
+    """Issue 16.15: unlinked viewers by nickname, watch time only where measured, ISO UTC times in the CSV."""
+    from models import EngagementEvent, EventKind
+    from services.engagement import EngagementWriter
+
+    session = await db.start_session(GUILD, "the.host", 77, 1_764_583_200.0)  # 2025-12-01T10:00:00Z
+    writer = EngagementWriter(db, queue)
+    writer.set_session(GUILD, session.id)
+    writer.add(GUILD, [
+        EngagementEvent(EventKind.COMMENT, "stayer", 1_764_583_210.4, nickname="Stay *Here*\nNow", text="hi"),
+        EngagementEvent(EventKind.LIKE, "stayer", 1_764_583_335.9, count=3),
+        EngagementEvent(EventKind.LIKE, "once", 1_764_583_300.0, count=1, nickname="Just Once"),
+        EngagementEvent(EventKind.LIKE, "linked", 1_764_583_300.0, count=1, nickname="Linked Nick"),
+        EngagementEvent(EventKind.LIKE, "anon", 1_764_583_300.0, count=1),
+    ])  # fmt: skip
+    await writer.flush()
+    await db.link_handle(GUILD, "linked", 555, verified=True, force=True)
+    await db.end_session(session.id, 1_764_586_800.0)
+    summary = await summarize(db, session.id)
+    lines = {row.handle: line for row, line in zip(summary.rows, _lines(metrics_embed(summary)), strict=False)}
+    assert "Stay \\*Here\\* Now" in lines["stayer"] and "⏱ 2m 05s" in lines["stayer"]
+    assert "Just Once" in lines["once"] and "⏱" not in lines["once"]  # one event: nothing measured
+    assert "<@555>" in lines["linked"] and "Linked Nick" not in lines["linked"]
+    assert "—" not in "".join(lines.values())
+    rows = {r["handle"]: r for r in csv.DictReader(io.StringIO(to_csv(summary).decode()))}
+    assert rows["stayer"]["watch_seconds"] == "125" and rows["once"]["watch_seconds"] == ""
+    assert rows["stayer"]["first_seen"] == "2025-12-01T10:00:10Z"
+    assert rows["stayer"]["last_seen"] == "2025-12-01T10:02:15Z"
+    assert rows["stayer"]["nickname"] == "Stay *Here*\nNow"
+
+
+def _lines(embed) -> list[str]:
+    text = "\n".join(f.value for f in embed.fields if f.name in ("Top contributors", "\u200b"))
+    return [line for line in text.splitlines() if line.startswith("**")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from types import SimpleNamespace
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,10 +46,11 @@ def _common(msg_id: int = 0, created_ms: int = 0) -> CommonMessageData:
 
 
 def _gift(uid: int, repeat: int, end: bool, *, streak: bool = True, diamonds: int = 1, msg: int = 0,
-          group: int = 1) -> GiftEvent:  # fmt: skip
+          group: int = 1, created: int = 0, gift_id: int = 5655) -> GiftEvent:  # fmt: skip
     return GiftEvent(user=User(id=uid, display_id=f"@U{uid}", nickname=f"U {uid}"),
-                     gift=Gift(id=5655, type=1 if streak else 2, diamond_count=diamonds), gift_id=5655,
-                     repeat_count=repeat, repeat_end=int(end), group_id=group, common=_common(msg))  # fmt: skip
+                     gift=Gift(id=gift_id, type=1 if streak else 2, diamond_count=diamonds), gift_id=gift_id,
+                     repeat_count=repeat, repeat_end=int(end), group_id=group,
+                     common=_common(msg, created))  # fmt: skip
 
 
 def _coins(events: list[EngagementEvent]) -> list[int]:
@@ -84,9 +86,64 @@ def test_streak_without_end_is_committed_after_the_timeout_and_a_late_end_adds_o
 
 def test_streak_steps_out_of_order_keep_the_maximum() -> None:
     adapter = EventAdapter()
-    adapter.handle(_gift(4, 5, False))
-    adapter.handle(_gift(4, 3, False))  # a late, lower step
-    assert _coins(adapter.handle(_gift(4, 5, True))) == [5]
+    adapter.handle(_gift(4, 5, False, created=5_000))
+    adapter.handle(_gift(4, 3, False, created=3_000))  # a late, lower step: TikTok created it earlier
+    assert _coins(adapter.handle(_gift(4, 5, True, created=5_100))) == [5]
+    assert adapter.flush_all() == []  # the late step started no second streak
+
+
+def test_a_second_streak_with_group_id_zero_is_not_merged_into_the_first() -> None:
+    """Issue 12.2: two Rose streaks of 10 and 5, twenty seconds apart, group id 0: 15 coins, not 10."""
+    for with_times in (True, False):
+        clock = Clock()
+        adapter = EventAdapter(streak_timeout=10, clock=clock)
+        coins = 0
+        for start_ms, steps in ((1_000_000, 10), (1_020_000, 5)):
+            for repeat in range(1, steps + 1):
+                created = start_ms + repeat * 300 if with_times else 0
+                coins += sum(_coins(adapter.handle(_gift(8, repeat, repeat == steps, group=0, created=created))))
+                clock.now += 0.3
+            clock.now += 20
+        coins += sum(_coins(adapter.flush_stale(clock.now + 3600))) + sum(_coins(adapter.flush_all()))
+        assert coins == 15, with_times
+
+
+def test_a_restart_without_an_end_is_a_new_streak_and_the_first_is_committed_at_its_max() -> None:
+    clock = Clock()
+    adapter = EventAdapter(streak_timeout=10, clock=clock)
+    coins = 0
+    for repeat in (1, 2, 3):  # the end of this streak never arrives
+        coins += sum(_coins(adapter.handle(_gift(9, repeat, False, group=7, diamonds=2, created=10_000 + repeat))))
+    for repeat in (1, 2):  # the repeat count restarts under the same (reused) group id
+        coins += sum(_coins(adapter.handle(_gift(9, repeat, repeat == 2, group=7, diamonds=2,
+                                                 created=15_000 + repeat))))  # fmt: skip
+    assert coins == 4  # the second streak, at its end: 2 x 2
+    clock.now += 11
+    assert _coins(adapter.flush_stale()) == [6]  # the first streak: 3 x 2, at its max
+    assert adapter.flush_all() == []
+
+
+def test_without_creation_times_a_step_after_an_end_starts_a_new_streak_but_a_repeated_end_does_not() -> None:
+    adapter = EventAdapter()
+    assert _coins(adapter.handle(_gift(10, 1, False)) + adapter.handle(_gift(10, 1, True))) == [1]
+    assert adapter.handle(_gift(10, 1, True, msg=99)) == []  # the same end again, under another id
+    assert _coins(adapter.handle(_gift(10, 1, False)) + adapter.handle(_gift(10, 1, True))) == [1]  # a new Rose
+    assert adapter.flush_all() == []
+
+
+def test_late_ends_and_replays_of_quiet_streaks_are_never_counted_again() -> None:
+    clock = Clock()
+    adapter = EventAdapter(streak_timeout=10, clock=clock)
+    adapter.handle(_gift(11, 3, False, diamonds=4, created=50_000))  # its end is late
+    assert _coins(adapter.flush_stale(clock.now + 11)) == [12]
+    assert adapter.flush_stale(clock.now + 300) == []  # five quiet minutes: still known, its end may come
+    assert adapter.handle(_gift(11, 3, True, diamonds=4, created=50_100)) == []  # the end: 0 more
+    clock.now += 300
+    assert adapter.flush_stale() == [] and adapter.stats()["streaks"] == 0  # ended and quiet: forgotten
+    assert adapter.handle(_gift(11, 2, False, diamonds=4, created=49_900)) == []  # a replayed old step
+    assert adapter.stats()["late"] == 1
+    adapter.handle(_gift(11, 1, False, diamonds=4, created=4_000_000))  # a new streak, much later
+    assert _coins(adapter.flush_all()) == [4]
 
 
 def test_flush_all_commits_open_streaks_once_and_a_replayed_end_adds_nothing() -> None:
@@ -214,27 +271,175 @@ def test_normalize() -> None:
 def test_a_streak_is_never_double_counted_nor_missed(
     steps: int, diamonds: int, end_seen: bool, flush_after: int, duplicate_steps: list[int], late_end: bool
 ) -> None:
-    """Whatever order of steps, timeouts, replays and late ends: the coins equal diamonds x the max step."""
+    """Whatever order of steps, timeouts, replays and late ends: the coins equal diamonds x the max step.
+
+    A replayed step or end keeps the creation time TikTok gave the original (that is what tells it from
+    the start of a new streak, see the interleaved property below).
+    """
     clock = Clock()
     adapter = EventAdapter(streak_timeout=10, clock=clock)
     msg_ids = itertools.count(1)
+    created = {repeat: 1_000_000 + repeat * 500 for repeat in range(1, steps + 1)}
+    end_created = created[steps] + 100
     coins = 0
     for repeat in range(1, steps + 1):
         is_end = end_seen and repeat == steps
-        coins += sum(_coins(adapter.handle(_gift(1, repeat, is_end, diamonds=diamonds, msg=next(msg_ids)))))
+        when = end_created if is_end else created[repeat]
+        coins += sum(_coins(adapter.handle(_gift(1, repeat, is_end, diamonds=diamonds, msg=next(msg_ids),
+                                                 created=when))))  # fmt: skip
         if repeat == flush_after:
             clock.now += 11
             coins += sum(_coins(adapter.flush_stale()))
         clock.now += 0.5
     for repeat in duplicate_steps:  # replayed steps with new ids: never more than the max
-        coins += sum(_coins(adapter.handle(_gift(1, min(repeat, steps), False, diamonds=diamonds,
-                                                 msg=next(msg_ids)))))  # fmt: skip
+        step = min(repeat, steps)
+        coins += sum(_coins(adapter.handle(_gift(1, step, False, diamonds=diamonds, msg=next(msg_ids),
+                                                 created=created[step]))))  # fmt: skip
     clock.now += 11
     coins += sum(_coins(adapter.flush_stale()))
     if late_end:
-        coins += sum(_coins(adapter.handle(_gift(1, steps, True, diamonds=diamonds, msg=next(msg_ids)))))
+        coins += sum(_coins(adapter.handle(_gift(1, steps, True, diamonds=diamonds, msg=next(msg_ids),
+                                                 created=end_created))))  # fmt: skip
     coins += sum(_coins(adapter.flush_all()))
     assert coins == diamonds * steps
+
+
+_GIFT_DIAMONDS = {5655: 1, 5827: 7}
+
+
+class _FastGift:
+    """The fields of a ``GiftEvent`` the adapter reads, without pydantic's validation.
+
+    About 100x cheaper to build, so the property below runs many more examples; the tests above use the
+    library's own class.
+    """
+
+    __slots__ = ("common", "gift", "gift_id", "group_id", "repeat_count", "repeat_end", "user")
+
+    def __init__(self, viewer: int, repeat: int, end: bool, *, diamonds: int, msg: int, group: int, gift_id: int,
+                 created: int) -> None:  # fmt: skip
+        self.user = SimpleNamespace(id=viewer, display_id=f"@U{viewer}", nickname=f"U {viewer}")
+        self.gift = SimpleNamespace(id=gift_id, type=1, diamond_count=diamonds)
+        self.gift_id, self.repeat_count, self.repeat_end, self.group_id = gift_id, repeat, int(end), group
+        self.common = SimpleNamespace(msg_id=msg, create_time=created)
+
+
+_FastGift.__name__ = "GiftEvent"  # the adapter dispatches on the class name, as for the library's classes
+
+
+@st.composite
+def _interleaved_live(draw: st.DrawFn) -> tuple[list[tuple[str, Any]], dict[str, int], bool]:
+    """Streaks of several viewers and gifts, interleaved, with TikTok's faults.
+
+    Returns (the arrival script, the expected coins per handle, whether messages carry creation times).
+    Script items: ``("gift", GiftEvent)``, ``("tick", None)`` (time passes and the periodic flush runs) and
+    ``("late", GiftEvent)`` (delivered after every streak went quiet). Faults: ends lost or late, steps out
+    of order, steps repeated under a new message id, messages replayed whole (same id), group id 0, reused
+    or distinct per streak. Without creation times only the faults that arrival order can tell apart are
+    drawn (whole replays, lost ends, the last streak's end late): nothing else orders the messages then.
+    A streak's opening step and its end keep their place among its steps: were a streak's end lost and the
+    next streak's second step to arrive before its first, nothing would tell that from one streak going on.
+    """
+    rnd = draw(st.randoms(use_true_random=False))
+    with_times = draw(st.booleans())
+    group_mode = draw(st.sampled_from(["zero", "reused", "distinct"]))
+    keys = draw(st.lists(st.tuples(st.integers(1, 3), st.sampled_from(sorted(_GIFT_DIAMONDS))),
+                         min_size=1, max_size=4, unique=True))  # fmt: skip
+    msg_ids = itertools.count(1)
+    expected: dict[str, int] = {}
+    per_key: list[list[_FastGift]] = []
+    late: list[_FastGift] = []
+    for viewer, gift_id in keys:
+        diamonds = _GIFT_DIAMONDS[gift_id]
+        streaks = draw(st.lists(st.tuples(st.integers(1, 8), st.sampled_from(["end", "lost end", "late end"]),
+                                          st.booleans()), min_size=1, max_size=3))  # fmt: skip
+        now_ms = 1_000_000 + rnd.randrange(0, 5_000)
+        sequence: list[_FastGift] = []
+        for index, (steps, fate, separate_end) in enumerate(streaks):
+            expected[f"u{viewer}"] = expected.get(f"u{viewer}", 0) + diamonds * steps
+            group = {"zero": 0, "reused": 42, "distinct": index + 1}[group_mode]
+            last_streak = index == len(streaks) - 1
+            if fate == "late end" and not with_times and not last_streak:
+                fate = "end"
+            separate_end = separate_end or steps == 1  # TikTok sends at least two messages per streak
+
+            def make(repeat: int, end: bool, created: int, *, viewer: int = viewer, diamonds: int = diamonds,
+                     group: int = group, gift_id: int = gift_id) -> _FastGift:  # fmt: skip
+                return _FastGift(viewer, repeat, end, diamonds=diamonds, msg=next(msg_ids), group=group,
+                                 gift_id=gift_id, created=created if with_times else 0)  # fmt: skip
+
+            messages = []
+            for repeat in range(1, steps + 1):
+                now_ms += 300
+                messages.append(make(repeat, repeat == steps and not separate_end, now_ms))
+            if separate_end:
+                now_ms += 100
+                messages.append(make(steps, True, now_ms))
+            if fate != "end":
+                end_message = messages.pop()
+                if not separate_end:  # the last step arrives, without its end flag
+                    messages.append(make(steps, False, end_message.common.create_time))
+                if fate == "late end":
+                    late.append(end_message)
+            middle = [i for i, m in enumerate(messages) if m.repeat_count > 1 and not m.repeat_end]
+            if with_times and len(middle) > 1 and rnd.random() < 0.5:  # two steps arrive swapped
+                i = rnd.choice(middle[:-1])
+                messages[i], messages[i + 1] = messages[i + 1], messages[i]
+            sequence.extend(messages)
+            now_ms += rnd.randrange(1_000, 30_000)  # the viewer starts the next streak later
+        for original in list(sequence):
+            roll = rnd.random()
+            if roll < 0.15:  # replayed whole (a reconnect backlog): same message id
+                sequence.insert(rnd.randrange(sequence.index(original) + 1, len(sequence) + 1), original)
+            elif roll < 0.3 and with_times:  # repeated under a new message id, as TikTok created it
+                copy = _FastGift(viewer, original.repeat_count, bool(original.repeat_end), diamonds=diamonds,
+                                 msg=next(msg_ids), group=original.group_id, gift_id=gift_id,
+                                 created=original.common.create_time)  # fmt: skip
+                sequence.insert(rnd.randrange(sequence.index(original) + 1, len(sequence) + 1), copy)
+        per_key.append(sequence)
+    script: list[tuple[str, Any]] = []
+    while any(per_key):
+        queue = rnd.choice([q for q in per_key if q])
+        script.append(("gift", queue.pop(0)))
+        if rnd.random() < 0.1:
+            script.append(("tick", None))
+    script.extend(("late", message) for message in late)
+    return script, expected, with_times
+
+
+@settings(max_examples=500, deadline=None)
+@given(live=_interleaved_live())
+def test_interleaved_streaks_of_several_viewers_and_gifts_are_each_counted_once(
+    live: tuple[list[tuple[str, Any]], dict[str, int], bool],
+) -> None:
+    """Issue 12.2: every streak counts exactly diamonds x its count, whatever the group ids and faults."""
+    script, expected, _with_times = live
+    clock = Clock()
+    adapter = EventAdapter(streak_timeout=10, clock=clock)
+    got: dict[str, int] = {}
+
+    def add(events: list[EngagementEvent]) -> None:
+        for event in events:
+            if event.kind is EventKind.GIFT:
+                got[event.handle or ""] = got.get(event.handle or "", 0) + event.coins
+
+    late_started = False
+    for kind, message in script:
+        if kind == "late" and not late_started:
+            late_started = True
+            clock.now += 11
+            add(adapter.flush_stale())  # the lost ends are committed at their max first
+        if kind == "tick":
+            clock.now += 1
+            add(adapter.flush_stale())
+        else:
+            add(adapter.handle(message))
+            clock.now += 0.1
+    clock.now += 11
+    add(adapter.flush_stale())
+    add(adapter.flush_all())
+    assert adapter.flush_all() == []
+    assert got == expected
 
 
 async def test_raw_frames_through_the_library_decoder() -> None:

@@ -8,23 +8,37 @@ from datetime import UTC, datetime
 import discord
 
 from models import SessionStats, SessionSummary
-from services.analytics import format_duration, to_csv, top_rows
+from services.analytics import PlayReport, format_duration, plays_csv, to_csv, top_rows
 from ui import limits
 
 SIMULATED_NOTE = "Includes simulated events (admin tests)."
 
 
 def _row_line(rank: int, row: SessionStats) -> str:
-    who = f"<@{row.user_id}>" if row.user_id else "—"
+    # A linked viewer is their Discord mention; an unlinked one their TikTok nickname (user text: escaped).
+    if row.user_id:
+        who = f"<@{row.user_id}> · "
+    elif row.nickname:
+        who = f"{limits.safe(' '.join(row.nickname.split()), 32)} · "  # one line, whatever it contains
+    else:
+        who = ""
+    watched = row.measured_watch_seconds
     counts = row.counts
     return (
-        f"**{rank}.** {who} · `@{limits.clip(row.handle, 24)}` · ⏱ {format_duration(row.watch_seconds)}"
-        f" · 👍 {counts.likes} 💬 {counts.comments} 🔁 {counts.shares} 🎁 {row.gifts} ({counts.coins} coins)"
+        f"**{rank}.** {who}`@{limits.clip(row.handle, 24)}`"
+        + (f" · ⏱ {format_duration(watched)}" if watched is not None else "")
+        + f" · 👍 {counts.likes} 💬 {counts.comments} 🔁 {counts.shares} 🎁 {row.gifts} ({counts.coins} coins)"
     )
 
 
-def metrics_embed(summary: SessionSummary) -> discord.Embed:
-    """Totals as fields and the top 15 contributors; always inside Discord's limits."""
+CHART_NAME = "live-chart.png"
+
+
+def metrics_embed(summary: SessionSummary, *, chart: bool = False) -> discord.Embed:
+    """Totals as fields and the top 15 contributors; always inside Discord's limits.
+
+    ``chart``: the chart PNG is attached (``chart_file``) and shown as the embed's image.
+    """
     session = summary.session
     ended = session.ended_at or session.started_at
     embed = discord.Embed(
@@ -63,10 +77,66 @@ def metrics_embed(summary: SessionSummary) -> discord.Embed:
     for index, block in enumerate(limits.chunk_lines(lines)):
         embed.add_field(name="Top contributors" if index == 0 else "\u200b", value=block, inline=False)
     embed.set_footer(text=f"Session {session.id}")
+    if chart:
+        embed.set_image(url=f"attachment://{CHART_NAME}")
     return limits.fit(embed)
+
+
+def chart_file(png: bytes) -> discord.File:
+    """The live's chart as an attachment the recap embed shows."""
+    return discord.File(io.BytesIO(png), filename=CHART_NAME)
 
 
 def metrics_file(summary: SessionSummary) -> discord.File:
     """The full table as a CSV attachment."""
     stamp = datetime.fromtimestamp(summary.session.started_at, UTC).strftime("%Y%m%d-%H%M")
     return discord.File(io.BytesIO(to_csv(summary)), filename=f"live-{summary.session.host}-{stamp}.csv")
+
+
+def songs_embed(report: PlayReport) -> discord.Embed:
+    """The songs of the live: per line played, median and longest wait; the best rated; new members."""
+    embed = discord.Embed(title=limits.clip(f"🎵 Songs of the live: @{report.session.host}", limits.TITLE),
+                          colour=discord.Colour.purple())  # fmt: skip
+    embed.description = (
+        f"**{len(report.plays)}** songs played · **{report.new_submitters}** new members submitted for the first time"
+    )
+    for stats in report.lines:
+        waits = (
+            f"median wait {format_duration(stats.median_wait)} · longest {format_duration(stats.longest_wait or 0)}"
+            if stats.median_wait is not None
+            else "wait not recorded"
+        )
+        embed.add_field(name=stats.line.value, value=f"{stats.played} played\n{waits}", inline=True)
+    if report.top_rated:
+        lines = [
+            f"**{play.rating}/10** {limits.safe(play.artist, 60)} – {limits.safe(play.title, 80)}"
+            f" ({play.display_id}, <@{play.user_id}>)"
+            for play in report.top_rated
+        ]
+        for index, block in enumerate(limits.chunk_lines(lines)):
+            embed.add_field(name="Top rated" if index == 0 else "\u200b", value=block, inline=False)
+    embed.set_footer(text=f"Session {report.session.id} · full play history attached")
+    return limits.fit(embed)
+
+
+def plays_file(report: PlayReport) -> discord.File:
+    """The live's play history as a CSV attachment."""
+    stamp = datetime.fromtimestamp(report.session.started_at, UTC).strftime("%Y%m%d-%H%M")
+    return discord.File(io.BytesIO(plays_csv(report)), filename=f"plays-{report.session.host}-{stamp}.csv")
+
+
+def recap_messages(
+    summary: SessionSummary, report: PlayReport, chart_png: bytes | None
+) -> list[tuple[list[discord.Embed], list[discord.File]]]:
+    """The recap as messages of (embeds, files); the engagement CSV always comes first.
+
+    One message when both embeds fit Discord's 6,000 characters per message together, else two.
+    """
+    metrics = metrics_embed(summary, chart=chart_png is not None)
+    files = [metrics_file(summary), plays_file(report)]
+    if chart_png is not None:
+        files.append(chart_file(chart_png))
+    songs = songs_embed(report)
+    if len(metrics) + len(songs) <= limits.EMBED_TOTAL:
+        return [([metrics, songs], files)]
+    return [([metrics], files), ([songs], [])]

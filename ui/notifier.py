@@ -24,10 +24,11 @@ import discord
 
 from database import Database
 from errors import NotFoundError
-from services.analytics import summarize
+from services.analytics import play_report, summarize
+from services.charts import session_chart
 from services.feed import ChangeFeed, FeedEvent, GiftPromoted, HandleVerified, LiveConnected, LiveDropped, LiveEnded
 from ui import limits, tiktok_ui
-from ui.metrics_ui import metrics_embed, metrics_file
+from ui.metrics_ui import recap_messages
 from ui.respond import NO_MENTIONS
 
 if TYPE_CHECKING:
@@ -236,13 +237,33 @@ class Notifier:
         summary = await summarize(self.db, event.session_id)
         if summary is None:
             return
-        embed = metrics_embed(summary)
-        if event.reason == "recovered":
-            embed.title = limits.clip(f"{embed.title or 'Live recap'} · recovered after a restart", 256)
-        await self.post_to_setting(
-            event.guild_id,
-            "metrics_channel_id",
-            embed=embed,
-            file=metrics_file(summary),
-            what=f"the recap of live session {event.session_id}",
-        )
+        settings = await self.db.get_settings(event.guild_id)
+        if settings.metrics_channel_id is None:
+            log.info(
+                "guild %s has no metrics channel; recap of session %s not posted", event.guild_id, event.session_id
+            )
+            return
+        chart: bytes | None = None
+        try:
+            chart = await session_chart(self.db, summary.session)
+        except Exception:  # the recap goes out without its picture rather than not at all
+            log.exception("rendering the chart of session %s failed", event.session_id)
+        report = await play_report(self.db, summary.session)
+        for number, (embeds, files) in enumerate(recap_messages(summary, report, chart)):
+            if number == 0 and event.reason == "recovered" and embeds:
+                embeds[0].title = limits.clip(f"{embeds[0].title or 'Live recap'} · recovered after a restart", 256)
+            await self.post_many(
+                settings.metrics_channel_id, embeds, files, what=f"the recap of live session {event.session_id}"
+            )
+
+    async def post_many(
+        self, channel_id: int, embeds: list[discord.Embed], files: list[discord.File], *, what: str
+    ) -> discord.Message | None:
+        """One message with several embeds and files (a recap); None (logged once) when Discord refused it."""
+        try:
+            return await self.client.get_partial_messageable(channel_id).send(
+                embeds=embeds, files=files, allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            self._failed(what, f"channel {channel_id}", exc, level=logging.WARNING)
+            return None

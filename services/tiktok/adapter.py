@@ -11,7 +11,10 @@ It never double counts:
   for the same message is ignored (as is ``ControlEvent``: the manager listens for ``LiveEndEvent``).
 * A gift streak (``gift.type == 1``) counts once, at its end, as diamonds x repeat count. A streak whose
   end never arrives is committed at its highest count by ``flush_stale``; a late end adds only the
-  difference. Other gifts count at once.
+  difference. Other gifts count at once. TikTok sends group id 0, or reuses one, for consecutive streaks
+  of the same gift, so the group id alone cannot tell two streaks apart: a new streak starts whenever
+  the repeat count restarts (it goes down, or the previous streak ended), and TikTok's ``create_time``
+  tells a late or repeated step of a streak from the start of the next one (``_streak_for``).
 * A reconnect replays a backlog: messages are deduplicated by ``common.msg_id`` (bounded LRU), and
   optionally dropped when older than the connection start (``set_connected_at``).
 
@@ -41,6 +44,9 @@ DEFAULT_STREAK_TIMEOUT = 10.0
 
 DEFAULT_BACKLOG_TOLERANCE = 5.0
 """Seconds of clock skew allowed between TikTok's ``create_time`` and our connection start."""
+
+STREAKS_PER_KEY = 8
+"""Recent streaks remembered per (viewer, gift, group): enough to place a late step, bounded against floods."""
 
 # The library classes the manager subscribes to. SocialEvent (doubled with Follow/Share) and ControlEvent
 # (doubled with LiveEndEvent) are deliberately absent.
@@ -87,7 +93,11 @@ def event_classes() -> list[type]:
 
 @dataclass(slots=True)
 class _Streak:
-    """One gift streak in progress (or recently finished, kept so a late or replayed end adds nothing)."""
+    """One gift streak in progress (or recently finished, kept so a late or replayed end adds nothing).
+
+    ``first_ms``/``newest_ms`` are TikTok's creation times (ms) of its earliest and newest step, 0 when the
+    messages carry none; ``updated`` is our clock at the last step (the timeout commit).
+    """
 
     handle: str
     user_id: int | None
@@ -97,6 +107,51 @@ class _Streak:
     committed: int
     updated: float
     ended: bool = False
+    first_ms: int = 0
+    newest_ms: int = 0
+
+    def step(self, repeat: int, diamonds: int, created_ms: int, now: float) -> None:
+        """Fold one step in: the count only ever grows to the highest step seen."""
+        if repeat > self.count:
+            self.count = repeat
+        if diamonds and not self.diamonds:
+            self.diamonds = diamonds
+        if created_ms:
+            self.first_ms = min(self.first_ms, created_ms) if self.first_ms else created_ms
+            self.newest_ms = max(self.newest_ms, created_ms)
+        self.updated = now
+
+    def continues_with(self, repeat: int, end: bool) -> bool:
+        """Whether a step created after this streak's newest one carries it on (rather than restarting).
+
+        A running streak goes up one step at a time and its end repeats the last count; anything else (a
+        lower or equal step, or any step after the end) is the repeat count restarting: a new streak.
+        """
+        return not self.ended and (repeat > self.count or (end and repeat == self.count))
+
+
+def _streak_for(streaks: list[_Streak], repeat: int, end: bool, created_ms: int) -> _Streak | None:
+    """The streak (of one viewer, gift and group) a step belongs to; None when it starts a new one."""
+    last = streaks[-1]
+    if created_ms and last.newest_ms:
+        if created_ms < last.first_ms:
+            # Created before the newest streak began: a late step of an earlier one (or, older than every
+            # streak remembered, the first one's opening step arriving after its next).
+            for streak in reversed(streaks[:-1]):
+                if streak.first_ms and streak.first_ms <= created_ms:
+                    return streak
+            return streaks[0]
+        if created_ms <= last.newest_ms:
+            return last  # created within the streak: a late, out-of-order or repeated step (or end)
+        return last if last.continues_with(repeat, end) else None
+    # No creation times to go by: the order of arrival decides (a whole replay is caught by its message id).
+    if last.continues_with(repeat, end):
+        return last
+    if last.ended and end and repeat == last.count:
+        # The same end again: a new streak always opens with a step (TikTok sends at least two messages
+        # even for a single Rose), so a lone end repeating the count is never a second streak.
+        return last
+    return None
 
 
 class EventAdapter:
@@ -122,7 +177,12 @@ class EventAdapter:
         self.duplicates = 0
         self.stale = 0
         self._seen: collections.OrderedDict[int, None] = collections.OrderedDict()
-        self._streaks: dict[tuple[object, object, object], _Streak] = {}
+        # (viewer, gift id, group id) -> its recent streaks, oldest first.
+        self._streaks: dict[tuple[object, object, object], list[_Streak]] = {}
+        # (viewer, gift id, group id) -> TikTok's creation time (ms) of the newest step of a streak already
+        # forgotten: a message created before it belongs to a streak that was committed long ago.
+        self._horizon: dict[tuple[object, object, object], int] = {}
+        self.late = 0
         self._min_create_ms = 0
         self._reported: set[tuple[str, str]] = set()
         self._by_name: dict[str, _Handler] = {
@@ -146,8 +206,9 @@ class EventAdapter:
 
     def stats(self) -> dict[str, int]:
         """Counters for diagnostics: dropped (bad shape), duplicates (replayed ids), stale, open streaks."""
-        open_streaks = sum(1 for s in self._streaks.values() if not s.ended)
-        return {"dropped": self.dropped, "duplicates": self.duplicates, "stale": self.stale, "streaks": open_streaks}
+        open_streaks = sum(1 for streaks in self._streaks.values() for s in streaks if not s.ended)
+        return {"dropped": self.dropped, "duplicates": self.duplicates, "stale": self.stale, "late": self.late,
+                "streaks": open_streaks}  # fmt: skip
 
     # ------------------------------------------------------------------ the per-event path
 
@@ -261,19 +322,29 @@ class EventAdapter:
                                     nickname=nickname, msg_id=msg_id)]  # fmt: skip
         gift_id = getattr(event, "gift_id", None) or getattr(gift, "id", None)
         key = (user_id or handle, gift_id, getattr(event, "group_id", None))
-        streak = self._streaks.get(key)
+        end = bool(getattr(event, "repeat_end", 0))
+        common = getattr(event, "common", None)
+        created_ms = int(getattr(common, "create_time", 0) or 0) if common is not None else 0
+        if created_ms and created_ms <= self._horizon.get(key, 0):
+            self.late += 1  # a step of a streak committed and forgotten long ago: never count it again
+            return _EMPTY
+        out = _EMPTY
+        streaks = self._streaks.get(key)
+        streak = _streak_for(streaks, repeat, end, created_ms) if streaks else None
         if streak is None:
-            streak = self._streaks[key] = _Streak(handle, user_id, nickname, diamonds, repeat, 0, now)
-        else:
-            if repeat > streak.count:
-                streak.count = repeat
-            if diamonds and not streak.diamonds:
-                streak.diamonds = diamonds
-            streak.updated = now
-        if not getattr(event, "repeat_end", 0):
-            return _EMPTY  # mid-streak: counted once, at its end (or by flush_stale)
+            streak = _Streak(handle, user_id, nickname, diamonds, repeat, 0, now)
+            if streaks is None:
+                streaks = self._streaks[key] = []
+            streaks.append(streak)
+            if len(streaks) > STREAKS_PER_KEY:
+                oldest = streaks.pop(0)
+                self._forget(key, oldest)
+                out = self._commit(oldest, now)  # forgotten early, but never with coins unpaid
+        streak.step(repeat, diamonds, created_ms, now)
+        if not end:
+            return out  # mid-streak: counted once, at its end (or by flush_stale)
         streak.ended = True
-        return self._commit(streak, now, msg_id)
+        return out + self._commit(streak, now, msg_id)
 
     def _commit(self, streak: _Streak, now: float, msg_id: int | None = None) -> list[EngagementEvent]:
         delta = streak.count - streak.committed
@@ -289,18 +360,31 @@ class EventAdapter:
         """Commit streaks with no update for ``streak_timeout`` seconds (their end never came) at their max.
 
         The streak stays known with what was committed, so a late end adds only the difference; entries
-        are forgotten once they have been quiet for a long while.
+        are forgotten once they have been quiet for a long while (an ended streak after a minute, one whose
+        end never came after ten, as its end may still be on its way).
         """
         now = self.clock() if now is None else now
-        forget_after = max(60.0, 6 * self.streak_timeout)
+        ended_after = max(60.0, 6 * self.streak_timeout)
+        open_after = max(600.0, 60 * self.streak_timeout)
         out: list[EngagementEvent] = []
-        for key, streak in list(self._streaks.items()):
-            quiet = now - streak.updated
-            if quiet >= self.streak_timeout and streak.count > streak.committed:
-                out.extend(self._commit(streak, now))
-            if quiet >= forget_after:
-                del self._streaks[key]
+        for key, streaks in list(self._streaks.items()):
+            for streak in streaks:
+                if now - streak.updated >= self.streak_timeout and streak.count > streak.committed:
+                    out.extend(self._commit(streak, now))
+            kept = [s for s in streaks if now - s.updated < (ended_after if s.ended else open_after)]
+            if len(kept) != len(streaks):
+                for streak in streaks:
+                    if streak not in kept:
+                        self._forget(key, streak)
+                if kept:
+                    self._streaks[key] = kept
+                else:
+                    del self._streaks[key]
         return out
+
+    def _forget(self, key: tuple[object, object, object], streak: _Streak) -> None:
+        if streak.newest_ms > self._horizon.get(key, 0):
+            self._horizon[key] = streak.newest_ms
 
     def flush_all(self) -> list[EngagementEvent]:
         """Commit every unfinished streak now (the connection ended, or the bot shuts down).
@@ -310,8 +394,9 @@ class EventAdapter:
         """
         now = self.clock()
         out: list[EngagementEvent] = []
-        for streak in self._streaks.values():
-            out.extend(self._commit(streak, now))
+        for streaks in self._streaks.values():
+            for streak in streaks:
+                out.extend(self._commit(streak, now))
         return out
 
 

@@ -19,7 +19,7 @@ ADMIN_COMMANDS = (
     "setnowplayingchannel", "setup-post-live-metrics", "setdebugchannel", "set-submission-channel",
     "set-reviewer-role", "set-admin-role", "show-settings", "resetpoints", "points-weights", "gift-tiers",
     "link-handle", "blocklist", "backup", "setup-live-queue", "setup-reviewer-channel", "setup-submission-portal",
-    "tiktok", "setup", "settings",
+    "tiktok", "setup", "settings", "overlay", "export",
 )  # fmt: skip
 # Reviewer and member commands: visible to everyone in the server (the reviewer role is a custom role with no
 # Discord permission to key on, so /next relies on its runtime check), never in DMs.
