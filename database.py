@@ -51,7 +51,7 @@ _COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins
 
 SqlValue = int | float | str | bytes | None
 """What a statement parameter may be (SQLite's storage classes)."""
-SettingValue = int | bool | None
+SettingValue = int | float | bool | None
 """What a plain ``guild_settings`` column takes through ``update_settings`` (ids, counts, flags; None clears)."""
 
 # Columns of guild_settings that update_settings may write, with the model field they come from.

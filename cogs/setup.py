@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING
 
 import discord
@@ -110,8 +111,8 @@ class Setup(commands.Cog):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -119,7 +120,7 @@ class Setup(commands.Cog):
 
     @setup_group.command(name="run")
     @admin_only()
-    async def setup_run(self, interaction: discord.Interaction) -> None:
+    async def setup_run(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Create (or adopt) the channels, the reviewer role and the pinned displays; run again to repair."""
         settings = await self.bot.db.get_settings(interaction.guild_id or 0)
         wizard = setup_ui.SetupWizard(interaction.user.id, self.run_from_wizard)
@@ -127,7 +128,7 @@ class Setup(commands.Cog):
         wizard.message = await interaction.original_response()
 
     async def run_from_wizard(
-        self, interaction: discord.Interaction, picks: dict[str, int], role_id: int | None
+        self, interaction: discord.Interaction[MusicQueueBot], picks: dict[str, int], role_id: int | None
     ) -> None:
         """The wizard's Set up button: acknowledge at once, do every step, answer with the checklist."""
         await defer(interaction, thinking=False)
@@ -222,7 +223,7 @@ class Setup(commands.Cog):
             current = guild.get_channel(current_id) if current_id else None
             if isinstance(picked, discord.TextChannel):
                 if picked.id != current_id:
-                    await self.bot.db.update_settings(guild.id, **{plan.key: picked.id})
+                    await self.bot.db.update_settings(guild.id, weights=None, gift_tiers=None, **{plan.key: picked.id})
                     checklist.add(Mark.DONE, f"{plan.label}: {picked.mention} (picked)")
                 else:
                     checklist.add(Mark.KEPT, f"{plan.label}: {picked.mention}")
@@ -238,7 +239,7 @@ class Setup(commands.Cog):
             gone = " (the old one was deleted)" if current_id else ""
             existing = discord.utils.get(category.text_channels, name=plan.name) if category else None
             if existing is not None:
-                await self.bot.db.update_settings(guild.id, **{plan.key: existing.id})
+                await self.bot.db.update_settings(guild.id, weights=None, gift_tiers=None, **{plan.key: existing.id})
                 checklist.add(Mark.DONE, f"{plan.label}: adopted {existing.mention}{gone}")
                 chosen[plan.key] = existing
                 continue
@@ -248,7 +249,7 @@ class Setup(commands.Cog):
                 why = refusal(exc, "Manage Channels")
                 checklist.add(Mark.FAILED, f"{plan.label}: couldn't create #{plan.name}: {why}")
                 continue
-            await self.bot.db.update_settings(guild.id, **{plan.key: created.id})
+            await self.bot.db.update_settings(guild.id, weights=None, gift_tiers=None, **{plan.key: created.id})
             checklist.add(Mark.DONE, f"{plan.label}: created {created.mention}{gone}")
             chosen[plan.key] = created
         return chosen
@@ -351,7 +352,7 @@ class Setup(commands.Cog):
 
     @setup_group.command(name="check")
     @admin_only()
-    async def setup_check(self, interaction: discord.Interaction) -> None:
+    async def setup_check(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """List every permission I'm missing per channel, deleted channels, and configuration problems."""
         guild = interaction.guild
         if guild is None:
@@ -480,7 +481,7 @@ class Setup(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
-    async def settings(self, interaction: discord.Interaction) -> None:
+    async def settings(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Every setting with its value and default; choose one to change it."""
         settings = await self.bot.db.get_settings(interaction.guild_id or 0)
         await respond(interaction, embed=setup_ui.settings_panel_embed(settings), view=setup_ui.SettingsPanelView())
@@ -488,7 +489,9 @@ class Setup(commands.Cog):
     async def apply_setting(self, guild_id: int, key: str, value: registry.Value) -> GuildSettings:
         """Store a validated value and apply its effect now."""
         spec = registry.spec(key)
-        stored = await self.bot.db.update_settings(guild_id, **{spec.key: spec.check(value)})
+        stored = await self.bot.db.update_settings(
+            guild_id, weights=None, gift_tiers=None, **{spec.key: spec.check(value)}
+        )
         if key == "display_refresh_seconds":
             self.bot.displays.set_window(guild_id, stored.display_refresh_seconds)
         return stored

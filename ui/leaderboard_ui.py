@@ -92,12 +92,12 @@ class LeaderboardButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction[MusicQueueBot], item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> LeaderboardButton:
         """Cheap: only parses the id (the click's 3 s window is shared with the callback)."""
         return cls(match["scope"], int(match["page"]))
 
-    async def callback(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
+    async def callback(self, interaction: discord.Interaction[MusicQueueBot]) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Show the page this button points at, in place."""
         try:
             board = await board_for(interaction, all_time=SCOPES[self.scope], page=self.page)

@@ -174,7 +174,7 @@ async def report_error(interaction: discord.Interaction[MusicQueueBot], error: B
 class BaseView(discord.ui.View):
     """A view whose failures take the one error path."""
 
-    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Tag this click's task with its guild for the debug channel (subclasses that refuse call this too)."""
         set_guild(interaction.guild_id)
         return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -41,14 +41,14 @@ ADMIN_STEPS = (
 )
 
 
-def _bot(interaction: discord.Interaction) -> MusicQueueBot:
-    return interaction.client  # type: ignore[return-value]  # our client class
+def _bot(interaction: discord.Interaction[MusicQueueBot]) -> MusicQueueBot:
+    return interaction.client
 
 
 # ---------------------------------------------------------------------- /setup run
 
 
-Runner = Callable[[discord.Interaction, dict[str, int], int | None], Awaitable[None]]
+Runner = Callable[["discord.Interaction[MusicQueueBot]", dict[str, int], int | None], Awaitable[None]]
 
 
 class SetupWizard(BaseView):
@@ -62,10 +62,11 @@ class SetupWizard(BaseView):
         self.picks: dict[str, int] = {}
         self.role_id: int | None = None
         self.message: discord.InteractionMessage | None = None
-        self.slot_select.options = [
+        slot = cast("discord.ui.Select[Any]", self.slot_select)  # the decorator's item type loses the view
+        slot.options = [
             discord.SelectOption(label=f"Pick an existing channel for: {plan.label}", value=plan.key) for plan in LAYOUT
         ]
-        self.slot_select.options[0].default = True
+        slot.options[0].default = True
 
     def embed(self, settings: GuildSettings, guild: discord.Guild | None) -> discord.Embed:
         """What a run will do with the picks so far."""
@@ -96,22 +97,24 @@ class SetupWizard(BaseView):
         )
         return embed
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Only the admin who opened it, and only while still an admin."""
         await check_admin(interaction)
         if interaction.user.id != self.owner_id:
             raise Denied("Only the admin who opened this menu can use it; run /setup run yourself.")
         return True
 
-    async def _redraw(self, interaction: discord.Interaction) -> None:
+    async def _redraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         bot = _bot(interaction)
         settings = await bot.db.get_settings(interaction.guild_id or 0)
-        for option in self.slot_select.options:
+        for option in cast("discord.ui.Select[Any]", self.slot_select).options:
             option.default = option.value == self.slot
         await update(interaction, embed=self.embed(settings, interaction.guild), view=self)
 
     @discord.ui.select(placeholder="Pick an existing channel for…", row=0)
-    async def slot_select(self, interaction: discord.Interaction, select: discord.ui.Select[Any]) -> None:
+    async def slot_select(
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[Any]
+    ) -> None:
         """Which channel of the layout the next channel pick is for."""
         self.slot = select.values[0]
         await self._redraw(interaction)
@@ -122,7 +125,9 @@ class SetupWizard(BaseView):
         placeholder="…this existing channel",
         row=1,
     )
-    async def channel_select(self, interaction: discord.Interaction, select: discord.ui.ChannelSelect[Any]) -> None:
+    async def channel_select(
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.ChannelSelect[Any]
+    ) -> None:
         """Use an existing text channel for the chosen slot (one channel per slot: their permissions differ)."""
         channel_id = select.values[0].id
         taken = next(
@@ -134,19 +139,21 @@ class SetupWizard(BaseView):
         await self._redraw(interaction)
 
     @discord.ui.select(cls=discord.ui.RoleSelect, placeholder="Use an existing reviewer role (optional)", row=2)
-    async def role_select(self, interaction: discord.Interaction, select: discord.ui.RoleSelect[Any]) -> None:
+    async def role_select(
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.RoleSelect[Any]
+    ) -> None:
         """Use an existing role as the reviewer role."""
         self.role_id = select.values[0].id
         await self._redraw(interaction)
 
     @discord.ui.button(label="Set up", emoji="🛠️", style=discord.ButtonStyle.success, row=3)
-    async def go(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def go(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Run the setup with the picks (the answer replaces this message with the checklist)."""
         self.stop()
         await self.run(interaction, dict(self.picks), self.role_id)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary, row=3)
-    async def cancel(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def cancel(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Close the wizard without changing anything."""
         self.stop()
         await update(interaction, content="Setup cancelled; nothing was changed.", embed=None, view=None)
@@ -213,13 +220,13 @@ class SettingsPanelView(BaseView):
 
     def __init__(self) -> None:
         super().__init__(timeout=None)
-        self.pick.options = [
+        cast("discord.ui.Select[Any]", self.pick).options = [
             discord.SelectOption(label=spec.label, value=spec.key, description=limits.clip(spec.help, 100))
             for spec in registry.SETTINGS
         ]
 
     @discord.ui.select(placeholder="Change a setting…", custom_id=SETTINGS_PICK_ID)
-    async def pick(self, interaction: discord.Interaction, select: discord.ui.Select[Any]) -> None:
+    async def pick(self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[Any]) -> None:
         """Open the modal for the chosen setting (admins only, checked on every click)."""
         await check_admin(interaction)
         spec = registry.spec(select.values[0])
@@ -244,7 +251,7 @@ class SettingModal(BaseModal):
         )
         self.add_item(self.value)
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+    async def on_submit(self, interaction: discord.Interaction[MusicQueueBot]) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Validate, store, confirm (the setting's effect applies at once)."""
         await check_admin(interaction)
         bot = _bot(interaction)
@@ -252,7 +259,9 @@ class SettingModal(BaseModal):
         cog = bot.get_cog("Setup")
         apply = getattr(cog, "apply_setting", None)
         if apply is None:
-            await bot.db.update_settings(interaction.guild_id or 0, **{self.spec.key: value})
+            await bot.db.update_settings(
+                interaction.guild_id or 0, weights=None, gift_tiers=None, **{self.spec.key: value}
+            )
         else:
             await apply(interaction.guild_id or 0, self.spec.key, value)
         note = "" if self.spec.built else " (stored; the feature that uses it is not built yet)"

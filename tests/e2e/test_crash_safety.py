@@ -27,13 +27,20 @@ async def _start_bot(fake: FakeDiscord, data: Path) -> asyncio.subprocess.Proces
         "DISCORD_GATEWAY_URL": fake.gateway_url,
         "DISPLAY_REFRESH_SECONDS": "0.3",
         "ENGAGEMENT_FLUSH_SECONDS": "0.2",
+        "WEB_PORT": "0",  # a free port: the test never collides with a bot on the default 8765
     }
     identifies = fake.identifies
     process = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "bot.py"), env=env, cwd=data.parent,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    await fake.wait_for(lambda: fake.identifies > identifies and "submit" in fake.commands, 30, "the bot")
+    try:
+        await fake.wait_for(lambda: fake.identifies > identifies and "submit" in fake.commands, 30, "the bot")
+    except AssertionError:
+        if process.returncode is None:
+            process.kill()
+        _, err = await process.communicate()
+        raise AssertionError(f"the bot did not come up; its last words: {err.decode()[-1500:]}") from None
     await asyncio.sleep(0.3)  # READY reached the bot (the fake saw IDENTIFY); let it settle
     return process
 
