@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ui import limits
+from ui import limits, palette
 from ui.respond import respond
 from ui.submission_ui import show_history
 
@@ -24,6 +24,18 @@ async def own_handles(interaction: discord.Interaction, current: str) -> list[ap
     return [app_commands.Choice(name=f"@{h.handle}", value=h.handle) for h in handles if h.handle.startswith(typed)][
         :25
     ]
+
+
+def link_text(handle: str, code: str | None) -> str:
+    """What ``/link-tiktok`` answers: what to do now, and what the link does once it is proven."""
+    if code is None:
+        return f"✅ @{limits.safe(handle)} is linked to you and already proven; its points count for your Free songs."
+    return (
+        f"🔗 @{limits.safe(handle)} is linked to you, but not proven yet.\n"
+        f"**To prove it**, type `{code}` in the live chat from @{limits.safe(handle)}; "
+        "if the stream is not live yet, at the start of the next live.\n"
+        "Once it is proven, its points count for your Free songs and it wins over anyone else's unproven link."
+    )
 
 
 class User(commands.Cog):
@@ -44,13 +56,7 @@ class User(commands.Cog):
     async def link_tiktok(self, interaction: discord.Interaction, handle: str) -> None:
         """Link your TikTok handle so your engagement points count for your songs."""
         result = await self.bot.points.link(interaction.guild_id or 0, interaction.user.id, handle)
-        text = f"✅ @{result.handle.handle} is linked to you. Its points now count for your Free songs."
-        if result.code:
-            text += (
-                f"\nTo prove it is yours, type **{result.code}** in the chat of the next TikTok LIVE from that "
-                "account. Verified links win over unverified ones."
-            )
-        await respond(interaction, text)
+        await respond(interaction, link_text(result.handle.handle, result.code))
 
     @app_commands.command(name="unlink-tiktok")
     @app_commands.describe(handle="One of your linked handles")
@@ -88,7 +94,7 @@ class User(commands.Cog):
     async def help(self, interaction: discord.Interaction) -> None:
         """How the queue works and how to earn points."""
         w = (await self.bot.db.get_settings(interaction.guild_id or 0)).weights
-        embed = discord.Embed(title="🎵 How the queue works", colour=discord.Colour.blurple())
+        embed = palette.embed(f"{palette.EMOJI['help']} How the queue works", "queue")
         embed.add_field(
             name="Lines",
             value="**BackToBack** > **DoubleSkip** > **Skip** > **Free**. Paid lines play first, in the order "

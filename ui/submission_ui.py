@@ -12,7 +12,7 @@ from errors import BotError
 from models import Line, Submission
 from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
-from ui import limits, queue_ui
+from ui import limits, palette, queue_ui
 from ui.checks import is_admin
 from ui.respond import BaseModal, BaseView, defer, respond, update
 
@@ -36,19 +36,22 @@ def status_text(placement: Placement) -> str:
         return "removed"
     if sub.line is Line.PENDING:
         return "pending skip (a reviewer will check it)"
-    return f"{sub.line.value} · #{placement.position} · {queue_ui.eta_text(placement.eta_seconds)}"
+    return (
+        f"{queue_ui.LINE_TAGS.get(sub.line, sub.line.value)} · #{placement.position}"
+        f" · plays in {queue_ui.eta_text(placement.eta_seconds, placement.position)}"
+    )
 
 
 def confirmation_embed(placement: Placement) -> discord.Embed:
     """The ephemeral receipt after submitting: id, line, position and ETA."""
     sub = placement.submission
-    embed = discord.Embed(title="✅ Submitted", description=f"**{queue_ui.song(sub, 300)}**",
-                          colour=discord.Colour.green())  # fmt: skip
+    embed = palette.embed(f"{palette.EMOJI['success']} Submitted", "success",
+                          description=f"**{queue_ui.song(sub, 300)}**")  # fmt: skip
     embed.add_field(name="Id", value=sub.display_id)
-    embed.add_field(name="Line", value=sub.line.value)
+    embed.add_field(name="Line", value=queue_ui.LINE_TAGS.get(sub.line, sub.line.value))
     if placement.position is not None:
         embed.add_field(name="Position", value=f"#{placement.position}")
-        embed.add_field(name="Estimated wait", value=queue_ui.eta_text(placement.eta_seconds))
+        embed.add_field(name="Estimated wait", value=queue_ui.eta_text(placement.eta_seconds, placement.position))
     else:
         embed.add_field(name="Next step", value="A reviewer checks your skip, then it joins its line.")
     if sub.platform:
@@ -60,7 +63,7 @@ def confirmation_embed(placement: Placement) -> discord.Embed:
 def history_embed(rows: list[Placement], page: int, total: int) -> discord.Embed:
     """A page of the caller's own submissions, newest first."""
     pages = max(1, -(-total // HISTORY_PAGE))
-    embed = discord.Embed(title="🎵 Your submissions", colour=discord.Colour.blurple())
+    embed = palette.embed(f"{palette.EMOJI['history']} Your submissions", "queue")
     if not rows:
         embed.description = "You have not submitted anything yet. Use /submit!"
     for placement in rows:
@@ -335,7 +338,7 @@ class PortalView(BaseView):
 
 def portal_embed() -> discord.Embed:
     """The portal's explanation."""
-    embed = discord.Embed(title="🎵 Music submission portal", colour=discord.Colour.dark_purple())
+    embed = palette.embed(f"{palette.EMOJI['portal']} Music submission portal", "queue")
     embed.description = (
         "**Submit a link**: YouTube, Spotify, SoundCloud, Apple Music and more.\n"
         f"**Submit a file**: {FILE_HOWTO}\n"
