@@ -33,6 +33,7 @@ from services.engagement import EngagementWriter
 from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.points import PointsService
+from services.positions import PositionMemory
 from services.queue import QueueService
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
@@ -153,6 +154,7 @@ class MusicQueueBot(commands.Bot):
         self.db = Database(config.database_path)
         self.feed = ChangeFeed()
         self.audio = AudioStore(config.data_dir)
+        self.positions = PositionMemory()  # the last position each member was shown (why it moved, on /queue)
         self.tree.on_error = self._on_tree_error
         self.synced = False
 

@@ -55,6 +55,7 @@ _SETTINGS_COLUMNS = {
     "submit_cooldown_seconds",
     "max_pending_per_user",
     "max_track_seconds",
+    "avg_review_seconds",
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -171,6 +172,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         submit_cooldown_seconds=row["submit_cooldown_seconds"],
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
+        avg_review_seconds=row["avg_review_seconds"],
     )
 
 
@@ -989,3 +991,21 @@ class Database:
         """Store a bot-wide value."""
         async with self.transaction() as conn:
             await conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # ------------------------------------------------------------------ ui (now playing, live status)
+
+    async def latest_played(self, guild_id: int) -> Submission | None:
+        """The most recently played submission of a guild (the "Now playing" of the displays)."""
+        row = await self._fetchone(
+            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL ORDER BY played_at DESC LIMIT 1",
+            (guild_id,),
+        )
+        return _submission(row) if row else None
+
+    async def count_played_since(self, guild_id: int, since: float) -> int:
+        """How many songs played in a guild since ``since`` (songs played during a live)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL AND played_at >= ?",
+            (guild_id, since),
+        )
+        return int(row[0]) if row else 0

@@ -231,6 +231,8 @@ class GuildSettings:
     submit_cooldown_seconds: int = 30
     max_pending_per_user: int = 3
     max_track_seconds: int | None = None
+    # Seconds one review takes on average: the wait estimate until the live has a pace of its own.
+    avg_review_seconds: int = 240
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",

@@ -58,6 +58,12 @@ class LiveQueue(commands.Cog):
             del self.bot.displays
             self._owns_displays = False
 
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Remove the "pinned a message" notices the displays' own pins leave behind."""
+        if message.type is discord.MessageType.pins_add:
+            await self.bot.displays.clear_pin_notice(message)
+
     # ------------------------------------------------------------------ commands
 
     @app_commands.command(name="setup-live-queue")
@@ -99,13 +105,16 @@ class LiveQueue(commands.Cog):
         guild_id = interaction.guild_id or 0
         entries = await self.bot.queue.ordered_queue(guild_id)
         settings = await self.bot.db.get_settings(guild_id)
+        played = await self.bot.db.latest_played(guild_id)
         mine = None
+        moves = []
         if with_mine:
             active = await self.bot.db.user_active(guild_id, interaction.user.id)
             placements = [await self.bot.queue.placement(sub) for sub in active]
             # Playable songs first, in play order; pending skips after them.
             placements.sort(key=lambda p: (p.position is None, p.position or 0, p.submission.submitted_at))
             mine = placements
+            moves = self.bot.positions.observe(guild_id, entries, [p.submission.id for p in placements])
             if page is None:
                 first = next((p.position for p in placements if p.position is not None), None)
                 page = (first - 1) // queue_ui.PAGE_SIZE if first else 0
@@ -113,9 +122,12 @@ class LiveQueue(commands.Cog):
         if page < 0:
             page = queue_ui.page_count(len(entries)) + page
         page = queue_ui.clamp_page(page, len(entries))
-        embed = queue_ui.live_queue_embed(entries, page, free_open=settings.free_open)
+        embed = queue_ui.live_queue_embed(entries, page, free_open=settings.free_open, now_playing=played)
         if mine is not None:
             embed.add_field(name="Your songs", value=queue_ui.positions_text(mine), inline=False)
+            if moves:
+                text = "\n".join(queue_ui.move_text(move) for move in moves)
+                embed.add_field(name="Since you last looked", value=limits.clip(text, limits.FIELD_VALUE), inline=False)
             if any(p.submission.line is Line.PENDING for p in mine):
                 embed.add_field(
                     name="Pending skips",
