@@ -50,6 +50,9 @@ class _GuildLive:
         self.manager = manager
         self.status_channel_id: int | None = None
         self.status_message_id: int | None = None
+        # The status message's last payload (no edit when unchanged), and the summary it ends as.
+        self.status_shown: dict[str, Any] | None = None
+        self.ended: discord.Embed | None = None
 
 
 @app_commands.guild_only()
@@ -62,6 +65,8 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         self.sessions = LiveSessionService(bot.db, bot.engagement)
         bot.sessions = self.sessions
         self.lives: dict[int, _GuildLive] = {}
+        # Where the recap of each guild's latest live went, in words (for /tiktok disconnect).
+        self.recap_notes: dict[int, str] = {}
         self.status_edits: Coalescer[int] = Coalescer(self._edit_status, 1.0)
         bot.engagement.on_reward = self._on_reward
         bot.engagement.on_verified = self._on_verified
@@ -132,13 +137,24 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         settings = await self.bot.db.get_settings(guild_id)
         if settings.metrics_channel_id is None:
             log.info("no metrics channel set in guild %s; recap of session %s not posted", guild_id, summary.session.id)
-            return
-        try:
-            await self.bot.get_partial_messageable(settings.metrics_channel_id).send(
-                embed=metrics_embed(summary), file=metrics_file(summary), allowed_mentions=NO_MENTIONS
-            )
-        except discord.HTTPException:
-            log.exception("posting the live recap to channel %s failed", settings.metrics_channel_id)
+            note = "📊 No recap channel is set, so the recap was not posted (set one with /setup-post-live-metrics)."
+        else:
+            channel = f"<#{settings.metrics_channel_id}>"
+            try:
+                posted = await self.bot.get_partial_messageable(settings.metrics_channel_id).send(
+                    embed=metrics_embed(summary), file=metrics_file(summary), allowed_mentions=NO_MENTIONS
+                )
+                note = f"📊 The recap is in {channel}: {posted.jump_url}"
+            except discord.HTTPException:
+                log.exception("posting the live recap to channel %s failed", settings.metrics_channel_id)
+                note = f"📊 The recap could not be posted in {channel}; check my permissions there."
+        self.recap_notes[guild_id] = note
+        live = self.lives.get(guild_id)
+        if live is not None:
+            figures = await self.sessions.figures(guild_id, summary)
+            if figures is not None:
+                live.ended = tiktok_ui.ended_embed(summary.session.host, figures, note, summary.session.id)
+                await self._edit_status(guild_id)
 
     async def _post_debug(self, guild_id: int, embed: discord.Embed) -> None:
         settings = await self.bot.db.get_settings(guild_id)
@@ -155,20 +171,32 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         live = self.lives.get(guild_id)
         if live is None or live.status_channel_id is None or live.status_message_id is None:
             return
-        embed = self._status_embed(live)
+        embed = await self._status_embed(live, message=True)
+        shown = embed.to_dict()
+        shown.pop("timestamp", None)
+        if shown == live.status_shown:
+            return
         message = self.bot.get_partial_messageable(live.status_channel_id).get_partial_message(live.status_message_id)
         try:
             await message.edit(embed=embed, allowed_mentions=NO_MENTIONS)
+            live.status_shown = shown
         except discord.NotFound:
             live.status_message_id = None  # someone deleted it; the next /tiktok connect posts a new one
 
-    def _status_embed(self, live: _GuildLive | None) -> discord.Embed:
+    async def _status_embed(self, live: _GuildLive | None, *, message: bool = False) -> discord.Embed:
+        """The status; on the channel message, a live that ended stays as its short summary."""
         if live is None:
             return tiktok_ui.status_embed(state="idle", username=None)
         s = live.manager.status()
-        session = self.sessions.current(live.manager.guild_id)
+        state = str(getattr(s.state, "value", s.state))
+        if message and state == "idle" and live.ended is not None:
+            return live.ended
+        guild_id = live.manager.guild_id
+        session = self.sessions.current(guild_id)
+        # The channel message is not edited for every like: live figures only in the /tiktok status answer.
+        figures = await self.sessions.figures(guild_id) if state == "connected" and not message else None
         return tiktok_ui.status_embed(
-            state=str(getattr(s.state, "value", s.state)),
+            state=state,
             username=s.username,
             room_id=s.room_id,
             session_id=session.id if session else None,
@@ -177,6 +205,7 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             persistent=s.persistent,
             started_at=s.started_at,
             last_error=s.last_error,
+            figures=figures,
         )
 
     async def _on_reward(self, guild_id: int, user_id: int, submission: Any, line: Any, coins: int) -> None:
@@ -225,10 +254,13 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         guild_id = interaction.guild_id or 0
         live = self._manager(guild_id)
         await live.manager.connect(handle, persistent=persistent)
+        live.ended = None
+        live.status_shown = None
         channel = interaction.channel
         if channel is not None and isinstance(channel, discord.abc.Messageable):
             try:
-                message = await channel.send(embed=self._status_embed(live), allowed_mentions=NO_MENTIONS)
+                embed = await self._status_embed(live, message=True)
+                message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
                 live.status_channel_id, live.status_message_id = message.channel.id, message.id
             except discord.HTTPException as exc:
                 log.info("could not post the TikTok status message: %s", exc)
@@ -238,7 +270,8 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
     @admin_only()
     async def status(self, interaction: discord.Interaction) -> None:
         """Show the TikTok LIVE connection: active, in progress, or not connected."""
-        await respond(interaction, embed=self._status_embed(self.lives.get(interaction.guild_id or 0)))
+        await defer(interaction)  # the live's totals are read from the database
+        await respond(interaction, embed=await self._status_embed(self.lives.get(interaction.guild_id or 0)))
 
     @app_commands.command(name="disconnect")
     @admin_only()
@@ -250,12 +283,19 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             if self.sessions.current(guild_id) is None:
                 raise NotConnectedError("There is no TikTok LIVE connection to end.")
             await defer(interaction)
+            self.recap_notes.pop(guild_id, None)
             await self._finish_session(guild_id)  # a simulation session: close it and post its recap
-            await respond(interaction, "Ended the simulation session.")
+            await respond(interaction, "Ended the simulation session.\n" + self.recap_notes.get(guild_id, ""))
             return
         await defer(interaction)
-        await live.manager.disconnect()
-        await respond(interaction, "Disconnected from TikTok LIVE.")
+        self.recap_notes.pop(guild_id, None)
+        had_session = self.sessions.current(guild_id) is not None
+        await live.manager.disconnect()  # returns once the session has ended and its recap went out
+        if had_session:
+            note = self.recap_notes.get(guild_id, "📊 The recap follows in the recap channel in a moment.")
+        else:
+            note = "No live was connected, so there is no recap."
+        await respond(interaction, f"Disconnected from TikTok LIVE.\n{note}")
 
     @app_commands.command(name="simulate")
     @app_commands.describe(
