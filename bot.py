@@ -1,4 +1,11 @@
-"""Entry point: builds the bot, owns every resource, loads the cogs.
+"""Entry point and composition root: builds every long-lived object once, loads the cogs, closes in reverse.
+
+``MusicQueueBot.setup_hook`` builds, in dependency order: the change feed, the database (with its
+settings cache), the notifier (every outgoing DM and channel post), the queue, points, the engagement
+writer, the live sessions, the TikTok connections and their status messages, the displays, the backups
+and the warnings digest; then it registers the persistent components and loads the cogs, which only
+translate interactions into calls on these objects. ``close`` stops them in the reverse order. No cog or
+view builds, schedules or re-wires any of them, so reloading a cog changes nothing but its commands.
 
 Run ``python bot.py`` to start, ``python bot.py --check`` to validate configuration, migrate the
 database and import every cog without connecting, and ``python bot.py --sync`` to force a command sync.
@@ -18,6 +25,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,19 +37,24 @@ from discord.ext import commands
 from config import Config, ConfigError, RedactingFilter, load_config
 from database import Database, DatabaseError
 from services.audio import AudioStore
+from services.backup import BackupService
 from services.engagement import EngagementWriter
 from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.positions import PositionMemory
 from services.queue import QueueService
+from services.tiktok.connections import LiveConnections
+from ui import queue_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
-from ui.respond import NO_MENTIONS, report_error
+from ui.live_status import LiveStatusBoard
+from ui.notifier import Notifier
+from ui.respond import NO_MENTIONS, answer_stale_component, report_error
 
 log = logging.getLogger("bot")
 
-# Every cog must load or the bot refuses to start (SPEC 8 rule 11).
+# Every cog must load or the bot refuses to start: a silently missing command group is worse than no bot.
 EXTENSIONS: tuple[str, ...] = (
     "cogs.submission",
     "cogs.reviewer",
@@ -58,7 +71,10 @@ class InstanceLockError(Exception):
 
 
 class InstanceLock:
-    """An exclusive ``flock`` beside the database, so only one bot process runs per database (SPEC 8.6)."""
+    """An exclusive ``flock`` beside the database, so only one bot process runs per database.
+
+    Two processes on one database would both answer every interaction and race on every write.
+    """
 
     def __init__(self, database_path: Path) -> None:
         self.path = database_path.with_name(database_path.name + ".lock")
@@ -128,14 +144,18 @@ def apply_endpoint_overrides(config: Config) -> None:
 class MusicQueueBot(commands.Bot):
     """The bot: owns the database, the services and the TikTok connections; closes them in reverse order."""
 
+    feed: ChangeFeed
     db: Database
+    audio: AudioStore
+    notifier: Notifier
     queue: QueueService
     points: PointsService
-    audio: AudioStore
     engagement: EngagementWriter
     sessions: LiveSessionService
+    lives: LiveConnections
+    live_status: LiveStatusBoard
     displays: DisplayManager
-    feed: ChangeFeed
+    backups: BackupService
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -151,31 +171,61 @@ class MusicQueueBot(commands.Bot):
         )
         self.config = config
         self.force_sync = force_sync
-        self.db = Database(config.database_path)
         self.feed = ChangeFeed()
+        self.db = Database(config.database_path, feed=self.feed)
         self.audio = AudioStore(config.data_dir)
         self.positions = PositionMemory()  # the last position each member was shown (why it moved, on /queue)
         self.tree.on_error = self._on_tree_error
+        # A click on the buttons of a finished or expired view gets a short answer, not "interaction failed".
+        self.add_listener(answer_stale_component, "on_interaction")
         self.synced = False
+        # What setup_hook started, in order; close() stops it in reverse.
+        self._closers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
 
     async def setup_hook(self) -> None:
-        """Open the database, build the services, load every cog, then sync the tree if it changed."""
-        await self.db.connect()
+        """Build every long-lived object in dependency order, register the components, load every cog."""
+        config = self.config
+        await self.db.connect()  # migrations first: nothing reads the database before they ran
         self.queue = QueueService(self.db, feed=self.feed)
+        # The notifier is the sink of everything below that tells someone something, so it is built before
+        # them and closed after them (a final engagement flush can still thank a gifter).
+        self.notifier = Notifier(self, self.db, self.feed, self.queue)
+        self.notifier.start()
+        self._closers.append(("notifier", self.notifier.close))
         self.points = PointsService(self.db, self.queue)
-        self.engagement = EngagementWriter(self.db, self.queue, flush_seconds=self.config.engagement_flush_seconds)
+        self.engagement = EngagementWriter(
+            self.db, self.queue, feed=self.feed, flush_seconds=config.engagement_flush_seconds
+        )
         self.engagement.start()
+        self._closers.append(("engagement writer (final flush)", self.engagement.stop))
+        self.sessions = LiveSessionService(self.db, self.engagement, feed=self.feed)
+        self.lives = LiveConnections.with_workers(self.sessions, self.feed, lambda: self.config)
+        # Every live is disconnected and every open session ended (with its recap) before the writer stops.
+        self._closers.append(("TikTok connections", self.lives.close))
+        self.live_status = LiveStatusBoard(self.lives, self.sessions, self.notifier, self.feed)
+        self.live_status.start()
+        self._closers.append(("TikTok status messages", self.live_status.close))
+        self.displays = DisplayManager(self, config.display_refresh_seconds)
+        self.displays.start()  # waits for READY inside a task: nothing calls Discord before connecting
+        self._closers.append(("displays", self.displays.close))
+        self.backups = BackupService(self.db, config.data_dir, config.backup_keep)
+        self.backups.start(config.backup_interval_hours)
+        self._closers.append(("backups", self.backups.stop))
         self._start_debug_reporter()
-        self.displays = DisplayManager(self, self.config.display_refresh_seconds)
-        from ui.submission_ui import PERSISTENT_VIEWS as SUBMISSION_VIEWS
-
-        # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4);
-        # the queue displays' views are registered by their cogs' cog_load, also before connecting.
-        for view_class in SUBMISSION_VIEWS:
-            self.add_view(view_class())
+        self._register_components()
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+
+    def _register_components(self) -> None:
+        """Every persistent view and dynamic item, registered before connecting and never by a cog.
+
+        So a button on a message posted before a restart (or a cog reload) answers at once: discord.py
+        dispatches a click by its custom id to whatever is registered for it.
+        """
+        for view_class in (*queue_ui.PERSISTENT_VIEWS, *submission_ui.PERSISTENT_VIEWS):
+            self.add_view(view_class())
+        self.add_dynamic_items(*queue_ui.DYNAMIC_ITEMS)
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()
@@ -187,16 +237,19 @@ class MusicQueueBot(commands.Bot):
             return text
 
         async def send(channel_id: int, text: str) -> None:
-            try:
-                await self.get_partial_messageable(channel_id).send(text, allowed_mentions=NO_MENTIONS)
-            except discord.HTTPException as exc:
-                # Logged below WARNING on purpose: a warning here would be queued for the same channel.
-                log.info("debug channel %s unreachable: %s", channel_id, exc)
+            # Logged below WARNING on purpose: a warning here would be queued for the same channel.
+            await self.notifier.post(channel_id, text, what="the warnings digest", level=logging.INFO)
 
         logging.getLogger().addHandler(handler)
         self.debug_handler = handler
         self.debug_reporter = DebugReporter(handler, self.db.debug_channels, send, redact=redact)
         self.debug_reporter.start()
+
+        async def stop() -> None:
+            await self.debug_reporter.stop()
+            logging.getLogger().removeHandler(handler)
+
+        self._closers.append(("warnings digest", stop))
 
     def tree_hash(self) -> str:
         """A hash of the commands as Discord would receive them."""
@@ -207,7 +260,10 @@ class MusicQueueBot(commands.Bot):
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
     async def sync_commands(self, *, force: bool = False) -> bool:
-        """Sync only when the tree differs from the last synced one (SPEC 8 rule 5), or when forced."""
+        """Sync only when the tree differs from the last synced one, or when forced.
+
+        Syncing on every start would hit Discord's daily command-create limit during a crash loop.
+        """
         scope = f"guild:{self.config.guild_id}" if self.config.guild_id else "global"
         digest = f"{scope}:{self.tree_hash()}"
         if not force and await self.db.get_meta(TREE_HASH_KEY) == digest:
@@ -224,7 +280,9 @@ class MusicQueueBot(commands.Bot):
         log.info("synced the command tree (%s)", scope)
         return True
 
-    async def _on_tree_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+    async def _on_tree_error(
+        self, interaction: discord.Interaction[MusicQueueBot], error: app_commands.AppCommandError
+    ) -> None:
         await report_error(interaction, error)
 
     async def on_ready(self) -> None:
@@ -232,25 +290,25 @@ class MusicQueueBot(commands.Bot):
         log.info("ready as %s in %d guild(s)", self.user, len(self.guilds))
 
     async def close(self) -> None:
-        """Stop TikTok, flush engagement, close the database, then disconnect (reverse order of creation)."""
+        """Unload the cogs, stop everything ``setup_hook`` started in reverse order, then disconnect.
+
+        The database, built first, closes last, after the gateway: the last recaps and DMs are sent while
+        still connected, and nothing that could still write is left when it closes.
+        """
         for name in reversed(EXTENSIONS):
             if name in self.extensions:
                 try:
                     await self.unload_extension(name)
                 except Exception:
                     log.exception("unloading %s failed", name)
-        if hasattr(self, "engagement"):
+        closers, self._closers = self._closers, []
+        for name, closer in reversed(closers):
             try:
-                await self.engagement.stop()
+                await closer()
             except Exception:
-                log.exception("final engagement flush failed")
-        if hasattr(self, "displays"):
-            await self.displays.close()
-        if hasattr(self, "debug_reporter"):
-            await self.debug_reporter.stop()
-            logging.getLogger().removeHandler(self.debug_handler)
+                log.exception("stopping the %s failed", name)
         await super().close()
-        await self.db.close()
+        await self.db.close()  # idempotent, and also right when setup_hook failed half-way
 
 
 def check_setup(config: Config) -> None:

@@ -36,6 +36,7 @@ from models import (
     SessionStats,
     Submission,
 )
+from services.feed import ChangeFeed, SettingsChanged
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,23 @@ FREE_COUNTS_SQL = f"""
 
 class DatabaseError(Exception):
     """The database could not be opened or migrated."""
+
+
+class ConstraintError(Exception):
+    """A write broke a uniqueness rule of the schema; ``name`` says which one.
+
+    SQLite reports the columns (``UNIQUE constraint failed: submissions.guild_id, submissions.user_id``),
+    not the index, so the data layer maps the column list back to the index that enforces it, and services
+    branch on that name instead of parsing SQLite's message. Names are the index names without their
+    ``ux_<table>_`` prefix: ``one_free`` (one active Free or Pending submission per member),
+    ``active_link`` and ``active_song`` (the same song active once per guild), ``public_id``.
+    """
+
+    def __init__(self, name: str, table: str, columns: tuple[str, ...]) -> None:
+        super().__init__(f"{table}: constraint {name} ({', '.join(columns)}) violated")
+        self.name = name
+        self.table = table
+        self.columns = columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +238,16 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, li
 class Database:
     """Owns the SQLite connection; open it with ``await db.connect()`` and close it with ``await db.close()``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, feed: ChangeFeed | None = None) -> None:
         self.path = Path(path)
+        self.feed = feed
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # Settings are read on every chat message and every click; they change only through
+        # update_settings, which drops the guild's entry in the same call that writes it.
+        self._settings: dict[int, GuildSettings] = {}
+        # (table, columns) of every unique index -> its short name, read from the schema after migrating.
+        self._unique: dict[tuple[str, tuple[str, ...]], str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,6 +266,7 @@ class Database:
         await self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL is durable across crashes
         await self._conn.execute("PRAGMA busy_timeout = 5000")
         await self.migrate()
+        await self._load_unique_indexes()
 
     async def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -297,15 +322,54 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; commits on success and rolls back on any error."""
+        """One write transaction; commits on success and rolls back on any error.
+
+        A broken uniqueness rule leaves as ``ConstraintError`` naming the index (see there).
+        """
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+            except sqlite3.IntegrityError as exc:
+                await self.conn.execute("ROLLBACK")
+                raise self._constraint_error(exc) from exc
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             await self.conn.execute("COMMIT")
+
+    async def _load_unique_indexes(self) -> None:
+        async with self._lock:
+            tables = [
+                r[0]
+                for r in await (
+                    await self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                ).fetchall()
+            ]
+            for table in tables:
+                # Table and index names come from the schema itself, never from user input.
+                indexes = await (await self.conn.execute(f"PRAGMA index_list('{table}')")).fetchall()
+                for index in indexes:
+                    if not index["unique"]:
+                        continue
+                    info = await (await self.conn.execute(f"PRAGMA index_info('{index['name']}')")).fetchall()
+                    columns = tuple(str(c["name"]) for c in sorted(info, key=lambda c: c["seqno"]))
+                    name = str(index["name"]).removeprefix(f"ux_{table}_")
+                    if name.startswith("sqlite_autoindex_"):
+                        name = "_".join(c for c in columns if c != "guild_id") or "_".join(columns)
+                    self._unique[(table, columns)] = name
+
+    def _constraint_error(self, exc: sqlite3.IntegrityError) -> Exception:
+        """``UNIQUE constraint failed: t.a, t.b`` -> ``ConstraintError`` with the index's name."""
+        text = str(exc)
+        prefix = "UNIQUE constraint failed: "
+        if not text.startswith(prefix):
+            return exc  # not a uniqueness rule (foreign key, NOT NULL, CHECK): a bug, keep SQLite's error
+        qualified = [part.strip() for part in text.removeprefix(prefix).split(",")]
+        table = qualified[0].split(".", 1)[0]
+        columns = tuple(part.split(".", 1)[-1] for part in qualified)
+        name = self._unique.get((table, columns), "_".join(columns))
+        return ConstraintError(name, table, columns)
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         async with self._lock, self.conn.execute(sql, params) as cur:
@@ -343,9 +407,14 @@ class Database:
     # ------------------------------------------------------------------ settings
 
     async def get_settings(self, guild_id: int) -> GuildSettings:
-        """A guild's settings, defaults when it never changed any."""
+        """A guild's settings, defaults when it never changed any (cached; ``update_settings`` refreshes it)."""
+        cached = self._settings.get(guild_id)
+        if cached is not None:
+            return cached
         row = await self._fetchone("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
-        return _settings(row, guild_id)
+        settings = _settings(row, guild_id)
+        self._settings[guild_id] = settings  # frozen dataclass: callers cannot change the cached copy
+        return settings
 
     async def debug_channels(self) -> list[int]:
         """Every configured debug channel (warnings and errors are reported there)."""
@@ -360,7 +429,11 @@ class Database:
         gift_tiers: GiftTiers | None = None,
         **values: Any,
     ) -> GuildSettings:
-        """Change some settings of a guild (columns are checked against a fixed list) and return them all."""
+        """Change some settings of a guild (columns are checked against a fixed list) and return them all.
+
+        The only write path of ``guild_settings``: it refreshes the settings cache and publishes
+        ``SettingsChanged`` on the feed, so no reader can keep an old value.
+        """
         unknown = set(values) - _SETTINGS_COLUMNS
         if unknown:
             raise ValueError(f"unknown settings: {sorted(unknown)}")
@@ -380,12 +453,16 @@ class Database:
                 )
             async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
                 row = await cur.fetchone()
-        return _settings(row, guild_id)
+        settings = _settings(row, guild_id)
+        self._settings[guild_id] = settings
+        if self.feed is not None:
+            self.feed.publish(SettingsChanged(guild_id))
+        return settings
 
     # ------------------------------------------------------------------ submissions
 
     async def insert_submission(self, new: NewSubmission, now: float) -> Submission:
-        """Insert a submission with a fresh public id; unique-index violations propagate as IntegrityError."""
+        """Insert a submission with a fresh public id; a broken uniqueness rule raises ``ConstraintError``."""
         for _attempt in range(10):
             public_id = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
             try:
@@ -419,8 +496,8 @@ class Database:
                         ),
                     )
                     row_id = cur.lastrowid
-            except sqlite3.IntegrityError as exc:
-                if "public_id" in str(exc):
+            except ConstraintError as exc:
+                if exc.name == "public_id":
                     continue  # a rare collision of random ids: draw again
                 raise
             submission = await self.get_submission_by_row_id(int(row_id or 0))
@@ -937,11 +1014,6 @@ class Database:
                 "VALUES (?, ?, ?, ?, ?)",
                 (display.guild_id, display.kind.value, display.channel_id, display.message_id, display.content_hash),
             )
-
-    async def delete_display(self, guild_id: int, kind: DisplayKind) -> None:
-        """Forget a display."""
-        async with self.transaction() as conn:
-            await conn.execute("DELETE FROM displays WHERE guild_id = ? AND kind = ?", (guild_id, kind.value))
 
     async def blocklist(self, guild_id: int) -> list[BlockEntry]:
         """A guild's blocklist rules."""

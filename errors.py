@@ -47,9 +47,5 @@ class RateLimitedError(BotError):
     """The user must wait (cooldown or too many pending submissions)."""
 
 
-class PermissionDeniedError(BotError):
-    """The caller's roles do not allow the action."""
-
-
 class NotConnectedError(BotError):
     """There is no TikTok LIVE connection for the guild."""

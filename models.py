@@ -32,47 +32,14 @@ class Line(enum.StrEnum):
         return self in _PRIORITY
 
     @property
-    def is_paid(self) -> bool:
-        """True for BackToBack, DoubleSkip and Skip."""
-        return self in PAID_LINES
-
-    @property
     def is_active(self) -> bool:
         """True while the submission still waits to be played (a playable line or Pending Skips)."""
         return self in ACTIVE_LINES
 
-    @property
-    def label(self) -> str:
-        """A short human label (with an emoji) for displays."""
-        return _LABELS[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Line:
-        """Accept a line by value or by a loose name (``"back to back"``, ``"pending"``, ``"free"``)."""
-        key = "".join(ch for ch in text.lower() if ch.isalnum())
-        for line in cls:
-            if key in {"".join(ch for ch in line.value.lower() if ch.isalnum()), line.name.lower().replace("_", "")}:
-                return line
-        if key in {"pending", "pendingskip"}:
-            return cls.PENDING
-        if key in {"b2b", "btb"}:
-            return cls.BACK_TO_BACK
-        raise ValueError(f"unknown line: {text!r}")
-
 
 _PRIORITY = {Line.BACK_TO_BACK: 0, Line.DOUBLE_SKIP: 1, Line.SKIP: 2, Line.FREE: 3}
 PLAYABLE_LINES: tuple[Line, ...] = (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE)
-PAID_LINES: tuple[Line, ...] = (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP)
 ACTIVE_LINES: tuple[Line, ...] = (*PLAYABLE_LINES, Line.PENDING)
-_LABELS = {
-    Line.BACK_TO_BACK: "⏩ BackToBack",
-    Line.DOUBLE_SKIP: "⏭️ DoubleSkip",
-    Line.SKIP: "▶️ Skip",
-    Line.FREE: "🆓 Free",
-    Line.PENDING: "⏳ Pending Skips",
-    Line.PLAYED: "✅ Played",
-    Line.REMOVED: "🗑️ Removed",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,11 +116,10 @@ async def run(quick: bool = False) -> list[Result]:
             url = await _expect(tiktok, "url")
             env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
                                      tiktok_webcast_url=url + "/webcast")  # fmt: skip
-            cog: Any = env.bot.get_cog("TikTok")
-            live = cog._manager(guild)
-            await live.manager.connect("host")
+            connection: Any = env.bot.lives.connection(guild)
+            await connection.connect("host")
             await _expect(tiktok, "burst")
-            worker_pid = live.manager.pid
+            worker_pid = connection.pid
             worker_start = rss_mb(worker_pid)
             assert tiktok.stdin is not None
             idle: list[float] = []
@@ -136,7 +135,7 @@ async def run(quick: bool = False) -> list[Result]:
             tiktok.stdin.write(b"stop\n")
             sent = int(await _expect(tiktok, "sent"))
             worker_end = rss_mb(worker_pid)  # after the whole burst, still connected
-            await live.manager.disconnect()
+            await connection.disconnect()
             tiktok.stdin.close()
             await tiktok.wait()
             idle_p99, load_p99 = percentile(idle, 99), percentile(loaded, 99)

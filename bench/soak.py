@@ -64,10 +64,10 @@ async def soak(minutes: float) -> dict[str, Any]:
         for kind, channel in ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
                               (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
             await env.bot.displays.ensure(guild, kind, int(env.channels[channel]))
-        live = env.bot.get_cog("TikTok")._manager(guild)  # type: ignore[union-attr]
-        await live.manager.connect("host")
+        connection: Any = env.bot.lives.connection(guild)
+        await connection.connect("host")
         await tiktok.wait_connected()
-        worker = live.manager.pid  # the TikTok connection's process: sampled too
+        worker = connection.pid  # the TikTok connection's process: sampled too
         members = [env.fake.member(f"soak{i}") for i in range(50)]
         deadline = time.monotonic() + minutes * 60
         next_sample = time.monotonic()
@@ -99,7 +99,7 @@ async def soak(minutes: float) -> dict[str, Any]:
                                 "worker_rss_mb": round(rss_mb(worker), 1), "worker_fds": open_fds(worker)})  # fmt: skip
                 next_sample += 30
             await asyncio.sleep(0.5)
-        await live.manager.disconnect()
+        await connection.disconnect()
         await tiktok.stop()
         await close_env(env)
     logging.getLogger().removeHandler(errors)

@@ -16,10 +16,9 @@ from errors import ValidationError
 from models import BlockEntry, BlockKind, GuildSettings, Line
 from services import validation
 from services.analytics import format_duration
-from services.backup import BackupService
 from ui import limits, palette
 from ui.checks import admin_only
-from ui.respond import defer, respond
+from ui.respond import defer, guild_id_of, respond
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -47,15 +46,6 @@ class Admin(commands.Cog):
 
     def __init__(self, bot: MusicQueueBot) -> None:
         self.bot = bot
-        self.backups = BackupService(bot.db, bot.config.data_dir, bot.config.backup_keep)
-
-    async def cog_load(self) -> None:
-        """Start the backup schedule."""
-        self.backups.start(self.bot.config.backup_interval_hours)
-
-    async def cog_unload(self) -> None:
-        """Stop the backup schedule."""
-        await self.backups.stop()
 
     # ------------------------------------------------------------------ queue moderation
 
@@ -63,96 +53,108 @@ class Admin(commands.Cog):
     @app_commands.describe(submission_id="The id, like #AB12C", line="Where it goes")
     @app_commands.choices(line=MOVE_TARGETS)
     @admin_only()
-    async def move(self, interaction: discord.Interaction, submission_id: str, line: str) -> None:
+    async def move(self, interaction: discord.Interaction[MusicQueueBot], submission_id: str, line: str) -> None:
         """Move a submission to another line."""
-        moved = await self.bot.queue.move(interaction.guild_id or 0, submission_id, Line(line))
+        moved = await self.bot.queue.move(guild_id_of(interaction), submission_id, Line(line))
         await respond(interaction, f"✅ {moved.display_id} is now in **{moved.line.value}**.")
 
     @app_commands.command(name="remove")
     @app_commands.describe(submission_id="The id, like #AB12C")
     @admin_only()
-    async def remove(self, interaction: discord.Interaction, submission_id: str) -> None:
+    async def remove(self, interaction: discord.Interaction[MusicQueueBot], submission_id: str) -> None:
         """Remove a submission from the queue (it stays in the history)."""
-        removed = await self.bot.queue.remove(interaction.guild_id or 0, submission_id)
+        removed = await self.bot.queue.remove(guild_id_of(interaction), submission_id)
         await respond(interaction, f"🗑️ Removed {removed.display_id}.")
 
     @app_commands.command(name="clearfree")
     @admin_only()
-    async def clearfree(self, interaction: discord.Interaction) -> None:
+    async def clearfree(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Remove every song from the Free line (kept in history as removed)."""
-        count = await self.bot.queue.clear_free(interaction.guild_id or 0)
+        count = await self.bot.queue.clear_free(guild_id_of(interaction))
         await respond(interaction, f"🗑️ Cleared the Free line: {count} removed.")
 
     @app_commands.command(name="opensubmissions")
     @admin_only()
-    async def opensubmissions(self, interaction: discord.Interaction) -> None:
+    async def opensubmissions(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Open the Free line to new submissions."""
-        await self.bot.queue.set_free_open(interaction.guild_id or 0, True)
+        await self.bot.queue.set_free_open(guild_id_of(interaction), True)
         await respond(interaction, "✅ The Free line is open.")
 
     @app_commands.command(name="closesubmissions")
     @admin_only()
-    async def closesubmissions(self, interaction: discord.Interaction) -> None:
+    async def closesubmissions(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Close the Free line (skips are still accepted)."""
-        await self.bot.queue.set_free_open(interaction.guild_id or 0, False)
+        await self.bot.queue.set_free_open(guild_id_of(interaction), False)
         await respond(interaction, "🚫 The Free line is closed. Skips are still accepted.")
 
     # ------------------------------------------------------------------ channels and roles
 
-    async def _set_channel(self, interaction: discord.Interaction, key: str, channel: discord.TextChannel) -> None:
-        await self.bot.db.update_settings(interaction.guild_id or 0, **{key: channel.id})
+    async def _set_channel(
+        self, interaction: discord.Interaction[MusicQueueBot], key: str, channel: discord.TextChannel
+    ) -> None:
+        await self.bot.db.update_settings(guild_id_of(interaction), **{key: channel.id})
         await respond(interaction, f"✅ {CHANNEL_LABELS[key]} channel set to {channel.mention}.")
 
     @app_commands.command(name="setbookmarkchannel")
     @admin_only()
-    async def setbookmarkchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def setbookmarkchannel(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """Where bookmarked songs are posted."""
         await self._set_channel(interaction, "bookmark_channel_id", channel)
 
     @app_commands.command(name="setnowplayingchannel")
     @admin_only()
-    async def setnowplayingchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def setnowplayingchannel(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """Where "Now playing" is announced."""
         await self._set_channel(interaction, "now_playing_channel_id", channel)
 
     @app_commands.command(name="setup-post-live-metrics")
     @admin_only()
-    async def setup_post_live_metrics(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def setup_post_live_metrics(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """Where the recap of each TikTok LIVE is posted."""
         await self._set_channel(interaction, "metrics_channel_id", channel)
 
     @app_commands.command(name="setdebugchannel")
     @admin_only()
-    async def setdebugchannel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def setdebugchannel(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """Where connection alerts and warnings go."""
         await self._set_channel(interaction, "debug_channel_id", channel)
 
     @app_commands.command(name="set-submission-channel")
     @admin_only()
-    async def set_submission_channel(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def set_submission_channel(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """A channel kept for submissions: other chatter there is removed."""
         await self._set_channel(interaction, "submission_channel_id", channel)
 
     @app_commands.command(name="set-reviewer-role")
     @admin_only()
-    async def set_reviewer_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+    async def set_reviewer_role(self, interaction: discord.Interaction[MusicQueueBot], role: discord.Role) -> None:
         """The role that may use the reviewer panel and /next."""
-        await self.bot.db.update_settings(interaction.guild_id or 0, reviewer_role_id=role.id)
+        await self.bot.db.update_settings(guild_id_of(interaction), reviewer_role_id=role.id)
         await respond(interaction, f"✅ Reviewers are members with {role.mention}.")
 
     @app_commands.command(name="set-admin-role")
     @admin_only()
-    async def set_admin_role(self, interaction: discord.Interaction, role: discord.Role) -> None:
+    async def set_admin_role(self, interaction: discord.Interaction[MusicQueueBot], role: discord.Role) -> None:
         """A role with admin rights here (besides Manage Server)."""
-        await self.bot.db.update_settings(interaction.guild_id or 0, admin_role_id=role.id)
+        await self.bot.db.update_settings(guild_id_of(interaction), admin_role_id=role.id)
         await respond(interaction, f"✅ Admins are members with Manage Server or {role.mention}.")
 
     @app_commands.command(name="show-settings")
     @admin_only()
-    async def show_settings(self, interaction: discord.Interaction) -> None:
+    async def show_settings(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Every setting and its state; missing channels are flagged."""
         guild = interaction.guild
-        settings = await self.bot.db.get_settings(interaction.guild_id or 0)
+        settings = await self.bot.db.get_settings(guild_id_of(interaction))
         await respond(interaction, embed=settings_embed(settings, guild))
 
     # ------------------------------------------------------------------ points
@@ -164,7 +166,7 @@ class Admin(commands.Cog):
     @admin_only()
     async def resetpoints(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[MusicQueueBot],
         user: discord.Member | None = None,
         handle: str | None = None,
         everything: bool = False,
@@ -173,7 +175,7 @@ class Admin(commands.Cog):
         chosen = sum(x for x in (user is not None, bool(handle), everything))
         if chosen != 1:
             raise ValidationError("Choose exactly one: a user, a handle, or everything.")
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         if user is not None:
             count = await self.bot.points.reset_user(guild_id, user.id)
             await respond(interaction, f"✅ Reset {count} {'handle' if count == 1 else 'handles'} of {user.mention}.")
@@ -188,7 +190,7 @@ class Admin(commands.Cog):
     @admin_only()
     async def points_weights(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[MusicQueueBot],
         like: app_commands.Range[int, 0, 10_000] | None = None,
         comment: app_commands.Range[int, 0, 10_000] | None = None,
         share: app_commands.Range[int, 0, 10_000] | None = None,
@@ -197,7 +199,7 @@ class Admin(commands.Cog):
         gift_coin: app_commands.Range[int, 0, 10_000] | None = None,
     ) -> None:
         """Show the points each engagement is worth, or change some of them."""
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         changes = {
             k: v
             for k, v in dict(
@@ -216,13 +218,13 @@ class Admin(commands.Cog):
     @admin_only()
     async def gift_tiers(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[MusicQueueBot],
         skip: app_commands.Range[int, 0, 10_000_000] | None = None,
         double_skip: app_commands.Range[int, 0, 10_000_000] | None = None,
         back_to_back: app_commands.Range[int, 0, 10_000_000] | None = None,
     ) -> None:
         """Show or set the coins a linked handle must gift in one live to move a song into each paid line."""
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         current = (await self.bot.db.get_settings(guild_id)).gift_tiers
         if any(v is not None for v in (skip, double_skip, back_to_back)):
             current = await self.bot.points.set_gift_tiers(
@@ -240,9 +242,11 @@ class Admin(commands.Cog):
     @app_commands.command(name="link-handle")
     @app_commands.describe(member="Who owns the handle", handle="The TikTok handle")
     @admin_only()
-    async def link_handle(self, interaction: discord.Interaction, member: discord.Member, handle: str) -> None:
+    async def link_handle(
+        self, interaction: discord.Interaction[MusicQueueBot], member: discord.Member, handle: str
+    ) -> None:
         """Link (or reassign) a TikTok handle to a member directly; counts as verified."""
-        result = await self.bot.points.admin_link(interaction.guild_id or 0, member.id, handle)
+        result = await self.bot.points.admin_link(guild_id_of(interaction), member.id, handle)
         moved = f" (was <@{result.previous_owner}>)" if result.previous_owner not in (None, member.id) else ""
         await respond(interaction, f"✅ @{result.handle.handle} → {member.mention}{moved}.")
 
@@ -258,10 +262,14 @@ class Admin(commands.Cog):
     )
     @admin_only()
     async def blocklist(
-        self, interaction: discord.Interaction, action: str, kind: str | None = None, value: str | None = None
+        self,
+        interaction: discord.Interaction[MusicQueueBot],
+        action: str,
+        kind: str | None = None,
+        value: str | None = None,
     ) -> None:
         """Refuse submissions from users, with words, or from link domains."""
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         if action == "list":
             rules = await self.bot.db.blocklist(guild_id)
             text = "\n".join(f"{r.kind.value}: {limits.safe(r.value, 100)}" for r in rules) or "The blocklist is empty."
@@ -279,10 +287,10 @@ class Admin(commands.Cog):
 
     @app_commands.command(name="backup")
     @admin_only()
-    async def backup(self, interaction: discord.Interaction) -> None:
+    async def backup(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Take a database backup now."""
         await defer(interaction)
-        path = await self.backups.backup_now()
+        path = await self.bot.backups.backup_now()
         await respond(interaction, f"💾 Backup saved: `{path.name}` ({path.stat().st_size / 1024:.0f} KiB).")
 
 

@@ -15,7 +15,7 @@ from services import permissions
 from services.audio import MAX_BYTES, inspect_audio
 from services.queue import AudioFile
 from ui.checks import admin_only
-from ui.respond import NO_MENTIONS, defer, respond
+from ui.respond import NO_MENTIONS, defer, guild_id_of, respond
 from ui.submission_ui import PortalView, SubmitModal, ask_skip, portal_embed
 
 if TYPE_CHECKING:
@@ -24,11 +24,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def handle_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def handle_autocomplete(
+    interaction: discord.Interaction[MusicQueueBot], current: str
+) -> list[app_commands.Choice[str]]:
     """The caller's linked handles first, then known ones, by prefix (an index range; fast)."""
-    bot: MusicQueueBot = interaction.client  # type: ignore[assignment]
     try:
-        handles = await bot.points.autocomplete(interaction.guild_id or 0, interaction.user.id, current[:30])
+        handles = await interaction.client.points.autocomplete(
+            guild_id_of(interaction), interaction.user.id, current[:30]
+        )
     except Exception:
         log.exception("handle autocomplete failed")
         return []
@@ -45,7 +48,7 @@ class Submission(commands.Cog):
     @app_commands.describe(tiktok_handle="Your TikTok handle, so your engagement points count for this song")
     @app_commands.autocomplete(tiktok_handle=handle_autocomplete)
     @app_commands.guild_only()
-    async def submit(self, interaction: discord.Interaction, tiktok_handle: str | None = None) -> None:
+    async def submit(self, interaction: discord.Interaction[MusicQueueBot], tiktok_handle: str | None = None) -> None:
         """Submit a song by link (opens a form)."""
         await interaction.response.send_modal(SubmitModal(tiktok_handle))
 
@@ -61,7 +64,7 @@ class Submission(commands.Cog):
     @app_commands.guild_only()
     async def submitfile(
         self,
-        interaction: discord.Interaction,
+        interaction: discord.Interaction[MusicQueueBot],
         file: discord.Attachment,
         artist: str,
         song: str,
@@ -75,7 +78,7 @@ class Submission(commands.Cog):
         data = await file.read()
         # mutagen parses synchronously; a thread keeps the event loop free for everyone else.
         info = await asyncio.to_thread(inspect_audio, file.filename, data)
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         path = await self.bot.audio.save(guild_id, info.extension, data)
         try:
             draft = self.bot.queue.draft(
@@ -95,7 +98,9 @@ class Submission(commands.Cog):
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     @admin_only()
-    async def setup_submission_portal(self, interaction: discord.Interaction, channel: discord.TextChannel) -> None:
+    async def setup_submission_portal(
+        self, interaction: discord.Interaction[MusicQueueBot], channel: discord.TextChannel
+    ) -> None:
         """Post the submission portal with its buttons."""
         await defer(interaction)
         await channel.send(embed=portal_embed(), view=PortalView(), allowed_mentions=NO_MENTIONS)

@@ -9,17 +9,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from ui import limits, palette
-from ui.respond import respond
+from ui.respond import guild_id_of, respond
 from ui.submission_ui import show_history
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
 
 
-async def own_handles(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+async def own_handles(interaction: discord.Interaction[MusicQueueBot], current: str) -> list[app_commands.Choice[str]]:
     """Autocomplete from the caller's own linked handles."""
-    bot: MusicQueueBot = interaction.client  # type: ignore[assignment]
-    handles = await bot.points.handles_of(interaction.guild_id or 0, interaction.user.id)
+    handles = await interaction.client.points.handles_of(guild_id_of(interaction), interaction.user.id)
     typed = current.lstrip("@").lower()
     return [app_commands.Choice(name=f"@{h.handle}", value=h.handle) for h in handles if h.handle.startswith(typed)][
         :25
@@ -46,32 +45,32 @@ class User(commands.Cog):
 
     @app_commands.command(name="mysubmissions")
     @app_commands.guild_only()
-    async def mysubmissions(self, interaction: discord.Interaction) -> None:
+    async def mysubmissions(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Your submissions: where they are, withdraw one, or submit one again."""
         await show_history(interaction)
 
     @app_commands.command(name="link-tiktok")
     @app_commands.describe(handle="Your TikTok handle, like @yourname")
     @app_commands.guild_only()
-    async def link_tiktok(self, interaction: discord.Interaction, handle: str) -> None:
+    async def link_tiktok(self, interaction: discord.Interaction[MusicQueueBot], handle: str) -> None:
         """Link your TikTok handle so your engagement points count for your songs."""
-        result = await self.bot.points.link(interaction.guild_id or 0, interaction.user.id, handle)
+        result = await self.bot.points.link(guild_id_of(interaction), interaction.user.id, handle)
         await respond(interaction, link_text(result.handle.handle, result.code))
 
     @app_commands.command(name="unlink-tiktok")
     @app_commands.describe(handle="One of your linked handles")
     @app_commands.autocomplete(handle=own_handles)
     @app_commands.guild_only()
-    async def unlink_tiktok(self, interaction: discord.Interaction, handle: str) -> None:
+    async def unlink_tiktok(self, interaction: discord.Interaction[MusicQueueBot], handle: str) -> None:
         """Unlink one of your TikTok handles."""
-        await self.bot.points.unlink(interaction.guild_id or 0, interaction.user.id, handle)
+        await self.bot.points.unlink(guild_id_of(interaction), interaction.user.id, handle)
         await respond(interaction, "✅ Unlinked.")
 
     @app_commands.command(name="my-tiktok-handles")
     @app_commands.guild_only()
-    async def my_tiktok_handles(self, interaction: discord.Interaction) -> None:
+    async def my_tiktok_handles(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Your linked TikTok handles and their points."""
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         handles = await self.bot.points.handles_of(guild_id, interaction.user.id)
         if not handles:
             await respond(interaction, "You have no TikTok handles linked. Use /link-tiktok.")
@@ -85,15 +84,15 @@ class User(commands.Cog):
     @app_commands.command(name="notify")
     @app_commands.describe(enabled="DM me when my song is next and when it plays")
     @app_commands.guild_only()
-    async def notify(self, interaction: discord.Interaction, enabled: bool) -> None:
+    async def notify(self, interaction: discord.Interaction[MusicQueueBot], enabled: bool) -> None:
         """Turn DMs about your songs on or off."""
-        await self.bot.db.set_dm_notify(interaction.guild_id or 0, interaction.user.id, enabled)
+        await self.bot.db.set_dm_notify(guild_id_of(interaction), interaction.user.id, enabled)
         await respond(interaction, "🔔 DMs on." if enabled else "🔕 DMs off.")
 
     @app_commands.command(name="help")
-    async def help(self, interaction: discord.Interaction) -> None:
+    async def help(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """How the queue works and how to earn points."""
-        w = (await self.bot.db.get_settings(interaction.guild_id or 0)).weights
+        w = (await self.bot.db.get_settings(guild_id_of(interaction))).weights
         embed = palette.embed(f"{palette.EMOJI['help']} How the queue works", "queue")
         embed.add_field(
             name="Lines",

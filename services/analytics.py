@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 
 from database import Database
 from models import EngagementCounts, SessionStats, SessionSummary
@@ -93,8 +92,3 @@ def _safe_cell(text: str) -> str:
 def top_rows(summary: SessionSummary, limit: int = 15) -> tuple[list[SessionStats], list[SessionStats]]:
     """The first ``limit`` contributors and the rest."""
     return summary.rows[:limit], summary.rows[limit:]
-
-
-def rest_totals(rest: list[SessionStats], key: Callable[[SessionStats], int]) -> int:
-    """Sum of one column over the contributors outside the table."""
-    return sum(key(r) for r in rest)

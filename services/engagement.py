@@ -6,6 +6,10 @@ at most one flush window (SPEC 8 rule 10). After a flush that changed points, th
 dropped so the Free line and the displays reorder within a few seconds. The flush also verifies handle
 link codes typed in the chat and grants gift rewards (a linked handle's coins in this live reaching a
 paid line's threshold).
+
+What a flush changed is published on the change feed: ``ScoresChanged`` (the handles whose points
+moved), ``HandleVerified`` and ``GiftPromoted``. The writer does not know who listens (the displays, the
+notifier that thanks the member, the overlay).
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from database import Database, EngagementDelta
-from models import EngagementCounts, EngagementEvent, EventKind, Line, Submission
-from services.feed import GiftPromoted
+from models import EngagementCounts, EngagementEvent, EventKind
+from services.feed import ChangeFeed, GiftPromoted, HandleVerified, ScoresChanged
 from services.periodic import Periodic
 from services.queue import QueueService
 
@@ -26,9 +30,6 @@ log = logging.getLogger(__name__)
 
 YIELD_EVERY = 256
 """Events folded between two yields to the event loop while a flush aggregates (about 1 ms of work)."""
-
-RewardCallback = Callable[[int, int, Submission, Line, int], Awaitable[None]]
-VerifiedCallback = Callable[[int, int, str], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -81,22 +82,20 @@ class EngagementWriter:
         db: Database,
         queue: QueueService,
         *,
+        feed: ChangeFeed | None = None,
         flush_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
-        on_reward: RewardCallback | None = None,
-        on_verified: VerifiedCallback | None = None,
     ) -> None:
         self.db = db
         self.queue = queue
+        # Without a feed (benchmarks, unit tests) the events go to a private one nobody listens to.
+        self.feed = feed if feed is not None else ChangeFeed()
         self.flush_seconds = flush_seconds
         self.clock = clock
-        self.on_reward = on_reward
-        self.on_verified = on_verified
         self._buffers: dict[int, _GuildBuffer] = {}
         # A failed flush keeps its buffer, so the next window retries it.
         self._loop = Periodic(self.flush, flush_seconds, name="engagement-flush", failure="engagement flush failed")
         self._flush_lock = asyncio.Lock()
-        self._callbacks: set[asyncio.Task[None]] = set()
         self.events_applied = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -109,8 +108,6 @@ class EngagementWriter:
         """Stop the loop and write what is buffered."""
         await self._loop.stop()
         await self.flush()
-        if self._callbacks:
-            await asyncio.gather(*self._callbacks, return_exceptions=True)
 
     # ------------------------------------------------------------------ intake
 
@@ -198,8 +195,10 @@ class EngagementWriter:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
         deltas = [acc.delta(handle) for handle, acc in accs.items()]
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers)
-        if any(d.counts != EngagementCounts() for d in deltas):
+        scored = tuple(sorted(d.handle for d in deltas if d.counts != EngagementCounts()))
+        if scored:
             self.queue.invalidate(guild_id)
+            self.feed.publish(ScoresChanged(guild_id, scored))
         if comments:
             await self._verify_codes(guild_id, comments)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
@@ -228,8 +227,7 @@ class EngagementWriter:
                     await self.db.verify_link(guild_id, handle, user_id)
                     self.queue.invalidate(guild_id)
                     log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
-                    if self.on_verified is not None:
-                        self._spawn(self.on_verified(guild_id, user_id, handle))
+                    self.feed.publish(HandleVerified(guild_id, user_id, handle))
                     break
 
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
@@ -249,19 +247,6 @@ class EngagementWriter:
                 continue  # nothing waiting to promote; checked again at the user's next gift
             await self.db.record_gift_reward(session_id, guild_id, user_id, line, moved.id, self.clock())
             log.info("gift reward: user %s reached %s coins -> %s (%s)", user_id, coins, line.value, moved.display_id)
-            self.queue.feed.publish(
-                GiftPromoted(guild_id, moved.public_id, line.value, moved.tiktok_handle or "", coins)
+            self.feed.publish(
+                GiftPromoted(guild_id, moved.public_id, line.value, moved.tiktok_handle or "", coins, user_id)
             )
-            if self.on_reward is not None:
-                self._spawn(self.on_reward(guild_id, user_id, moved, line, coins))
-
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        async def run() -> None:
-            try:
-                await coro
-            except Exception:
-                log.exception("engagement callback failed")
-
-        task = asyncio.create_task(run())
-        self._callbacks.add(task)
-        task.add_done_callback(self._callbacks.discard)

@@ -45,12 +45,21 @@ class SongPlayed(FeedEvent):
 
 @dataclass(frozen=True, slots=True)
 class GiftPromoted(FeedEvent):
-    """A gift moved a member's song into a paid line."""
+    """A gift moved a member's song into a paid line (``user_id``: the member whose coins reached the tier)."""
 
     public_id: str
     line: str
     handle: str
     coins: int
+    user_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HandleVerified(FeedEvent):
+    """A member proved a TikTok handle is theirs (their link code appeared in the live chat)."""
+
+    user_id: int
+    handle: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,30 @@ class LiveEnded(FeedEvent):
     """A TikTok LIVE session ended for good (its recap follows)."""
 
     session_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConnected(FeedEvent):
+    """The TikTok connection reached a live (``session_id`` is the session its events go to)."""
+
+    host: str
+    room_id: int | None
+    session_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDropped(FeedEvent):
+    """The connection to a live ended without anyone asking (not sent for a user-initiated disconnect)."""
+
+    host: str
+    duration: float
+    session_id: int | None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStatusChanged(FeedEvent):
+    """The TikTok connection's state changed (connecting, waiting to retry, connected, idle)."""
 
 
 @dataclass(frozen=True, slots=True)

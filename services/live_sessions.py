@@ -1,7 +1,9 @@
 """Live sessions: every connected period of a TikTok LIVE is a session, and its end yields the recap.
 
-Sits between the connection manager (which knows when a live starts and ends) and the engagement writer
-(which records events under the current session). No discord import: the TikTok cog renders the results.
+Sits between the TikTok connections (which know when a live starts and ends) and the engagement writer
+(which records events under the current session). It publishes ``LiveStarted`` and ``LiveEnded`` on the
+change feed; the notifier posts the recap of an ended session and the overlay follows the live. No
+discord import.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from database import Database
 from models import EngagementEvent, EventKind, LiveSession, SessionSummary
 from services.analytics import summarize
 from services.engagement import EngagementWriter
-from services.feed import LiveEnded, LiveStarted
+from services.feed import ChangeFeed, LiveEnded, LiveStarted
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,17 @@ class LiveFigures:
 class LiveSessionService:
     """Opens and closes session records and routes engagement into them."""
 
-    def __init__(self, db: Database, writer: EngagementWriter, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        db: Database,
+        writer: EngagementWriter,
+        *,
+        feed: ChangeFeed | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.writer = writer
+        self.feed = feed if feed is not None else ChangeFeed()
         self.clock = clock
         self._open: dict[int, LiveSession] = {}
         self._viewers: dict[int, int] = {}
@@ -60,7 +70,7 @@ class LiveSessionService:
         self._open[guild_id] = session
         self.writer.set_session(guild_id, session.id)
         log.info("live session %s started for @%s in guild %s", session.id, host, guild_id)
-        self.writer.queue.feed.publish(LiveStarted(guild_id, session.id, host))
+        self.feed.publish(LiveStarted(guild_id, session.id, host))
         return session
 
     def record(self, guild_id: int, events: Iterable[EngagementEvent]) -> None:
@@ -72,8 +82,14 @@ class LiveSessionService:
                 break
         self.writer.add(guild_id, batch)
 
-    async def figures(self, guild_id: int, summary: SessionSummary | None = None) -> LiveFigures | None:
-        """Viewers now, likes, coins and songs played of the open session (or of ``summary``'s session)."""
+    async def figures(
+        self, guild_id: int, summary: SessionSummary | None = None, *, session_id: int | None = None
+    ) -> LiveFigures | None:
+        """Viewers now, likes, coins and songs played of the open session (or of a given, ended one)."""
+        if summary is None and session_id is not None:
+            summary = await summarize(self.db, session_id)
+            if summary is None:
+                return None
         if summary is None:
             session = self._open.get(guild_id)
             if session is None:
@@ -104,5 +120,5 @@ class LiveSessionService:
         self.writer.set_session(guild_id, None)
         await self.db.end_session(session.id, self.clock())
         log.info("live session %s ended for guild %s", session.id, guild_id)
-        self.writer.queue.feed.publish(LiveEnded(guild_id, session.id))
+        self.feed.publish(LiveEnded(guild_id, session.id))
         return await summarize(self.db, session.id)

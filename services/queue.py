@@ -9,7 +9,9 @@ Invariants the service keeps (and the property tests check):
 * a Free score is read from the points ledger when the queue is computed, never stored with the row.
 
 The ordered queue of a guild is cached and dropped on every change (``invalidate``), including point
-changes reported by the engagement writer, so displays and positions never show a stale order.
+changes reported by the engagement writer, so displays and positions never show a stale order. Every
+change is published on the change feed (``QueueChanged``; ``SongPlayed`` after ``next``); the service
+does not know who listens.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from database import Database, NewSubmission
+from database import ConstraintError, Database, NewSubmission
 from errors import (
     ActiveFreeExistsError,
     BlockedError,
@@ -47,6 +48,11 @@ from services import validation
 from services.feed import ChangeFeed, QueueChanged, SongPlayed
 
 log = logging.getLogger(__name__)
+
+# Names of the unique indexes (``database.ConstraintError.name``) behind two queue rules: one active Free
+# or Pending submission per member, and the same link or the same artist and title active once per guild.
+ONE_FREE = "one_free"
+SAME_SONG = frozenset({"active_link", "active_song"})
 
 # Gaps between plays longer than this are breaks between streams, not the pace of the queue.
 _PACE_GAP_LIMIT = 30 * 60
@@ -140,23 +146,13 @@ class QueueService:
         self.clock = clock
         self._lock = asyncio.Lock()
         self._cache: dict[int, _Cache] = {}
-        self._listeners: list[Callable[[int], None]] = []
 
     # ------------------------------------------------------------------ change notification
 
-    def add_listener(self, callback: Callable[[int], None]) -> None:
-        """Call ``callback(guild_id)`` after every change (displays refresh from it); it must not block."""
-        self._listeners.append(callback)
-
     def invalidate(self, guild_id: int) -> None:
-        """Drop the cached order of a guild and tell listeners (points changed, or a queue change)."""
+        """Drop the cached order of a guild and publish ``QueueChanged`` (points changed, or a queue change)."""
         self._cache.pop(guild_id, None)
         self.feed.publish(QueueChanged(guild_id))
-        for callback in self._listeners:
-            try:
-                callback(guild_id)
-            except Exception:
-                log.exception("queue listener failed for guild %s", guild_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -247,7 +243,10 @@ class QueueService:
         skip: bool,
         exempt: bool = False,
     ) -> Placement:
-        """Put a drafted song into Pending Skips (``skip``) or Free, applying every guard-rail of SPEC 2-3.
+        """Put a drafted song into Pending Skips (``skip``) or Free, applying every guard-rail (SPEC 2-3).
+
+        In order: the blocklist, the Free line being open, the spam limits, one active Free or Pending
+        song per member, the same song active once per guild, and the maximum track length.
 
         ``exempt`` (admins) skips the cooldown and the cap on waiting submissions, not the queue rules.
         """
@@ -298,11 +297,13 @@ class QueueService:
             )
             try:
                 submission = await self.db.insert_submission(new, self.clock())
-            except sqlite3.IntegrityError as exc:
+            except ConstraintError as exc:
                 # The unique indexes are the last line of defence; the checks above normally answer first.
-                if "one_free" in str(exc) or "user_id" in str(exc):
+                if exc.name == ONE_FREE:
                     raise ActiveFreeExistsError("You already have a song waiting in Free or Pending Skips.") from exc
-                raise DuplicateSubmissionError("That song is already in the queue.") from exc
+                if exc.name in SAME_SONG:
+                    raise DuplicateSubmissionError("That song is already in the queue.") from exc
+                raise
             if draft.handle:
                 await self.db.ensure_handle(guild_id, draft.handle)
         self.invalidate(guild_id)
@@ -340,7 +341,11 @@ class QueueService:
     async def resubmit(
         self, guild_id: int, user_id: int, user_name: str, public_id: str, *, skip: bool, exempt: bool = False
     ) -> Placement:
-        """Submit an old song of the user's again (a new row with the same song data)."""
+        """Submit an old song of the user's again (a new row with the same song data).
+
+        The skip question's answer for a song picked from history. Only the owner may: a forged pick of
+        someone else's id fails.
+        """
         old = await self.get(guild_id, public_id)
         if old.user_id != user_id:
             raise NotFoundError("You can only submit your own songs again.")
@@ -368,10 +373,12 @@ class QueueService:
             moved = await self.db.change_line(
                 submission.id, expected=submission.line, target=target, now=self.clock(), reset_handles=reset_handles
             )
-        except sqlite3.IntegrityError as exc:
-            if target in (Line.FREE, Line.PENDING):
+        except ConstraintError as exc:
+            if exc.name == ONE_FREE:
                 raise ActiveFreeExistsError("That user already has another song in Free or Pending Skips.") from exc
-            raise DuplicateSubmissionError("The same song is already active in the queue.") from exc
+            if exc.name in SAME_SONG:
+                raise DuplicateSubmissionError("The same song is already active in the queue.") from exc
+            raise
         if moved is None:
             raise InvalidTransitionError(f"{submission.display_id} changed meanwhile; try again.")
         return moved
@@ -389,10 +396,6 @@ class QueueService:
             moved = await self._transition(submission, target)
         self.invalidate(guild_id)
         return moved
-
-    async def deny(self, guild_id: int, public_id: str) -> Submission:
-        """Pending Skips -> Free (the payment was not found)."""
-        return await self.approve(guild_id, public_id, Line.FREE)
 
     async def move(self, guild_id: int, public_id: str, target: Line) -> Submission:
         """Admin move between active lines (or to Removed); played and removed songs never go back."""

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from database import FREE_COUNTS_SQL, Database, DatabaseError, NewSubmission, load_migrations, split_statements
+from database import (
+    FREE_COUNTS_SQL,
+    ConstraintError,
+    Database,
+    DatabaseError,
+    NewSubmission,
+    load_migrations,
+    split_statements,
+)
 from models import Line
 from tests.conftest import GUILD
 
@@ -137,10 +145,13 @@ async def test_rows_are_scoped_by_guild(db: Database) -> None:
 
 async def test_database_enforces_one_active_free_and_no_active_duplicate(db: Database) -> None:
     await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(ConstraintError) as one_free:
         await db.insert_submission(_new(GUILD, 1, "two"), 2.0)
-    with pytest.raises(sqlite3.IntegrityError):
+    # SQLite names the columns; the data layer names the rule (the index that enforces it).
+    assert one_free.value.name == "one_free" and one_free.value.columns == ("guild_id", "user_id")
+    with pytest.raises(ConstraintError) as same_song:
         await db.insert_submission(_new(GUILD, 2, "one", Line.SKIP), 2.0)
+    assert same_song.value.name in {"active_link", "active_song"}
     # nothing half-written after the refused inserts
     assert await db.count_user_history(GUILD, 1) == 1
     assert await db.count_user_history(GUILD, 2) == 0

@@ -16,6 +16,7 @@ from database import Database
 from models import DisplayKind
 from services.feed import ChangeFeed
 from ui.displays import DisplayManager, DisplayPermissionError
+from ui.notifier import Notifier
 
 GUILD = 7
 CHANNEL = 100
@@ -109,6 +110,7 @@ class World:
         self.db = db
         self.config = SimpleNamespace(display_refresh_seconds=window)
         self.feed = ChangeFeed()
+        self.notifier = Notifier(self, db, self.feed, None)  # type: ignore[arg-type]  # duck-typed client, no queue
         self.channels: dict[int, FakeChannel] = {}
         self.calls: list[tuple[str, int]] = []
         self.faults: list[tuple[str, discord.HTTPException | discord.RateLimited]] = []

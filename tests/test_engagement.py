@@ -9,6 +9,7 @@ import pytest
 from database import Database
 from models import EngagementEvent, EventKind, Line
 from services.engagement import EngagementWriter
+from services.feed import FeedEvent, GiftPromoted, HandleVerified, QueueChanged, ScoresChanged
 from services.points import PointsService
 from services.queue import QueueService
 from tests.conftest import GUILD, FakeClock
@@ -72,22 +73,19 @@ async def test_points_reorder_the_free_line(writer, db, queue: QueueService) -> 
     second = await queue.submit(
         GUILD, 2, "u2", queue.draft(artist="a", title="2", note=None, link="https://x.test/2", handle="two"), skip=False
     )
-    heard: list[int] = []
-    queue.add_listener(heard.append)
+    heard: list[FeedEvent] = []
+    queue.feed.subscribe(heard.append, QueueChanged)
+    writer.feed.subscribe(heard.append, ScoresChanged)
     writer.add(GUILD, [ev(EventKind.COMMENT, "two")])
     await writer.flush()
-    assert heard == [GUILD]
+    assert heard == [QueueChanged(GUILD), ScoresChanged(GUILD, ("two",))]
     order = [e.submission.id for e in await queue.ordered_queue(GUILD)]
     assert order == [second.submission.id, first.submission.id]
 
 
 async def test_chat_code_verifies_the_link(writer, db, points: PointsService) -> None:
     verified: list[tuple[int, int, str]] = []
-
-    async def on_verified(guild: int, user: int, handle: str) -> None:
-        verified.append((guild, user, handle))
-
-    writer.on_verified = on_verified
+    writer.feed.subscribe(lambda e: verified.append((e.guild_id, e.user_id, e.handle)), HandleVerified)
     result = await points.link(GUILD, 7, "proud.owner")
     writer.add(GUILD, [ev(EventKind.COMMENT, "someone.else", text=result.code)])
     writer.add(GUILD, [ev(EventKind.COMMENT, "proud.owner", text=f"my code is {result.code.lower()}!")])
@@ -100,11 +98,7 @@ async def test_chat_code_verifies_the_link(writer, db, points: PointsService) ->
 
 async def test_gift_reward_moves_newest_free_or_pending_once_per_threshold(writer, db, queue, points) -> None:
     rewards: list[tuple[int, str, Line, int]] = []
-
-    async def on_reward(guild: int, user: int, submission, line: Line, coins: int) -> None:
-        rewards.append((user, submission.public_id, line, coins))
-
-    writer.on_reward = on_reward
+    writer.feed.subscribe(lambda e: rewards.append((e.user_id, e.public_id, Line(e.line), e.coins)), GiftPromoted)
     await points.admin_link(GUILD, 3, "gifter")
     placed = await queue.submit(
         GUILD, 3, "u3", queue.draft(artist="a", title="g", note=None, link="https://x.test/g"), skip=False

@@ -18,6 +18,7 @@ from errors import (
     ValidationError,
 )
 from models import BlockEntry, BlockKind, EngagementCounts, Line
+from services.feed import QueueChanged
 from services.points import PointsService
 from services.queue import AudioFile, QueueService, estimate_seconds, play_order_key
 from tests.conftest import GUILD, FakeClock
@@ -209,7 +210,7 @@ async def test_approve_and_deny_only_pending(queue: QueueService) -> None:
         await queue.approve(GUILD, free.public_id, Line.SKIP)
     with pytest.raises(InvalidTransitionError):
         await queue.approve(GUILD, pending.public_id, Line.REMOVED)
-    denied = await queue.deny(GUILD, f"#{pending.public_id.lower()}")
+    denied = await queue.approve(GUILD, f"#{pending.public_id.lower()}", Line.FREE)  # the Deny button
     assert denied.line is Line.FREE
 
 
@@ -363,9 +364,9 @@ async def test_two_services_on_one_database_still_never_play_twice(db: Database,
         await second.next(GUILD)
 
 
-async def test_listeners_hear_every_change(queue: QueueService) -> None:
+async def test_the_feed_hears_every_change(queue: QueueService) -> None:
     heard: list[int] = []
-    queue.add_listener(heard.append)
+    queue.feed.subscribe(lambda event: heard.append(event.guild_id), QueueChanged)
     sub = (await submit(queue, 1, 1, skip=True)).submission
     await queue.approve(GUILD, sub.public_id, Line.SKIP)
     await queue.next(GUILD)

@@ -1,10 +1,11 @@
 """The self-updating pinned displays: render, coalesce, skip unchanged, recreate, replace.
 
-``DisplayManager`` listens to every queue change and asks a ``Coalescer`` for one refresh per display per
-window (``config.display_refresh_seconds``), so a burst of changes costs one trailing edit that shows the
-latest state (the original bot's 429s came from one edit per event, research R4). A refresh renders the
-display, hashes the payload, and edits the message only when the hash changed. It edits through a
-partial message (no fetch first), so a refresh is at most one REST call.
+``DisplayManager`` subscribes to ``QueueChanged`` on the change feed and asks a ``Coalescer`` for one
+refresh per display per window (``config.display_refresh_seconds``), so a burst of changes costs one
+trailing edit that shows the latest state (one edit per event ran into Discord's 5 edits per 5 s per
+channel, and 429s). A refresh renders the display, hashes the payload, and edits the message only when
+the hash changed. It edits through a partial message (no fetch first), so a refresh is at most one REST
+call.
 
 Self-healing, each a real failure of long-lived pinned messages:
 
@@ -41,7 +42,7 @@ from models import Display, DisplayKind
 from services.feed import QueueChanged
 from services.refresh import Coalescer
 from ui import queue_ui
-from ui.respond import NO_MENTIONS, update
+from ui.respond import NO_MENTIONS, guild_id_of, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -116,19 +117,7 @@ class DisplayManager:
         self._startup: asyncio.Task[None] | None = None
         self._startup_requested = False
         self._closed = False
-        bot.feed.subscribe(lambda event: self.request(event.guild_id), QueueChanged)
-
-    # ------------------------------------------------------------------ compatibility counters
-
-    @property
-    def edits(self) -> int:
-        """Edits sent so far."""
-        return self.stats.edits
-
-    @property
-    def recreated(self) -> int:
-        """Messages posted again (deleted) or replaced (edit cap, long rate limit)."""
-        return self.stats.recreated + self.stats.replaced
+        self._unsubscribe = bot.feed.subscribe(lambda event: self.request(event.guild_id), QueueChanged)
 
     # ------------------------------------------------------------------ asking for refreshes
 
@@ -199,7 +188,7 @@ class DisplayManager:
             entries = await self.bot.queue.ordered_queue(guild_id)
             played = await self.bot.db.latest_played(guild_id)
             embed = queue_ui.live_queue_embed(entries, free_open=settings.free_open, now_playing=played)
-            return embed, queue_ui.LiveQueueView()
+            return embed, queue_ui.LiveQueueView(queue_ui.page_count(len(entries)))
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
             entries = await self.bot.queue.ordered_queue(guild_id)
@@ -421,13 +410,9 @@ class DisplayManager:
             "guild %s: %s display in channel %s stopped: %s", key[0], display.kind.value, display.channel_id, why
         )
         settings = await self.bot.db.get_settings(display.guild_id)
-        if settings.debug_channel_id and settings.debug_channel_id != display.channel_id:
-            try:
-                await self.bot.get_partial_messageable(settings.debug_channel_id).send(
-                    text, allowed_mentions=NO_MENTIONS
-                )
-            except discord.HTTPException as exc:
-                log.info("debug channel %s unreachable: %s", settings.debug_channel_id, exc)
+        # Not when the debug channel is the blocked display's own: that post would fail the same way.
+        if settings.debug_channel_id != display.channel_id:
+            await self.bot.notifier.debug(display.guild_id, text)
 
     def is_blocked(self, guild_id: int, kind: DisplayKind) -> bool:
         """True while a display is left alone after a permission failure."""
@@ -435,7 +420,7 @@ class DisplayManager:
 
     # ------------------------------------------------------------------ answering a click on a display
 
-    async def answer_in_place(self, interaction: discord.Interaction, kind: DisplayKind) -> bool:
+    async def answer_in_place(self, interaction: discord.Interaction[MusicQueueBot], kind: DisplayKind) -> bool:
         """Answer a click on display ``kind`` by redrawing that message in the interaction response.
 
         Call inside ``holding(guild, kind)``. One request on the interaction endpoint (type 7) replaces
@@ -443,7 +428,7 @@ class DisplayManager:
         refresh a no-op. Returns False (nothing sent) when the click was not on the stored display,
         e.g. a forged id on another message or an old replaced message.
         """
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         display = await self.bot.db.get_display(guild_id, kind)
         message = interaction.message
         if display is None or message is None or display.message_id != message.id:
@@ -479,6 +464,7 @@ class DisplayManager:
     async def close(self) -> None:
         """Stop listening and cancel pending refreshes (idempotent)."""
         self._closed = True
+        self._unsubscribe()
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()

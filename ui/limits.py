@@ -48,11 +48,6 @@ def chunk_lines(lines: list[str], limit: int = FIELD_VALUE) -> list[str]:
     return blocks
 
 
-def embed_size(embed: discord.Embed) -> int:
-    """The characters Discord counts towards the 6000 total."""
-    return len(embed)
-
-
 def fit(embed: discord.Embed) -> discord.Embed:
     """Drop trailing fields until the embed is within the total and field-count limits."""
     while len(embed.fields) > FIELDS or (len(embed) > EMBED_TOTAL and embed.fields):

@@ -1,15 +1,16 @@
 """Builders for the queue displays: public live queue, reviewer panels, now playing, bookmark.
 
 The embed builders are pure functions from ``models`` objects to ``discord.Embed``; the view classes only
-lay out components (labels, styles, stable custom ids) and hand every click to the cog that owns the
-behaviour (``LiveQueue`` or ``Reviewer``), looked up at click time. So everything here can be built and
+lay out components (labels, styles, stable custom ids) and hand every click to the function of
+``ui.queue_actions`` that does it (the same functions serve ``/next`` and ``/queue``). Each
+``DynamicItem`` is the only code that builds and parses its custom ids. So everything here can be built and
 checked without Discord, and a display rendered by ``ui.displays`` carries exactly the components that
 the persistent registration answers after a restart.
 
 All user text is markdown-escaped and clipped, and every embed and view stays inside Discord's limits
-(SPEC 8 rule 7): long queues become pages, never an oversized embed.
+(embeds, fields, buttons, select options): long queues become pages, never an oversized embed.
 
-Custom ids (stable, at most 100 characters):
+Custom ids (stable across restarts and releases, because old messages keep them; at most 100 characters):
 
 * ``mq:lq:prev`` / ``mq:lq:next`` / ``mq:lq:refresh`` / ``mq:lq:mine`` on the public live queue;
 * ``mq:lq:page:<n>:<p|n>`` on a clicker's private (ephemeral) page of it;
@@ -24,19 +25,21 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import discord
 
-from errors import BotError
 from models import PLAYABLE_LINES, EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 from services.analytics import format_duration
-from ui import limits, palette
+from ui import limits, palette, queue_actions
 from ui.respond import BaseView, report_error
 
 if TYPE_CHECKING:
+    from bot import MusicQueueBot
     from services.positions import PositionMove
     from services.queue import Placement
+
+    Interaction = discord.Interaction[MusicQueueBot]
 
 PAGE_SIZE = 10
 # Pending skips that get their own row of approve buttons; the rest are reached through the select
@@ -60,6 +63,7 @@ RV_NEXT = "mq:rv:next"
 RV_REFRESH = "mq:rv:refresh"
 RV_BROWSE = "mq:rv:browse"
 RV_PENDING = "mq:rv:pending"
+NOTHING_PENDING = "none"  # the value of the select's only option when nothing is pending
 
 
 # ---------------------------------------------------------------------- small text helpers
@@ -136,15 +140,6 @@ def breakdown(counts: EngagementCounts, weights: PointsWeights) -> str:
     parts = [f"{emoji} {count} (+{points})" for emoji, count, points in breakdown_parts(counts, weights) if count]
     total = counts.points(weights)
     return (" · ".join(parts) if parts else "no engagement yet") + f" → {total} pts"
-
-
-def on_private_message(interaction: discord.Interaction) -> bool:
-    """True for a click on an ephemeral message: the only non-display message a click may rewrite in place.
-
-    A forged or replayed custom id on a public message must never turn that message into one user's page.
-    """
-    message = interaction.message
-    return interaction.type is discord.InteractionType.component and message is not None and message.flags.ephemeral
 
 
 def _page_slice(entries: list[QueueEntry], page: int) -> list[QueueEntry]:
@@ -363,7 +358,7 @@ def now_playing_embed(
         embed.add_field(name="Duration", value=format_duration(sub.duration))
     if sub.note:
         embed.add_field(name="Note", value=limits.safe(sub.note, 1000), inline=False)
-    embed.set_footer(text="Rate it below (1–10) or bookmark it for later.")
+    embed.set_footer(text="Rate it below (1–10), or bookmark it to come back to it later.")
     return limits.fit(embed)
 
 
@@ -398,105 +393,51 @@ def bookmark_embed(sub: Submission, by: str) -> discord.Embed:
     return limits.fit(embed)
 
 
-# ---------------------------------------------------------------------- who answers the clicks
-
-
-class LiveQueueActions(Protocol):
-    """What the ``LiveQueue`` cog does for the public queue's buttons."""
-
-    async def show_page(self, interaction: discord.Interaction, page: int) -> None:
-        """Answer with a private page of the queue (a new ephemeral message, or the clicked one updated)."""
-
-    async def show_mine(self, interaction: discord.Interaction) -> None:
-        """Answer privately with the clicker's own songs."""
-
-    async def refresh(self, interaction: discord.Interaction) -> None:
-        """Answer privately with a fresh first page, and ask for a coalesced redraw."""
-
-
-class ReviewerActions(Protocol):
-    """What the ``Reviewer`` cog does for the reviewer buttons (each checks the role itself)."""
-
-    async def play_next(self, interaction: discord.Interaction) -> None:
-        """Play the next song."""
-
-    async def refresh(self, interaction: discord.Interaction) -> None:
-        """Redraw the reviewer displays."""
-
-    async def browse(self, interaction: discord.Interaction, page: int) -> None:
-        """A private page of the full reviewer queue."""
-
-    async def choose_pending(self, interaction: discord.Interaction, public_id: str) -> None:
-        """Offer approve/deny buttons for one pending skip."""
-
-    async def approve(self, interaction: discord.Interaction, public_id: str, line: Line) -> None:
-        """Approve a pending skip into ``line`` (Free = deny)."""
-
-    async def rate(self, interaction: discord.Interaction, public_id: str, score: int) -> None:
-        """Store a 1-10 rating on a played song."""
-
-    async def bookmark(self, interaction: discord.Interaction, public_id: str) -> None:
-        """Post a played song to the bookmark channel."""
-
-
-def _cog(interaction: discord.Interaction, name: str) -> Any:
-    cog = interaction.client.get_cog(name)  # type: ignore[attr-defined]  # our client is a commands.Bot
-    if cog is None:
-        raise BotError("That button is not available right now; try again in a moment.")
-    return cog
-
-
-def live_actions(interaction: discord.Interaction) -> LiveQueueActions:
-    """The cog that answers the public queue's buttons."""
-    return _cog(interaction, "LiveQueue")  # type: ignore[no-any-return]
-
-
-def reviewer_actions(interaction: discord.Interaction) -> ReviewerActions:
-    """The cog that answers the reviewer buttons."""
-    return _cog(interaction, "Reviewer")  # type: ignore[no-any-return]
-
-
 # ---------------------------------------------------------------------- views of the public queue
 
 
 class LiveQueueView(BaseView):
-    """Buttons under the pinned public queue; each answers only the clicker, so the public page never moves."""
+    """Buttons under the pinned public queue; each answers only the clicker, so the public page never moves.
 
-    def __init__(self) -> None:
+    ``pages`` is how many pages the queue has: on "Page 1/1" the paging arrows are disabled.
+    """
+
+    def __init__(self, pages: int = 2) -> None:
         super().__init__(timeout=None)
+        self.previous.disabled = self.next.disabled = pages <= 1
 
-    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(emoji=palette.EMOJI["previous"], style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
+    async def previous(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """The last page (the public message always shows the first), privately."""
-        await live_actions(interaction).show_page(interaction, -1)
+        await queue_actions.show_queue(interaction, -1, keep_mine=True)
 
-    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    @discord.ui.button(emoji=palette.EMOJI["next_page"], style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
+    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """The second page, privately."""
-        await live_actions(interaction).show_page(interaction, 1)
+        await queue_actions.show_queue(interaction, 1, keep_mine=True)
 
     @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=LQ_REFRESH)
-    async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def refresh(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """A fresh first page, privately."""
-        await live_actions(interaction).refresh(interaction)
+        await queue_actions.refresh_public(interaction)
 
     @discord.ui.button(label="My position", emoji="📍", style=discord.ButtonStyle.primary, custom_id=LQ_MINE)
-    async def mine(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def mine(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """Where the clicker's songs are."""
-        await live_actions(interaction).show_mine(interaction)
+        await queue_actions.show_queue(interaction, None, with_mine=True)
 
 
 class _SafeDynamic:
     """Mixin: a dynamic item's failure still reaches the user (discord.py would only log it)."""
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: Interaction) -> None:
         """Run the action through the one error path."""
         try:
             await self.run(interaction)
         except Exception as exc:  # reported to the user; unexpected ones are logged with a traceback
             await report_error(interaction, exc)
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """The action (subclasses)."""
         raise NotImplementedError
 
@@ -514,14 +455,14 @@ class QueuePageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> QueuePageButton:
         """Cheap: only parses the id."""
         return cls(int(match["page"]), match["dir"])
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """Show the page this button points at."""
-        await live_actions(interaction).show_page(interaction, self.page)
+        await queue_actions.show_queue(interaction, self.page, keep_mine=True)
 
 
 def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> discord.ui.Button[Any]:
@@ -567,20 +508,22 @@ class ReviewerMainView(BaseView):
     def __init__(self) -> None:
         super().__init__(timeout=None)
 
-    @discord.ui.button(label="Next", emoji="⏭️", style=discord.ButtonStyle.success, custom_id=RV_NEXT)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    # "Next" means one thing: play the next song (pages use arrows only).
+    @discord.ui.button(label="Play next", emoji=palette.EMOJI["playing"], style=discord.ButtonStyle.success,
+                       custom_id=RV_NEXT)  # fmt: skip
+    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """Play the next song."""
-        await reviewer_actions(interaction).play_next(interaction)
+        await queue_actions.play_next(interaction)
 
     @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=RV_REFRESH)
-    async def refresh(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def refresh(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """Redraw the reviewer displays now."""
-        await reviewer_actions(interaction).refresh(interaction)
+        await queue_actions.refresh_panel(interaction)
 
     @discord.ui.button(label="Full queue", emoji="📄", style=discord.ButtonStyle.secondary, custom_id=RV_BROWSE)
-    async def browse(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def browse(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """Page through the whole queue privately."""
-        await reviewer_actions(interaction).browse(interaction, 0)
+        await queue_actions.browse(interaction, 0)
 
 
 class ReviewerPageButton(
@@ -596,14 +539,14 @@ class ReviewerPageButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ReviewerPageButton:
         """Cheap: only parses the id."""
         return cls(int(match["page"]), match["dir"])
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """Show the page this button points at (reviewers only)."""
-        await reviewer_actions(interaction).browse(interaction, self.page)
+        await queue_actions.browse(interaction, self.page)
 
 
 def reviewer_pager(page: int, total: int) -> BaseView:
@@ -641,14 +584,14 @@ class ApproveButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ApproveButton:
         """Cheap: only parses the id (the submission is looked up in the callback, after the role check)."""
         return cls(match["pid"], CODE_LINES[match["line"]])
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """Approve or deny (reviewers only)."""
-        await reviewer_actions(interaction).approve(interaction, self.public_id, self.line)
+        await queue_actions.approve(interaction, self.public_id, self.line)
 
 
 def approve_buttons(public_id: str, *, row: int | None = None, compact: bool = False) -> list[ApproveButton]:
@@ -676,7 +619,7 @@ class PendingSelect(discord.ui.Select[Any]):
                 value=s.public_id,
             )
             for s in pending[: limits.SELECT_OPTIONS]
-        ] or [discord.SelectOption(label="No pending skips", value="none")]
+        ] or [discord.SelectOption(label="No pending skips", value=NOTHING_PENDING)]
         super().__init__(
             custom_id=RV_PENDING,
             placeholder="Choose a pending skip to approve or deny…",
@@ -685,10 +628,10 @@ class PendingSelect(discord.ui.Select[Any]):
             row=PENDING_BUTTON_ROWS,
         )
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: Interaction) -> None:
         """Offer the line buttons for the chosen submission (ephemeral, reviewer only)."""
-        public_id = self.values[0] if self.values else "none"
-        await reviewer_actions(interaction).choose_pending(interaction, public_id)
+        chosen = self.values[0] if self.values else NOTHING_PENDING
+        await queue_actions.choose_pending(interaction, None if chosen == NOTHING_PENDING else chosen)
 
 
 class PendingView(BaseView):
@@ -729,14 +672,46 @@ class RateButton(
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> RateButton:
         """Cheap: only parses the id."""
         return cls(match["pid"], int(match["score"]))
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """Store the rating (reviewers only)."""
-        await reviewer_actions(interaction).rate(interaction, self.public_id, self.score)
+        await queue_actions.rate(interaction, self.public_id, self.score)
+
+
+class RateSelect(
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=rf"mq:rv:score:(?P<pid>{PUBLIC_ID})",
+):
+    """The reviewer's score for a played song: one select, 1 to 10 (one row on a phone, not ten buttons)."""
+
+    def __init__(self, public_id: str, *, rating: int | None = None) -> None:
+        options = [
+            discord.SelectOption(label=f"{score}/10", value=str(score), default=score == rating)
+            for score in range(10, 0, -1)
+        ]
+        placeholder = f"Rated {rating}/10 (change it here)" if rating else "⭐ Rate it: 1 to 10…"
+        super().__init__(
+            discord.ui.Select(custom_id=f"mq:rv:score:{public_id}", placeholder=placeholder, options=options, row=0)
+        )
+        self.public_id = public_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RateSelect:
+        """Cheap: only parses the id."""
+        return cls(match["pid"])
+
+    async def run(self, interaction: Interaction) -> None:
+        """Store the chosen rating (reviewers only)."""
+        values = (interaction.data or {}).get("values") or []
+        score = int(values[0]) if values and str(values[0]).isdigit() else 0
+        await queue_actions.rate(interaction, self.public_id, score)
 
 
 class BookmarkButton(
@@ -744,44 +719,71 @@ class BookmarkButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=rf"mq:rv:bm:(?P<pid>{PUBLIC_ID})",
 ):
-    """Posts a played song to the bookmark channel."""
+    """Posts a played song to the bookmark channel; its label says which channel."""
 
-    def __init__(self, public_id: str, *, done: bool = False) -> None:
+    def __init__(self, public_id: str, *, done: bool = False, channel: str | None = None) -> None:
+        where = f" #{channel}" if channel else ""
+        if channel is None and not done:
+            # Still pressable: the answer says how to set a channel, and a later press works once one is set.
+            label, disabled = "Bookmark (no bookmark channel set yet)", False
+        else:
+            label, disabled = (f"Bookmarked in{where}" if done else f"Bookmark to{where}"), done
         super().__init__(
             discord.ui.Button(
-                label="Bookmarked" if done else "Bookmark",
-                emoji="🔖",
+                label=limits.clip(label, limits.BUTTON_LABEL),
+                emoji=palette.EMOJI["bookmark"],
                 style=discord.ButtonStyle.primary,
-                custom_id=f"mq:rv:bm:{public_id}",
-                disabled=done,
-                row=2,
+                custom_id=self.custom_id_for(public_id),
+                disabled=disabled,
+                row=1,
             )
         )
         self.public_id = public_id
 
+    @staticmethod
+    def custom_id_for(public_id: str) -> str:
+        """The custom id of the Bookmark button of one played song."""
+        return f"mq:rv:bm:{public_id}"
+
+    @classmethod
+    def used_on(cls, message: discord.Message | None, public_id: str) -> bool:
+        """Whether the Bookmark button of ``public_id`` on ``message`` is already used up (disabled)."""
+        if message is None:
+            return False
+        wanted = cls.custom_id_for(public_id)
+        for row in message.components:
+            for item in getattr(row, "children", []):
+                if getattr(item, "custom_id", None) == wanted:
+                    return bool(getattr(item, "disabled", False)) and "Bookmarked" in (getattr(item, "label", "") or "")
+        return False
+
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+        cls, interaction: Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> BookmarkButton:
         """Cheap: only parses the id."""
-        return cls(match["pid"])
+        return cls(match["pid"], channel="")
 
-    async def run(self, interaction: discord.Interaction) -> None:
+    async def run(self, interaction: Interaction) -> None:
         """Bookmark (reviewers only)."""
-        await reviewer_actions(interaction).bookmark(interaction, self.public_id)
+        await queue_actions.bookmark(interaction, self.public_id)
 
 
-def now_playing_view(public_id: str, *, rating: int | None = None, bookmarked: bool = False) -> BaseView:
-    """Score buttons 1-10 (the chosen one highlighted) and Bookmark, under the reviewer's answer."""
-    rates = [RateButton(public_id, score, chosen=score == rating) for score in range(1, 11)]
-    return dynamic_view(*rates, BookmarkButton(public_id, done=bookmarked))
+def now_playing_view(
+    public_id: str, *, rating: int | None = None, bookmarked: bool = False, bookmark_channel: str | None = None
+) -> BaseView:
+    """The score select (1-10) and Bookmark (naming its channel), under the reviewer's answer."""
+    return dynamic_view(RateSelect(public_id, rating=rating),
+                        BookmarkButton(public_id, done=bookmarked, channel=bookmark_channel))  # fmt: skip
 
 
+# Registered once by bot.py before connecting, so the buttons of every display work right after a restart.
 PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (LiveQueueView, ReviewerMainView, PendingView)
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     QueuePageButton,
     ReviewerPageButton,
     ApproveButton,
-    RateButton,
+    RateSelect,
+    RateButton,  # the ten buttons of answers sent before the select: they keep working
     BookmarkButton,
 )

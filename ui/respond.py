@@ -8,12 +8,15 @@ ephemeral answer and the log gets the traceback. Mentions are always disabled.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 
 from errors import BotError
+
+if TYPE_CHECKING:
+    from bot import MusicQueueBot
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +34,48 @@ class Denied(app_commands.CheckFailure):
         self.message = message
 
 
+def guild_id_of(interaction: discord.Interaction[MusicQueueBot]) -> int:
+    """The guild an interaction happened in; every queue, setting and handle belongs to exactly one guild.
+
+    Guild-only commands and components never run in DMs (Discord hides the commands there, and the
+    components only sit on guild messages), so a missing guild is a forged or stray interaction: it gets
+    the clear "only inside a server" answer instead of reading or writing some other guild's data.
+    """
+    if interaction.guild_id is None:
+        raise app_commands.NoPrivateMessage("This only works inside a server.")
+    return interaction.guild_id
+
+
+class _Remove:
+    """The type of ``REMOVE``."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+# ``update(interaction, REMOVE, embed=…, view=REMOVE)``: clear the text and the buttons of the edited message.
+# ``None`` keeps meaning "leave as it is", so clearing is always said out loud.
+REMOVE = _Remove()
+STALE_COMPONENT = "⌛ This question was already answered or has expired. Run the command again if you still need it."
+
+
 def _kwargs(
-    content: str | None,
+    content: str | _Remove | None,
     embed: discord.Embed | None,
     embeds: list[discord.Embed] | None,
-    view: discord.ui.View | None,
+    view: discord.ui.View | _Remove | None,
     file: discord.File | None,
     files: list[discord.File] | None,
 ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if content is not None:
-        kwargs["content"] = content
+        kwargs["content"] = None if isinstance(content, _Remove) else content
     if embed is not None:
         kwargs["embed"] = embed
     if embeds is not None:
         kwargs["embeds"] = embeds
     if view is not None:
-        kwargs["view"] = view
+        kwargs["view"] = None if isinstance(view, _Remove) else view
     if file is not None:
         kwargs["file"] = file
     if files is not None:
@@ -55,7 +83,9 @@ def _kwargs(
     return kwargs
 
 
-async def defer(interaction: discord.Interaction, *, ephemeral: bool = True, thinking: bool = True) -> None:
+async def defer(
+    interaction: discord.Interaction[MusicQueueBot], *, ephemeral: bool = True, thinking: bool = True
+) -> None:
     """Acknowledge now (a slow step follows); does nothing if already acknowledged."""
     if not interaction.response.is_done():
         if interaction.type is discord.InteractionType.component and not thinking:
@@ -65,7 +95,7 @@ async def defer(interaction: discord.Interaction, *, ephemeral: bool = True, thi
 
 
 async def respond(
-    interaction: discord.Interaction,
+    interaction: discord.Interaction[MusicQueueBot],
     content: str | None = None,
     *,
     embed: discord.Embed | None = None,
@@ -84,19 +114,52 @@ async def respond(
 
 
 async def update(
-    interaction: discord.Interaction,
-    content: str | None = None,
+    interaction: discord.Interaction[MusicQueueBot],
+    content: str | _Remove | None = None,
     *,
     embed: discord.Embed | None = None,
     embeds: list[discord.Embed] | None = None,
-    view: discord.ui.View | None = None,
+    view: discord.ui.View | _Remove | None = None,
 ) -> None:
-    """Edit the message a component sits on (type 7), or the original response once acknowledged."""
+    """Edit the message a component sits on (type 7), or the original response once acknowledged.
+
+    ``None`` leaves a part as it is; ``REMOVE`` clears the content or every component.
+    """
     kwargs = _kwargs(content, embed, embeds, view, None, None)
     if interaction.response.is_done():
         await interaction.edit_original_response(**kwargs)
     else:
         await interaction.response.edit_message(**kwargs)
+
+
+def is_dispatched(client: discord.Client, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    """Whether discord.py will hand this component click to a view or a dynamic item.
+
+    A view that finished (its question answered) or timed out, or one that lived in memory before a restart,
+    is gone from discord.py's view store, and a click on its old buttons would reach nothing: Discord then
+    shows "This interaction failed". Reads the store the way ``ViewStore.dispatch_view`` does (discord.py is
+    pinned, see requirements.txt).
+    """
+    data = interaction.data or {}
+    custom_id = str(data.get("custom_id", ""))
+    kind = int(data.get("component_type", 0) or 0)
+    store = client._connection._view_store
+    if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
+        return True
+    message_id = interaction.message.id if interaction.message is not None else None
+    key = (kind, custom_id)
+    item = store._views.get(message_id, {}).get(key) or store._views.get(None, {}).get(key)
+    return item is not None and item.view is not None
+
+
+async def answer_stale_component(interaction: discord.Interaction[MusicQueueBot]) -> None:
+    """``on_interaction``: a click that nothing will answer gets a short answer instead of a failure."""
+    if interaction.type is not discord.InteractionType.component or is_dispatched(interaction.client, interaction):
+        return
+    try:
+        await respond(interaction, STALE_COMPONENT)
+    except discord.HTTPException as exc:
+        log.info("could not answer a stale component click: %s", exc)
 
 
 def user_message(error: BaseException) -> str | None:
@@ -117,7 +180,7 @@ def user_message(error: BaseException) -> str | None:
     return None
 
 
-async def report_error(interaction: discord.Interaction, error: BaseException) -> None:
+async def report_error(interaction: discord.Interaction[MusicQueueBot], error: BaseException) -> None:
     """Answer any failure with a short ephemeral message; log unexpected ones with a traceback."""
     original = getattr(error, "original", error)
     message = user_message(original)
@@ -144,7 +207,9 @@ async def report_error(interaction: discord.Interaction, error: BaseException) -
 class BaseView(discord.ui.View):
     """A view whose failures take the one error path."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+    async def on_error(
+        self, interaction: discord.Interaction[MusicQueueBot], error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
         """Route to ``report_error``."""
         await report_error(interaction, error)
 
@@ -152,6 +217,6 @@ class BaseView(discord.ui.View):
 class BaseModal(discord.ui.Modal):
     """A modal whose failures take the one error path."""
 
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+    async def on_error(self, interaction: discord.Interaction[MusicQueueBot], error: Exception) -> None:
         """Route to ``report_error``."""
         await report_error(interaction, error)

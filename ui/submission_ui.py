@@ -1,4 +1,11 @@
-"""Submitting: the modal, the skip question, confirmations, the portal and the history views."""
+"""Submitting: the modal, the skip question, confirmations, the portal and the history views.
+
+Components follow the bot's one dispatch pattern (see ``ui.queue_actions``): a callback reaches the
+services through ``interaction.client`` (typed ``MusicQueueBot``), never through a cog. The portal's
+buttons are persistent (fixed custom ids, registered by ``bot.py`` before connecting); the skip question
+and the history views belong to one member and one ephemeral message, so they keep their state (the
+draft, the page) in the view and check the clicker on every click.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +21,13 @@ from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
 from ui import limits, palette, queue_ui
 from ui.checks import is_admin
-from ui.respond import BaseModal, BaseView, defer, respond, update
+from ui.respond import REMOVE, BaseModal, BaseView, defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
 
 log = logging.getLogger(__name__)
 HISTORY_PAGE = 5
-
-
-def _bot(interaction: discord.Interaction) -> MusicQueueBot:
-    return interaction.client  # type: ignore[return-value]  # always our bot class
 
 
 def status_text(placement: Placement) -> str:
@@ -95,9 +98,9 @@ class SkipQuestionView(BaseView):
         self.owner_id = owner_id
         self.resubmit_of = resubmit_of
         self.done = False
-        self.origin: discord.Interaction | None = None
+        self.origin: discord.Interaction[MusicQueueBot] | None = None
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
         """Only the person who filled the form answers it."""
         if interaction.user.id != self.owner_id:
             await respond(interaction, "This question belongs to someone else's submission.")
@@ -105,30 +108,36 @@ class SkipQuestionView(BaseView):
         return True
 
     @discord.ui.button(label="Yes, it's a skip", style=discord.ButtonStyle.success)
-    async def yes(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def yes(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Pending Skips: a reviewer verifies the payment."""
         await self._submit(interaction, skip=True)
 
     @discord.ui.button(label="No, Free line", style=discord.ButtonStyle.secondary)
-    async def no(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def no(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """The Free line, ordered by engagement points."""
         await self._submit(interaction, skip=False)
 
-    async def _submit(self, interaction: discord.Interaction, *, skip: bool) -> None:
-        bot = _bot(interaction)
-        guild_id = interaction.guild_id or 0
+    async def _submit(self, interaction: discord.Interaction[MusicQueueBot], *, skip: bool) -> None:
+        bot = interaction.client
+        guild_id = guild_id_of(interaction)
         exempt = await is_admin(interaction)
         name = interaction.user.display_name
         try:
-            placement = await bot.queue.submit(
-                guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
-            )
+            if self.resubmit_of is not None:
+                placement = await bot.queue.resubmit(
+                    guild_id, interaction.user.id, name, self.resubmit_of, skip=skip, exempt=exempt
+                )
+            else:
+                placement = await bot.queue.submit(
+                    guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
+                )
         except BotError as exc:
-            await update(interaction, f"❌ {exc.message}", view=None)
+            await update(interaction, f"❌ {exc.message}", view=REMOVE)
             return
         self.done = True
         self.stop()
-        await update(interaction, None, embed=confirmation_embed(placement), view=None)
+        # The question is answered: its text and both buttons go, only the receipt stays.
+        await update(interaction, REMOVE, embed=confirmation_embed(placement), view=REMOVE)
 
     async def on_timeout(self) -> None:
         """Tell the user it expired and drop an uploaded file nobody will use."""
@@ -136,7 +145,7 @@ class SkipQuestionView(BaseView):
             return
         if self.draft.audio is not None and self.origin is not None and self.resubmit_of is None:
             try:
-                await _bot(self.origin).audio.delete(self.draft.audio.path)
+                await self.origin.client.audio.delete(self.draft.audio.path)
             except OSError:
                 log.exception("could not delete an abandoned upload")
         if self.origin is not None:
@@ -146,7 +155,9 @@ class SkipQuestionView(BaseView):
                 log.info("could not mark a skip question as timed out: %s", exc)
 
 
-async def ask_skip(interaction: discord.Interaction, draft: Draft, *, resubmit_of: str | None = None) -> None:
+async def ask_skip(
+    interaction: discord.Interaction[MusicQueueBot], draft: Draft, *, resubmit_of: str | None = None
+) -> None:
     """Show the skip question for a drafted song."""
     view = SkipQuestionView(draft, interaction.user.id, resubmit_of=resubmit_of)
     view.origin = interaction
@@ -173,9 +184,9 @@ class SubmitModal(BaseModal, title="Submit a song"):
         super().__init__(timeout=900)
         self.handle = handle
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
+    async def on_submit(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Validate, then ask the skip question."""
-        draft = _bot(interaction).queue.draft(
+        draft = interaction.client.queue.draft(
             artist=self.artist.value,
             title=self.song_title.value,
             note=self.note.value,
@@ -202,7 +213,7 @@ class HistorySelect(discord.ui.Select[Any]):
         ]
         super().__init__(placeholder=placeholder, options=options)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
+    async def callback(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Hand the choice to the view."""
         view = self.view
         assert isinstance(view, HistoryView | ResubmitPicker)
@@ -217,10 +228,10 @@ class ResubmitPicker(BaseView):
         self.owner_id = owner_id
         self.add_item(HistorySelect(rows, placeholder="Choose a song to submit again…"))
 
-    async def chosen(self, interaction: discord.Interaction, public_id: str) -> None:
+    async def chosen(self, interaction: discord.Interaction[MusicQueueBot], public_id: str) -> None:
         """Ask the skip question for a copy of the chosen song."""
-        bot = _bot(interaction)
-        old = await bot.queue.get(interaction.guild_id or 0, public_id)
+        bot = interaction.client
+        old = await bot.queue.get(guild_id_of(interaction), public_id)
         if old.user_id != interaction.user.id:
             await respond(interaction, "You can only submit your own songs again.")
             return
@@ -228,78 +239,101 @@ class ResubmitPicker(BaseView):
 
 
 class HistoryView(BaseView):
-    """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only."""
+    """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only.
 
-    def __init__(self, owner_id: int, page: int, total: int, rows: list[Submission]) -> None:
+    Controls appear only when they can be used: paging arrows only where there is another page, the select
+    only when the page shows more than one song, and Withdraw / Submit again only for a song they work on
+    (an active song can be withdrawn, an old one submitted again).
+    """
+
+    def __init__(
+        self, owner_id: int, page: int, total: int, rows: list[Submission], *, selected: Submission | None = None
+    ) -> None:
         super().__init__(timeout=300)
         self.owner_id = owner_id
         self.page = page
         self.total = total
         self.selected: str | None = None
-        if rows:
-            self.add_item(HistorySelect(rows, placeholder="Choose one of these songs…"))
         pages = max(1, -(-total // HISTORY_PAGE))
-        self.previous.disabled = page <= 0
-        self.next.disabled = page >= pages - 1
+        if len(rows) > 1:
+            self.add_item(HistorySelect(rows, placeholder="Choose one of these songs…"))
+        elif rows:
+            selected = rows[0]  # one song: nothing to choose
+        if page > 0:
+            self._button(palette.EMOJI["previous"], None, discord.ButtonStyle.secondary, self._previous, row=1)
+        if page < pages - 1:
+            self._button(palette.EMOJI["next_page"], None, discord.ButtonStyle.secondary, self._next, row=1)
+        if selected is not None:
+            self.selected = selected.public_id
+            if selected.line.is_active:
+                label = f"Withdraw {selected.display_id}"
+                self._button(palette.EMOJI["withdraw"], label, discord.ButtonStyle.danger, self._withdraw, row=2)
+            else:
+                label = f"Submit {selected.display_id} again"
+                self._button(palette.EMOJI["again"], label, discord.ButtonStyle.primary, self._again, row=2)
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    def _button(self, emoji: str, label: str | None, style: discord.ButtonStyle, action: Any, *, row: int) -> None:
+        button: discord.ui.Button[HistoryView] = discord.ui.Button(emoji=emoji, label=label, style=style, row=row)
+        button.callback = action  # type: ignore[method-assign]  # a plain coroutine taking the interaction
+        self.add_item(button)
+
+    async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:
         """Only the owner may use their history."""
         if interaction.user.id != self.owner_id:
             await respond(interaction, "These are someone else's submissions.")
             return False
         return True
 
-    async def chosen(self, interaction: discord.Interaction, public_id: str) -> None:
-        """Remember the choice and offer what can be done with it."""
-        self.selected = public_id
-        sub = await _bot(interaction).queue.get(interaction.guild_id or 0, public_id)
-        self.withdraw.disabled = not sub.line.is_active
-        await update(interaction, f"Selected {sub.display_id} **{queue_ui.song(sub)}**.", view=self)
+    async def chosen(self, interaction: discord.Interaction[MusicQueueBot], public_id: str) -> None:
+        """Show what can be done with the chosen song."""
+        await show_history(interaction, self.page, edit=True, selected=public_id)
 
-    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def _previous(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Newer songs."""
         await show_history(interaction, self.page - 1, edit=True)
 
-    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def _next(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Older songs."""
         await show_history(interaction, self.page + 1, edit=True)
 
-    @discord.ui.button(label="Withdraw", emoji="🗑️", style=discord.ButtonStyle.danger, row=2, disabled=True)
-    async def withdraw(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
-        """Take the selected song out of the queue."""
-        if self.selected is None:
-            await respond(interaction, "Choose a song first.")
-            return
-        sub = await _bot(interaction).queue.withdraw(interaction.guild_id or 0, interaction.user.id, self.selected)
-        await respond(interaction, f"🗑️ Withdrew {sub.display_id}.")
+    async def _withdraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
+        """Take the selected song out of the queue, and show the page as it is now."""
+        assert self.selected is not None  # the button exists only for a selected song
+        sub = await interaction.client.queue.withdraw(guild_id_of(interaction), interaction.user.id, self.selected)
+        await show_history(interaction, self.page, edit=True, note=f"🗑️ Withdrew {sub.display_id}.")
 
-    @discord.ui.button(label="Submit again", emoji="🔁", style=discord.ButtonStyle.primary, row=2)
-    async def again(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def _again(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """A new submission with the selected song's data."""
-        if self.selected is None:
-            await respond(interaction, "Choose a song first.")
-            return
-        bot = _bot(interaction)
-        old = await bot.queue.get(interaction.guild_id or 0, self.selected)
+        assert self.selected is not None
+        bot = interaction.client
+        old = await bot.queue.get(guild_id_of(interaction), self.selected)
         await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=self.selected)
 
 
-async def show_history(interaction: discord.Interaction, page: int = 0, *, edit: bool = False) -> None:
-    """Show (or page) the caller's own submissions."""
-    bot = _bot(interaction)
-    guild_id = interaction.guild_id or 0
+async def show_history(
+    interaction: discord.Interaction[MusicQueueBot],
+    page: int = 0,
+    *,
+    edit: bool = False,
+    selected: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Show (or page) the caller's own submissions; ``selected`` offers what can be done with one of them."""
+    bot = interaction.client
+    guild_id = guild_id_of(interaction)
     total = await bot.db.count_user_history(guild_id, interaction.user.id)
     pages = max(1, -(-total // HISTORY_PAGE))
     page = min(max(page, 0), pages - 1)
     rows, total = await bot.queue.user_history(guild_id, interaction.user.id, page=page, per_page=HISTORY_PAGE)
     embed = history_embed(rows, page, total)
-    view = HistoryView(interaction.user.id, page, total, [p.submission for p in rows])
+    subs = [p.submission for p in rows]
+    chosen = next((s for s in subs if s.public_id == selected), None)
+    view = HistoryView(interaction.user.id, page, total, subs, selected=chosen)
+    content = note or (f"Selected {chosen.display_id} **{queue_ui.song(chosen)}**." if chosen else None)
     if edit:
-        await update(interaction, None, embed=embed, view=view)
+        await update(interaction, content if content is not None else REMOVE, embed=embed, view=view)
     else:
-        await respond(interaction, embed=embed, view=view)
+        await respond(interaction, content, embed=embed, view=view)
 
 
 # ---------------------------------------------------------------------- the portal
@@ -312,24 +346,24 @@ class PortalView(BaseView):
         super().__init__(timeout=None)
 
     @discord.ui.button(label="Submit a link", emoji="🔗", style=discord.ButtonStyle.primary, custom_id="mq:portal:link")
-    async def link(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def link(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Open the submission form."""
         await interaction.response.send_modal(SubmitModal())
 
     @discord.ui.button(
         label="How to submit a file", emoji="📁", style=discord.ButtonStyle.secondary, custom_id="mq:portal:file"
     )
-    async def file(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def file(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Explain /submitfile."""
         await respond(interaction, FILE_HOWTO)
 
     @discord.ui.button(
-        label="Submit again from history", emoji="📜", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
+        label="Submit again from history", emoji="♻️", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
     )
-    async def history(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+    async def history(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Pick an old song to submit again."""
         await defer(interaction)
-        rows = await _bot(interaction).db.user_history(interaction.guild_id or 0, interaction.user.id, limit=25)
+        rows = await interaction.client.db.user_history(guild_id_of(interaction), interaction.user.id, limit=25)
         if not rows:
             await respond(interaction, "You have no earlier submissions yet.")
             return
@@ -349,4 +383,5 @@ def portal_embed() -> discord.Embed:
     return embed
 
 
-PERSISTENT_VIEWS = (PortalView,)
+# Registered once by bot.py before connecting, so the portal's buttons work right after a restart.
+PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (PortalView,)

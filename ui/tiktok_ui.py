@@ -65,7 +65,7 @@ def status_embed(
     figures: LiveFigures | None = None,
     now: float | None = None,
 ) -> discord.Embed:
-    """Active (live colour), In progress (info) or Not connected (idle), as SPEC 7 describes."""
+    """Active (live colour: what matters during a live; ids in the footer), In progress (info), Not connected."""
     now = time.time() if now is None else now
     if state == "connected":
         embed = palette.embed(f"🟢 Active: @{limits.safe(username, 40)}", "live")

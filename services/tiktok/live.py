@@ -80,11 +80,6 @@ class StatusSnapshot:
         """True while a live is connected."""
         return self.state is ConnectionState.CONNECTED
 
-    @property
-    def in_progress(self) -> bool:
-        """True while connecting or waiting to retry."""
-        return self.state in (ConnectionState.CONNECTING, ConnectionState.WAITING_TO_RETRY)
-
     def uptime(self, now: float) -> float:
         """Seconds connected (0 when not connected)."""
         return max(0.0, now - self.connected_since) if self.connected_since is not None else 0.0

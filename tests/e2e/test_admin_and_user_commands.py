@@ -317,6 +317,6 @@ async def test_a_stranger_cannot_use_someone_elses_history_view(bot_env: BotEnv)
     page = mine.messages()[0]
     sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
     stranger = bot_env.fake.member("stranger")
-    tried = await stranger.click(page, stranger.find_custom_id(page, "Choose one"), values=[sub.public_id])
+    tried = await stranger.click(page, stranger.find_custom_id(page, "Withdraw"))
     assert "someone else's" in tried.text()
     assert (await bot_env.bot.queue.get(bot_env.guild_id, sub.public_id)).line is Line.FREE

@@ -117,7 +117,7 @@ async def test_restart_keeps_queue_buttons_and_no_duplicate_pins(bot_env: BotEnv
     record = await bot_env.reviewer.click(panel, "mq:rv:next")
     await record.wait_text("Now playing")
     answer = record.messages()[0]
-    rated = await bot_env.reviewer.click(answer, bot_env.reviewer.find_custom_id(answer, "9"))
+    rated = await bot_env.reviewer.click(answer, bot_env.reviewer.find_custom_id(answer, "Rate it"), values=["9"])
     assert "9/10" in rated.text()
     assert bot_env.fake.identifies == 2
 

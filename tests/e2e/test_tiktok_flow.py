@@ -41,9 +41,9 @@ async def live_env(bot_env: BotEnv, monkeypatch: pytest.MonkeyPatch) -> AsyncIte
     await bot_env.bot.db.update_settings(bot_env.guild_id, debug_channel_id=settings["debug"],
                                          metrics_channel_id=settings["metrics"])  # fmt: skip
     yield bot_env, fake
-    cog = bot_env.bot.get_cog("TikTok")
-    for live in getattr(cog, "lives", {}).values():
-        await live.manager.disconnect()
+    connection = bot_env.bot.lives.get(bot_env.guild_id)
+    if connection is not None:
+        await connection.disconnect()
     await fake.stop()
 
 
