@@ -10,7 +10,7 @@ import re
 
 # Discord markup that is not prose: mentions, channel links, timestamps, custom emoji, URLs, inline code.
 _MARKUP = re.compile(r"<[@#&!:a-zA-Z0-9_]+(?::[a-zA-Z])?>|https?://\S+|`[^`]*`")
-_DOUBLED = re.compile(r"\b([A-Za-z]{2,})\b[\s*_]+\b\1\b", re.IGNORECASE)
+_DOUBLED = re.compile(r"\b([A-Za-z]{2,})\b[ \t*_]+\b\1\b", re.IGNORECASE)
 # A sentence that stops right after a word that needs something after it: "set to .", "in the ."
 _DANGLING = re.compile(r"\b(to|in|of|for|the|a|an|with|by|from|at|and|or)\s*[.!?,;:](?=\s|$)", re.IGNORECASE)
 _LEAKS = re.compile(r"\bNone\b|\bnull\b|\bundefined\b|\{[a-z_]*\}|\bunknown yet\b|\(s\)")

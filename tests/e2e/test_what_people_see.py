@@ -10,6 +10,7 @@ from tests.conftest import BotEnv
 from tests.e2e.prose import prose_problems
 from tests.e2e.test_reviewer_flow import add, display_message, setup_displays
 from tests.e2e.test_submission_flow import submit_link
+from tests.fakediscord.actors import walk_components
 from ui import palette
 
 NBSP = "\u00a0"
@@ -173,3 +174,44 @@ async def test_link_tiktok_says_what_to_do_now_and_promises_nothing_early(bot_en
     assert "if the stream is not live yet, at the start of the next live" in text
     assert "not proven yet" in text and "Once it is proven, its points count" in text
     assert "now count" not in text and not prose_problems(text)
+
+
+# ---------------------------------------------------------------------- point 1: the skip question goes away
+
+
+async def test_the_answered_skip_question_goes_away_and_its_old_buttons_still_answer(bot_env: BotEnv) -> None:
+    env = bot_env
+    done = await submit_link(env, env.member, "Daft Punk", "Da Funk", "https://youtu.be/df")
+    receipt = done.messages()[0]
+    assert receipt["components"] == [] and receipt["content"] == ""  # no question text, no buttons
+    assert "Submitted" in done.text() and "Is this submission a skip" not in done.text()
+    # A member presses the old "Yes" (a stale client still shows it): a short answer, not "interaction failed".
+    old_id = "0123456789abcdef0123456789abcdef"
+    button = {"type": 2, "style": 3, "label": "Yes, it's a skip", "custom_id": old_id}
+    stale = dict(receipt, components=[{"type": 1, "components": [button]}])
+    pressed = await env.member.click(stale, old_id)
+    assert pressed.ephemeral and "already answered or has expired" in await pressed.wait_text("expired")
+    assert len(await env.bot.queue.ordered_queue(env.guild_id)) == 1  # and nothing else happened
+
+
+# ---------------------------------------------------------------------- point 9: paging
+
+
+async def test_paging_is_disabled_on_one_page_and_keeps_your_songs(bot_env: BotEnv) -> None:
+    env = bot_env
+    await setup_displays(env)
+    await add(env, env.member.id, 1)
+    await env.settle()
+    live = display_message(env, "queue", "Live Music Queue")
+    arrows = {c["custom_id"]: c for c in walk_components(live["components"]) if c.get("custom_id") in
+              ("mq:lq:prev", "mq:lq:next")}  # fmt: skip
+    assert "Page 1/1" in live["embeds"][0]["footer"]["text"]
+    assert len(arrows) == 2 and all(c.get("disabled") for c in arrows.values())
+    assert all("label" not in c or not c["label"] for c in arrows.values())  # arrows only
+    for n in range(2, 13):
+        await add(env, 100 + n, n)
+    await env.settle()
+    live = env.fake.messages[live["id"]]
+    assert not any(c.get("disabled") for c in walk_components(live["components"]) if c.get("custom_id") == "mq:lq:next")
+    second = await env.member.click(live, "mq:lq:next")
+    assert "Page 2/2" in second.text() and "Your songs" in second.text() and "**#1**" in second.text()
