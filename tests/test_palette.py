@@ -80,3 +80,31 @@ def test_waits_read_as_people_say_them() -> None:
     placement = Placement(sub(3), 3, 720.0)
     assert "plays in about 12 min (2 songs ahead)" in queue_ui.positions_text([placement])
     assert "unknown" not in submission_ui.status_text(placement)
+
+
+def test_one_emoji_and_one_word_per_meaning_on_every_control() -> None:
+    """Point 7: no button wears a line's badge emoji, "Next" only plays, pages are arrows only."""
+    pending = [sub(n, Line.PENDING) for n in range(1, 4)]
+    views = [
+        queue_ui.LiveQueueView(3),
+        queue_ui.ReviewerMainView(),
+        queue_ui.PendingView(pending),
+        queue_ui.queue_pager(1, 30),
+        queue_ui.reviewer_pager(1, 30),
+        queue_ui.now_playing_view("A0001", bookmark_channel="bookmarks"),
+        queue_ui.pending_action_view("A0001"),
+    ]
+    badges = {palette.LINE_EMOJI[line] for line in (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE)}
+    buttons = [c for view in views for row in view.to_components() for c in row["components"] if c["type"] == 2]
+    assert buttons
+    for button in buttons:
+        label = button.get("label") or ""
+        assert (button.get("emoji") or {}).get("name") not in badges, button
+        if "next" in label.lower():
+            assert label == "Play next", label
+        if button["custom_id"].endswith((":p", ":n")) or button["custom_id"] in ("mq:lq:prev", "mq:lq:next"):
+            assert not label and button["emoji"]["name"] in ("⬅️", "➡️"), button
+    approve = [b["label"] for b in buttons if b["custom_id"].startswith("mq:rv:ap:") and ":free" not in b["custom_id"]]
+    for name in ("BackToBack", "DoubleSkip", "Skip"):
+        assert any(label.endswith(name) for label in approve), (name, approve)
+    assert not any("2×" in label or "B2B" in label for label in approve)
