@@ -83,7 +83,7 @@ async def test_live_engagement_reorders_the_free_line_on_the_pinned_display(live
     await env.settle()
     status = await env.admin.slash_sub(env.channels["general"], "tiktok", "status")
     # Issue 16 point 6: what matters during a live first; room and session ids only in the footer.
-    shown = status.text()
+    shown = await status.wait_text("Active")  # deferred first: the live's totals are read from the database
     fields = {f["name"]: f["value"] for m in status.messages() for e in m["embeds"] for f in e.get("fields", [])}
     assert "Active" in shown and fields["Viewers now"] == "321" and fields["Likes"] == "15"
     assert fields["Coins"] == "0" and fields["Songs played"] == "0" and "Live for" in fields
