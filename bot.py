@@ -45,6 +45,7 @@ from services.live_sessions import LiveSessionService
 from services.log_context import set_guild
 from services.permissions import client_id_from_token, invite_url
 from services.points import PointsService
+from services.positions import PositionMemory
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
 from services.web_access import WebAccess
@@ -53,7 +54,7 @@ from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.live_status import LiveStatusBoard
 from ui.notifier import Notifier
-from ui.respond import NO_MENTIONS, report_error
+from ui.respond import NO_MENTIONS, answer_stale_component, report_error
 from web.server import WebServer
 
 log = logging.getLogger("bot")
@@ -203,7 +204,10 @@ class MusicQueueBot(commands.Bot):
         self.feed = ChangeFeed()
         self.db = Database(config.database_path, feed=self.feed)
         self.audio = AudioStore(config.data_dir)
+        self.positions = PositionMemory()  # the last position each member was shown (why it moved, on /queue)
         self.tree.error(self._on_tree_error)  # the tree's one error handler (the decorator, called directly)
+        # A click on the buttons of a finished or expired view gets a short answer, not "interaction failed".
+        self.add_listener(answer_stale_component, "on_interaction")
         self.synced = False
         # What setup_hook started, in order; close() stops it in reverse.
         self._closers: list[tuple[str, Callable[[], Awaitable[None]]]] = []

@@ -65,6 +65,7 @@ _SETTINGS_COLUMNS = {
     "max_pending_per_user",
     "max_track_seconds",
     *GuildSettings.TUNABLE_KEYS,
+    "avg_review_seconds",
 }
 _WEIGHT_COLUMNS = {name: f"w_{name}" for name in PointsWeights.names()}
 _TIER_COLUMNS = {"skip": "tier_skip", "double_skip": "tier_double_skip", "back_to_back": "tier_back_to_back"}
@@ -235,6 +236,7 @@ def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
         max_pending_per_user=row["max_pending_per_user"],
         max_track_seconds=row["max_track_seconds"],
         **{k: (bool(row[k]) if k in GuildSettings.BOOL_KEYS else row[k]) for k in GuildSettings.TUNABLE_KEYS},
+        avg_review_seconds=row["avg_review_seconds"],
     )
 
 
@@ -1485,5 +1487,23 @@ class Database:
             "SELECT COUNT(*) FROM (SELECT user_id FROM submissions WHERE guild_id = ? GROUP BY user_id "
             "HAVING MIN(submitted_at) >= ? AND MIN(submitted_at) <= ?)",
             (guild_id, start, end),
+        )
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ ui (now playing, live status)
+
+    async def latest_played(self, guild_id: int) -> Submission | None:
+        """The most recently played submission of a guild (the "Now playing" of the displays)."""
+        row = await self._fetchone(
+            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL ORDER BY played_at DESC LIMIT 1",
+            (guild_id,),
+        )
+        return _submission(row) if row else None
+
+    async def count_played_since(self, guild_id: int, since: float) -> int:
+        """How many songs played in a guild since ``since`` (songs played during a live)."""
+        row = await self._fetchone(
+            "SELECT COUNT(*) FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL AND played_at >= ?",
+            (guild_id, since),
         )
         return int(row[0]) if row else 0

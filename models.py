@@ -224,6 +224,8 @@ class GuildSettings:
         "file_link_expiry_hours",
         "setup_category_id",
     )
+    # Seconds one review takes on average: the wait estimate until the live has a pace of its own.
+    avg_review_seconds: int = 240
 
     CHANNEL_KEYS = (
         "bookmark_channel_id",

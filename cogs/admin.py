@@ -16,7 +16,8 @@ from errors import ValidationError
 from models import BlockEntry, BlockKind, GuildSettings, Line
 from services import settings as registry
 from services import validation
-from ui import limits
+from services.analytics import format_duration
+from ui import limits, palette
 from ui.checks import admin_command
 from ui.respond import defer, guild_id_of, respond
 
@@ -27,12 +28,13 @@ MOVE_TARGETS = [
     app_commands.Choice(name=line.value, value=line.value)
     for line in (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE, Line.PENDING, Line.REMOVED)
 ]
+# Each label reads both as "<label> channel set to #x" and as a row of /show-settings.
 CHANNEL_LABELS = {
     "bookmark_channel_id": "Bookmarks",
     "now_playing_channel_id": "Now playing",
     "metrics_channel_id": "Post-live metrics",
     "debug_channel_id": "Debug",
-    "submission_channel_id": "Submission channel",
+    "submission_channel_id": "Submissions",
     "live_queue_channel_id": "Live queue",
     "reviewer_channel_id": "Reviewer panel",
 }
@@ -176,13 +178,13 @@ class Admin(commands.Cog):
         guild_id = guild_id_of(interaction)
         if user is not None:
             count = await self.bot.points.reset_user(guild_id, user.id)
-            await respond(interaction, f"✅ Reset {count} handle(s) of {user.mention}.")
+            await respond(interaction, f"✅ Reset {count} {'handle' if count == 1 else 'handles'} of {user.mention}.")
         elif handle:
             await self.bot.points.reset_handle(guild_id, handle)
             await respond(interaction, f"✅ Reset @{validation.normalize_handle(handle)}.")
         else:
             count = await self.bot.points.reset_all(guild_id)
-            await respond(interaction, f"✅ Reset every handle ({count}).")
+            await respond(interaction, f"✅ Reset every handle ({count} in all).")
 
     @app_commands.command(name="points-weights")
     @admin_command()
@@ -233,8 +235,8 @@ class Admin(commands.Cog):
             )
         await respond(
             interaction,
-            f"🎁 Skip {current.skip} coins · DoubleSkip {current.double_skip} · BackToBack {current.back_to_back} "
-            "(0 switches a tier off)",
+            f"🎁 Skip {current.skip} coins · DoubleSkip {current.double_skip} coins · "
+            f"BackToBack {current.back_to_back} coins (0 switches a tier off).",
         )
 
     @app_commands.command(name="link-handle")
@@ -294,7 +296,7 @@ class Admin(commands.Cog):
 
 def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> discord.Embed:
     """Every setting; channels that no longer exist or where the bot can't post are flagged."""
-    embed = discord.Embed(title="⚙️ Settings", colour=discord.Colour.blurple())
+    embed = palette.embed(f"{palette.EMOJI['settings']} Settings", "info")
     lines = []
     for key, label in CHANNEL_LABELS.items():
         channel_id = getattr(settings, key)
@@ -331,6 +333,10 @@ def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> disc
         name="Gift tiers", value=f"Skip {t.skip} · DoubleSkip {t.double_skip} · BackToBack {t.back_to_back}"
     )
     # Every setting of the registry (change them with /settings).
+    embed.add_field(
+        name="Average review time",
+        value=f"{format_duration(settings.avg_review_seconds)} per song (waits, until a live sets its own pace)",
+    )
     embed.add_field(
         name="Limits and features (/settings)",
         value="\n".join(f"{s.label}: {s.describe(getattr(settings, s.key))}" for s in registry.SETTINGS),

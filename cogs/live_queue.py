@@ -27,6 +27,12 @@ class LiveQueue(commands.Cog):
     def __init__(self, bot: MusicQueueBot) -> None:
         self.bot = bot
 
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """Remove the "pinned a message" notices the displays' own pins leave behind."""
+        if message.type is discord.MessageType.pins_add:
+            await self.bot.displays.clear_pin_notice(message)
+
     # ------------------------------------------------------------------ commands
 
     @app_commands.command(name="setup-live-queue")

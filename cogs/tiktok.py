@@ -17,7 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from errors import NotConnectedError, ValidationError
-from models import EngagementEvent, EventKind
+from models import EngagementEvent, EventKind, LiveSession
 from services import validation
 from services.analytics import fit_upload, history_csv
 from ui.checks import admin_only
@@ -72,7 +72,8 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
     @admin_only()
     async def status(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Show the TikTok LIVE connection: active, in progress, or not connected."""
-        await respond(interaction, embed=self.bot.live_status.embed(guild_id_of(interaction)))
+        await defer(interaction)  # the live's totals are read from the database
+        await respond(interaction, embed=await self.bot.live_status.status(guild_id_of(interaction)))
 
     @app_commands.command(name="disconnect")
     @admin_only()
@@ -84,12 +85,21 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             if self.bot.sessions.current(guild_id) is None:
                 raise NotConnectedError("There is no TikTok LIVE connection to end.")
             await defer(interaction)
+            session = self.bot.sessions.current(guild_id)
             await self.bot.sessions.end(guild_id)  # a simulation session: its recap follows from LiveEnded
-            await respond(interaction, "Ended the simulation session.")
+            await respond(interaction, "Ended the simulation session.\n" + await self._recap_note(session))
             return
         await defer(interaction)
-        await connection.disconnect()
-        await respond(interaction, "Disconnected from TikTok LIVE.")
+        session = self.bot.sessions.current(guild_id)
+        await connection.disconnect()  # returns once the connected period's session has ended
+        await respond(interaction, "Disconnected from TikTok LIVE.\n" + await self._recap_note(session))
+
+    async def _recap_note(self, session: LiveSession | None) -> str:
+        """Where the recap of the live that just ended went, for the admin who ended it."""
+        if session is None:
+            return "No live was connected, so there is no recap."
+        note = await self.bot.notifier.recap_note(session.id)
+        return note or "📊 The recap follows in the recap channel in a moment."
 
     @app_commands.command(name="simulate")
     @app_commands.describe(

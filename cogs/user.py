@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ui import limits
+from ui import limits, palette
 from ui.checks import is_admin
 from ui.respond import guild_id_of, respond
 from ui.setup_ui import ADMIN_STEPS
@@ -25,6 +25,18 @@ async def own_handles(interaction: discord.Interaction[MusicQueueBot], current: 
     return [app_commands.Choice(name=f"@{h.handle}", value=h.handle) for h in handles if h.handle.startswith(typed)][
         :25
     ]
+
+
+def link_text(handle: str, code: str | None) -> str:
+    """What ``/link-tiktok`` answers: what to do now, and what the link does once it is proven."""
+    if code is None:
+        return f"✅ @{limits.safe(handle)} is linked to you and already proven; its points count for your Free songs."
+    return (
+        f"🔗 @{limits.safe(handle)} is linked to you, but not proven yet.\n"
+        f"**To prove it**, type `{code}` in the live chat from @{limits.safe(handle)}; "
+        "if the stream is not live yet, at the start of the next live.\n"
+        "Once it is proven, its points count for your Free songs and it wins over anyone else's unproven link."
+    )
 
 
 class User(commands.Cog):
@@ -99,7 +111,7 @@ class User(commands.Cog):
     async def help(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """How the queue works and how to earn points."""
         w = (await self.bot.db.get_settings(guild_id_of(interaction))).weights
-        embed = discord.Embed(title="🎵 How the queue works", colour=discord.Colour.blurple())
+        embed = palette.embed(f"{palette.EMOJI['help']} How the queue works", "queue")
         if interaction.guild is not None and await is_admin(interaction):
             embed.add_field(name="Admins: get started", value=ADMIN_STEPS, inline=False)
         embed.add_field(

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from database import Database
-from models import EngagementEvent, LiveSession, SessionSummary
+from models import EngagementEvent, EventKind, LiveSession, SessionSummary
 from services.analytics import summarize
 from services.engagement import EngagementWriter
 from services.feed import ChangeFeed, LiveEnded, LiveStarted
@@ -32,6 +32,20 @@ class Connected:
 
     session: LiveSession
     resumed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """What a streamer watches during a live (``/tiktok status``) and reads when it ends."""
+
+    started_at: float
+    viewers_now: int | None = None
+    peak_viewers: int = 0
+    likes: int = 0
+    coins: int = 0
+    gifts: int = 0
+    songs_played: int = 0
+    ended_at: float | None = None
 
 
 class LiveSessionService:
@@ -53,6 +67,7 @@ class LiveSessionService:
         self.sleep = sleep
         self._open: dict[int, LiveSession] = {}
         self._grace: dict[int, asyncio.Task[None]] = {}
+        self._viewers: dict[int, int] = {}
 
     def open_guilds(self) -> list[int]:
         """Guilds with an open session (a live, or a simulation)."""
@@ -139,7 +154,40 @@ class LiveSessionService:
 
     def record(self, guild_id: int, events: Iterable[EngagementEvent]) -> None:
         """Hand events to the writer (cheap: called for every batch from the live)."""
-        self.writer.add(guild_id, events)
+        batch = events if isinstance(events, list) else list(events)
+        for event in reversed(batch):  # the newest viewer count is the one "viewers now" shows
+            if event.kind is EventKind.VIEWERS and event.viewers is not None:
+                self._viewers[guild_id] = event.viewers
+                break
+        self.writer.add(guild_id, batch)
+
+    async def figures(
+        self, guild_id: int, summary: SessionSummary | None = None, *, session_id: int | None = None
+    ) -> LiveFigures | None:
+        """Viewers now, likes, coins and songs played of the open session (or of a given, ended one)."""
+        if summary is None and session_id is not None:
+            summary = await summarize(self.db, session_id)
+            if summary is None:
+                return None
+        if summary is None:
+            session = self._open.get(guild_id)
+            if session is None:
+                return None
+            summary = await summarize(self.db, session.id)
+            if summary is None:
+                return LiveFigures(started_at=session.started_at, viewers_now=self._viewers.get(guild_id))
+        session = summary.session
+        played = await self.db.count_played_since(guild_id, session.started_at)
+        return LiveFigures(
+            started_at=session.started_at,
+            viewers_now=self._viewers.get(guild_id) if session.ended_at is None else None,
+            peak_viewers=session.peak_viewers,
+            likes=summary.totals.likes,
+            coins=summary.totals.coins,
+            gifts=summary.gifts,
+            songs_played=played,
+            ended_at=session.ended_at,
+        )
 
     async def end(self, guild_id: int, *, reason: str = "ended") -> SessionSummary | None:
         """Flush what is buffered, close the session and return its recap (None if none was open)."""
@@ -147,6 +195,7 @@ class LiveSessionService:
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()
         session = self._open.pop(guild_id, None)
+        self._viewers.pop(guild_id, None)
         if session is None:
             return None
         await self.writer.flush()

@@ -69,12 +69,27 @@ def play_order_key(submission: Submission, score: int) -> tuple[int, int, float,
     return (priority, -score if submission.line is Line.FREE else 0, submission.entered_line_at, submission.id)
 
 
-def estimate_seconds(play_times: Sequence[float], position: int) -> float | None:
-    """Estimated seconds until ``position`` plays, from the median gap of recent plays (None without pace)."""
+# The live's own pace counts once this many gaps between plays are known; before, the configured average.
+MIN_PACE_GAPS = 2
+DEFAULT_REVIEW_SECONDS = 240
+
+
+def estimate_seconds(
+    play_times: Sequence[float],
+    position: int,
+    average_seconds: float = DEFAULT_REVIEW_SECONDS,
+    *,
+    now: float | None = None,
+) -> float:
+    """Estimated seconds until ``position`` plays (1 = the next ``/next``); never unknown.
+
+    The median gap of recent plays (newest first in ``play_times``) once ``MIN_PACE_GAPS`` are known and the
+    newest play is from this stretch of streaming; until then the guild's configured average review time.
+    """
+    fresh = now is None or not play_times or now - play_times[0] <= _PACE_GAP_LIMIT
     gaps = [a - b for a, b in itertools.pairwise(play_times) if 0 < a - b <= _PACE_GAP_LIMIT]
-    if not gaps:
-        return None
-    return statistics.median(gaps) * position
+    pace = statistics.median(gaps) if fresh and len(gaps) >= MIN_PACE_GAPS else average_seconds
+    return pace * max(position, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +277,9 @@ class QueueService:
         entry = (await self._order(submission.guild_id)).entry(submission.id)
         if entry is None:
             return Placement(submission, None, None)
-        eta = estimate_seconds(await self.db.recent_play_times(submission.guild_id), entry.position)
+        average = (await self.db.get_settings(submission.guild_id)).avg_review_seconds
+        plays = await self.db.recent_play_times(submission.guild_id)
+        eta = estimate_seconds(plays, entry.position, average, now=self.clock())
         return Placement(entry.submission, entry.position, eta)
 
     async def user_history(

@@ -310,7 +310,10 @@ async def test_send_pin_list_fetch_edit_and_history(fake_discord: FakeDiscord) -
         older = [m.id async for m in channel.history(before=second)]
         await fake_discord.member("hana").send(queue_id, "hello bot")
         await fake_discord.wait_for(lambda: "hello bot" in bot.seen, 2, "on_message")
-    assert history == ["second, edited", "first"] and older == [first.id]
+    # The pin left Discord's "pinned a message" notice (type 6, no content) after the pinned message.
+    assert history == ["", "second, edited", "first"] and older == [first.id]
+    notices = [m for m in fake_discord.channel_messages(queue_id) if m["type"] == 6]
+    assert [n["message_reference"]["message_id"] for n in notices] == [str(second.id)]
     assert [m["content"] for m in fake_discord.pins(queue_id)] == ["second, edited"]
     assert fake_discord.count_edits(str(second.id)) == 1
 

@@ -386,8 +386,26 @@ async def test_eta_from_recent_pace(queue: QueueService, clock: FakeClock) -> No
 
 
 def test_estimate_ignores_breaks_between_streams() -> None:
-    assert estimate_seconds([10_000.0, 9_700.0, 100.0], 2) == pytest.approx(600)
-    assert estimate_seconds([5.0], 1) is None
+    assert estimate_seconds([10_000.0, 9_700.0, 9_400.0, 100.0], 2) == pytest.approx(600)
+
+
+def test_estimate_uses_the_configured_average_until_the_live_has_a_pace() -> None:
+    # Issue 16 point 5: a wait from the very first song, never "unknown".
+    assert estimate_seconds([], 3) == pytest.approx(720)  # 3 x the default 4 minutes
+    assert estimate_seconds([5.0], 1, 300) == pytest.approx(300)
+    assert estimate_seconds([10_000.0, 9_700.0], 2, 240) == pytest.approx(480)  # one gap is not a pace yet
+    # Yesterday's pace is not tonight's: plays older than the gap limit fall back to the average.
+    assert estimate_seconds([10_000.0, 9_900.0, 9_800.0], 2, 240, now=50_000.0) == pytest.approx(480)
+    assert estimate_seconds([10_000.0, 9_900.0, 9_800.0], 2, 240, now=10_100.0) == pytest.approx(200)
+
+
+async def test_eta_from_the_configured_average_before_any_play(queue: QueueService, db) -> None:
+    for n in range(3):
+        await submit(queue, n, n)
+    third = (await queue.ordered_queue(GUILD))[2].submission
+    assert (await queue.placement(third)).eta_seconds == pytest.approx(720)
+    await db.update_settings(GUILD, avg_review_seconds=180)
+    assert (await queue.placement(third)).eta_seconds == pytest.approx(540)
 
 
 def test_play_order_key_refuses_unplayable_lines(queue: QueueService) -> None:

@@ -95,7 +95,8 @@ def test_live_queue_pages_footer_and_empty_state() -> None:
     assert "Page 1/3 · 25 songs" in first.footer.text
     assert first.timestamp is not None  # "last update"
     last = queue_ui.live_queue_embed(queue, 99)  # clamped
-    assert "Page 3/3" in last.footer.text and last.description.count("\n") == 4
+    last_rows = [line for line in last.description.splitlines() if line.startswith("**2")]
+    assert "Page 3/3" in last.footer.text and len(last_rows) == 5
     free_rows = [r for r in rows if "Free" in r]
     assert free_rows and all(r.endswith(" pts") for r in free_rows)
     assert not any(r.endswith(" pts") for r in rows if "Free" not in r)

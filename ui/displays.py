@@ -195,12 +195,17 @@ class DisplayManager:
         if kind is DisplayKind.LIVE_QUEUE:
             settings = await self.bot.db.get_settings(guild_id)
             entries = await self.bot.queue.ordered_queue(guild_id)
-            return queue_ui.live_queue_embed(entries, free_open=settings.free_open), queue_ui.LiveQueueView()
+            played = await self.bot.db.latest_played(guild_id)
+            embed = queue_ui.live_queue_embed(entries, free_open=settings.free_open, now_playing=played)
+            return embed, queue_ui.LiveQueueView(queue_ui.page_count(len(entries)))
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
             entries = await self.bot.queue.ordered_queue(guild_id)
             pending = await self.bot.queue.pending(guild_id)
-            embed = queue_ui.reviewer_main_embed(entries, settings.weights, pending_count=len(pending))
+            played = await self.bot.db.latest_played(guild_id)
+            embed = queue_ui.reviewer_main_embed(
+                entries, settings.weights, pending_count=len(pending), now_playing=played
+            )
             return embed, queue_ui.ReviewerMainView()
         if kind is DisplayKind.REVIEWER_PENDING:
             pending = await self.bot.queue.pending(guild_id)
@@ -489,6 +494,26 @@ class DisplayManager:
             if existing is not None and existing.message_id is not None and existing.channel_id != channel.id:
                 await self._retire(existing)
             return sent.id
+
+    # ------------------------------------------------------------------ pin notices
+
+    async def clear_pin_notice(self, message: discord.Message) -> bool:
+        """Delete the "pinned a message" notice one of the bot's own pins left; True when it was removed.
+
+        Pinning a display every time it is posted or replaced would otherwise leave a trail of system
+        notices in the channel. Where Discord refuses (permissions), the notice stays and that is all.
+        """
+        me = self.bot.user
+        if message.type is not discord.MessageType.pins_add or me is None or message.author.id != me.id:
+            return False
+        try:
+            await message.delete()
+        except discord.NotFound:
+            return False
+        except discord.HTTPException as exc:
+            log.info("could not remove a pin notice in channel %s: %s", message.channel.id, exc.text or exc)
+            return False
+        return True
 
     # ------------------------------------------------------------------ shutdown
 

@@ -9,7 +9,7 @@ import discord
 
 from models import SessionStats, SessionSummary
 from services.analytics import PlayReport, format_duration, plays_csv, to_csv, top_rows
-from ui import limits
+from ui import limits, palette
 
 SIMULATED_NOTE = "Includes simulated events (admin tests)."
 
@@ -47,7 +47,7 @@ def metrics_embed(summary: SessionSummary, *, chart: bool = False) -> discord.Em
             f"<t:{int(session.started_at)}:f> · lasted {format_duration(ended - session.started_at)}"
             + (f"\n{SIMULATED_NOTE}" if session.simulated else "")
         ),
-        colour=discord.Colour.purple(),
+        colour=palette.LIVE,
         timestamp=datetime.fromtimestamp(ended, UTC),
     )
     totals = summary.totals

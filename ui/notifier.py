@@ -48,6 +48,10 @@ class _Post(TypedDict, total=False):
     allowed_mentions: discord.AllowedMentions
 
 
+RECAPS_KEPT = 32
+NO_RECAP_CHANNEL = "📊 No recap channel is set, so the recap was not posted (set one with /setup-post-live-metrics)."
+
+
 class Notifier:
     """Sends DMs and channel posts for the whole bot; built once by ``bot.py``, closed last."""
 
@@ -59,6 +63,8 @@ class Notifier:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: list[Callable[[], None]] = []
         self.failures = 0
+        # Where each ended session's recap went, in words (for /tiktok disconnect and the status message).
+        self._recaps: dict[int, asyncio.Future[str]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -234,27 +240,40 @@ class Notifier:
         await self.debug(event.guild_id, embed=embed)
 
     async def _live_ended(self, event: LiveEnded) -> None:
-        summary = await summarize(self.db, event.session_id)
-        if summary is None:
-            return
-        settings = await self.db.get_settings(event.guild_id)
-        if settings.metrics_channel_id is None:
-            log.info(
-                "guild %s has no metrics channel; recap of session %s not posted", event.guild_id, event.session_id
-            )
-            return
-        chart: bytes | None = None
+        note = ""
         try:
-            chart = await session_chart(self.db, summary.session)
-        except Exception:  # the recap goes out without its picture rather than not at all
-            log.exception("rendering the chart of session %s failed", event.session_id)
-        report = await play_report(self.db, summary.session)
-        for number, (embeds, files) in enumerate(recap_messages(summary, report, chart)):
-            if number == 0 and event.reason == "recovered" and embeds:
-                embeds[0].title = limits.clip(f"{embeds[0].title or 'Live recap'} · recovered after a restart", 256)
-            await self.post_many(
-                settings.metrics_channel_id, embeds, files, what=f"the recap of live session {event.session_id}"
-            )
+            summary = await summarize(self.db, event.session_id)
+            if summary is None:
+                return
+            settings = await self.db.get_settings(event.guild_id)
+            channel_id = settings.metrics_channel_id
+            if channel_id is None:
+                log.info("guild %s has no metrics channel; recap of session %s not posted", event.guild_id,
+                         event.session_id)  # fmt: skip
+                note = NO_RECAP_CHANNEL
+                return
+            chart: bytes | None = None
+            try:
+                chart = await session_chart(self.db, summary.session)
+            except Exception:  # the recap goes out without its picture rather than not at all
+                log.exception("rendering the chart of session %s failed", event.session_id)
+            report = await play_report(self.db, summary.session)
+            posted: discord.Message | None = None
+            for number, (embeds, files) in enumerate(recap_messages(summary, report, chart)):
+                if number == 0 and event.reason == "recovered" and embeds:
+                    embeds[0].title = limits.clip(f"{embeds[0].title or 'Live recap'} · recovered after a restart", 256)
+                message = await self.post_many(
+                    channel_id, embeds, files, what=f"the recap of live session {event.session_id}"
+                )
+                posted = posted or message
+            if posted is not None:
+                note = f"📊 The recap is in <#{posted.channel.id}>: {posted.jump_url}"
+            else:
+                note = f"📊 The recap could not be posted in <#{channel_id}>; check my permissions there."
+        finally:
+            future = self._recap(event.session_id)
+            if not future.done():
+                future.set_result(note)
 
     async def post_many(
         self, channel_id: int, embeds: list[discord.Embed], files: list[discord.File], *, what: str
@@ -266,4 +285,19 @@ class Notifier:
             )
         except discord.HTTPException as exc:
             self._failed(what, f"channel {channel_id}", exc, level=logging.WARNING)
+            return None
+
+    def _recap(self, session_id: int) -> asyncio.Future[str]:
+        future = self._recaps.get(session_id)
+        if future is None:
+            future = self._recaps[session_id] = asyncio.get_running_loop().create_future()
+            while len(self._recaps) > RECAPS_KEPT:  # a handful of lives a day: keep the latest few
+                self._recaps.pop(next(iter(self._recaps)))
+        return future
+
+    async def recap_note(self, session_id: int, timeout: float = 10.0) -> str | None:
+        """Where the recap of an ended session went, in words ("" when it had none); None if not known in time."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._recap(session_id)), timeout)
+        except TimeoutError:
             return None

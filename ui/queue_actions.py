@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING
 import discord
 
 from errors import BotError
-from models import DisplayKind, Line, Submission
+from models import DisplayKind, GuildSettings, Line, Submission
 from services.queue import PlayResult
 from ui import limits, queue_ui
 from ui.checks import check_reviewer
-from ui.respond import defer, guild_id_of, respond, update
+from ui.respond import REMOVE, defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
+    from services.positions import PositionMove
 
     Interaction = discord.Interaction[MusicQueueBot]
 
@@ -49,7 +50,9 @@ def on_private_message(interaction: Interaction) -> bool:
     return interaction.type is discord.InteractionType.component and message is not None and message.flags.ephemeral
 
 
-async def show_queue(interaction: Interaction, page: int | None, *, with_mine: bool = False) -> None:
+async def show_queue(
+    interaction: Interaction, page: int | None, *, with_mine: bool = False, keep_mine: bool = False
+) -> None:
     """A private page of the queue (``-1`` is the last; None: the page of the clicker's first song).
 
     Paging never touches the public message: the answer is ephemeral, or the clicker's own ephemeral
@@ -59,13 +62,18 @@ async def show_queue(interaction: Interaction, page: int | None, *, with_mine: b
     guild_id = guild_id_of(interaction)
     entries = await bot.queue.ordered_queue(guild_id)
     settings = await bot.db.get_settings(guild_id)
+    played = await bot.db.latest_played(guild_id)
     mine = None
-    if with_mine:
+    moves: list[PositionMove] = []
+    if with_mine or keep_mine:
         active = await bot.db.user_active(guild_id, interaction.user.id)
         placements = [await bot.queue.placement(sub) for sub in active]
         # Playable songs first, in play order; pending skips after them.
         placements.sort(key=lambda p: (p.position is None, p.position or 0, p.submission.submitted_at))
-        mine = placements
+        # Paging keeps the clicker's own block (when they have songs); /queue and My position always show it.
+        mine = placements if with_mine or placements else None
+        # What moved since this member last looked, and why (a paid song, more points, songs played).
+        moves = bot.positions.observe(guild_id, entries, [p.submission.id for p in placements])
         if page is None:
             first = next((p.position for p in placements if p.position is not None), None)
             page = (first - 1) // queue_ui.PAGE_SIZE if first else 0
@@ -73,9 +81,12 @@ async def show_queue(interaction: Interaction, page: int | None, *, with_mine: b
     if page < 0:
         page = queue_ui.page_count(len(entries)) + page
     page = queue_ui.clamp_page(page, len(entries))
-    embed = queue_ui.live_queue_embed(entries, page, free_open=settings.free_open)
+    embed = queue_ui.live_queue_embed(entries, page, free_open=settings.free_open, now_playing=played)
     if mine is not None:
         embed.add_field(name="Your songs", value=queue_ui.positions_text(mine), inline=False)
+        if moves:
+            text = "\n".join(queue_ui.move_text(move) for move in moves)
+            embed.add_field(name="Since you last looked", value=limits.clip(text, limits.FIELD_VALUE), inline=False)
         if any(p.submission.line is Line.PENDING for p in mine):
             embed.add_field(
                 name="Pending skips",
@@ -119,7 +130,8 @@ async def play_next(interaction: Interaction) -> None:
     embed = queue_ui.now_playing_embed(sub, result.from_line, result.score, result.counts, settings.weights)
     file, problem = await _file_for(interaction, sub)
     try:
-        await respond(interaction, problem, embed=embed, view=queue_ui.now_playing_view(sub.public_id), file=file)
+        view = queue_ui.now_playing_view(sub.public_id, bookmark_channel=_bookmark_channel(interaction, settings))
+        await respond(interaction, problem, embed=embed, view=view, file=file)
     except discord.HTTPException as exc:
         if file is None or exc.status != 413:
             raise
@@ -128,9 +140,18 @@ async def play_next(interaction: Interaction) -> None:
             interaction,
             _link_text(interaction, sub) or "⚠️ The file is too large to attach here.",
             embed=embed,
-            view=queue_ui.now_playing_view(sub.public_id),
+            view=queue_ui.now_playing_view(sub.public_id, bookmark_channel=_bookmark_channel(interaction, settings)),
         )
     await _notify_players(interaction.client, guild_id, result)
+
+
+def _bookmark_channel(interaction: Interaction, settings: GuildSettings) -> str | None:
+    """The bookmark channel's name for the Bookmark button's label (None when none is set)."""
+    channel_id = settings.bookmark_channel_id
+    if channel_id is None:
+        return None
+    channel = interaction.guild.get_channel(channel_id) if interaction.guild else None
+    return channel.name if channel is not None else "bookmarks"
 
 
 async def _file_for(interaction: Interaction, sub: Submission) -> tuple[discord.File | None, str | None]:
@@ -169,7 +190,7 @@ async def _notify_players(bot: MusicQueueBot, guild_id: int, result: PlayResult)
     if upcoming:
         top = upcoming[0].submission
         await bot.notifier.dm_if_opted_in(
-            guild_id, top.user_id, f"⏭️ Your song {queue_ui.song(top)} is next in the queue!"
+            guild_id, top.user_id, f"🔜 Your song {queue_ui.song(top)} is up next in the queue!"
         )
 
 
@@ -245,7 +266,7 @@ async def approve(interaction: Interaction, public_id: str, line: Line) -> None:
     if in_place:
         await respond(interaction, text)  # a private note for the reviewer who clicked
     elif on_private_message(interaction):
-        await update(interaction, text, view=discord.ui.View(timeout=None))  # the offer is used up
+        await update(interaction, text, view=REMOVE)  # the offer is used up: its buttons go
     else:
         await respond(interaction, text)
 
@@ -256,17 +277,22 @@ async def approve(interaction: Interaction, public_id: str, line: Line) -> None:
 async def rate(interaction: Interaction, public_id: str, score: int) -> None:
     """Store the reviewer's 1-10 score on a played song."""
     await check_reviewer(interaction)
-    rated = await interaction.client.queue.rate(guild_id_of(interaction), public_id, score)
+    guild_id = guild_id_of(interaction)
+    rated = await interaction.client.queue.rate(guild_id, public_id, score)
     text = f"⭐ Rated {rated.display_id} **{score}/10**."
     if on_private_message(interaction):
+        settings = await interaction.client.db.get_settings(guild_id)
         bookmarked = queue_ui.BookmarkButton.used_on(interaction.message, public_id)
-        await update(interaction, text, view=queue_ui.now_playing_view(public_id, rating=score, bookmarked=bookmarked))
+        view = queue_ui.now_playing_view(
+            public_id, rating=score, bookmarked=bookmarked, bookmark_channel=_bookmark_channel(interaction, settings)
+        )
+        await update(interaction, text, view=view)
     else:
         await respond(interaction, text)
 
 
 async def bookmark(interaction: Interaction, public_id: str) -> None:
-    """Post the song to the bookmark channel."""
+    """Post the song to the bookmark channel, and say where it went."""
     await check_reviewer(interaction)
     bot = interaction.client
     guild_id = guild_id_of(interaction)
@@ -283,7 +309,11 @@ async def bookmark(interaction: Interaction, public_id: str) -> None:
     )
     if posted is None:
         raise BotError(f"I can't post in <#{channel_id}>; check my permissions there.")
+    text = f"🔖 {sub.display_id} bookmarked in <#{channel_id}>: {posted.jump_url}"
     if on_private_message(interaction):
-        await update(interaction, view=queue_ui.now_playing_view(public_id, rating=sub.rating, bookmarked=True))
+        view = queue_ui.now_playing_view(
+            public_id, rating=sub.rating, bookmarked=True, bookmark_channel=_bookmark_channel(interaction, settings)
+        )
+        await update(interaction, text, view=view)
     else:
-        await respond(interaction, f"🔖 {sub.display_id} bookmarked in <#{channel_id}>.")
+        await respond(interaction, text)

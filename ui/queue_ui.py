@@ -25,17 +25,18 @@ from __future__ import annotations
 import math
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
 from models import PLAYABLE_LINES, EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 from services.analytics import format_duration
-from ui import limits, queue_actions
+from ui import limits, palette, queue_actions
 from ui.respond import BaseView, report_error
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
+    from services.positions import PositionMove
     from services.queue import Placement
 
     Interaction = discord.Interaction[MusicQueueBot]
@@ -45,13 +46,10 @@ PAGE_SIZE = 10
 # (4 rows of 4 buttons plus the select row = Discord's 5 action rows).
 PENDING_BUTTON_ROWS = 4
 PENDING_LISTED = 20
-LINE_TAGS = {
-    Line.BACK_TO_BACK: "⏩ B2B",
-    Line.DOUBLE_SKIP: "⏭️ 2×Skip",
-    Line.SKIP: "▶️ Skip",
-    Line.FREE: "🆓 Free",
-    Line.PENDING: "⏳ Pending",
-}
+# Each line's own badge (emoji + full name, never wrapping; see ui.palette): no button uses these emoji.
+LINE_TAGS = {line: palette.badge(line) for line in (*PLAYABLE_LINES, Line.PENDING)}
+# A play older than this is no longer "now playing" but "last played" (a break, or the live ended).
+NOW_PLAYING_FRESH = 30 * 60
 # Short, stable tokens for lines inside custom ids (never the display labels, which may change).
 LINE_CODES = {Line.BACK_TO_BACK: "b2b", Line.DOUBLE_SKIP: "ds", Line.SKIP: "skip", Line.FREE: "free"}
 CODE_LINES = {code: line for line, code in LINE_CODES.items()}
@@ -86,17 +84,35 @@ def song(sub: Submission, limit: int = 120) -> str:
     return limits.safe(f"{sub.artist} – {sub.title}", limit)
 
 
-def eta_text(seconds: float | None) -> str:
-    """An estimated wait in words."""
-    if seconds is None:
-        return "unknown yet"
-    if seconds < 90:
+def wait_words(seconds: float) -> str:
+    """``about a minute``, ``about 12 min``, ``about 1 h 05 min``: a wait rounded the way people say it."""
+    minutes = max(1, round(seconds / 60))
+    if minutes <= 1:
         return "about a minute"
-    return f"about {format_duration(seconds)}"
+    if minutes < 60:
+        return f"about {minutes} min"
+    hours, rest = divmod(minutes, 60)
+    return f"about {hours} h {rest:02d} min"
+
+
+def eta_text(seconds: float | None, position: int | None = None) -> str:
+    """``about 12 min (3 songs ahead)``: the estimated wait and how many songs play first.
+
+    ``position`` 1 is the next song to play; the song playing now is not counted as "ahead".
+    """
+    if seconds is None:  # only a caller without a placement ends here; placements always carry an estimate
+        return "after the songs ahead of it"
+    words = wait_words(seconds)
+    if position is None:
+        return words
+    ahead = position - 1
+    if ahead <= 0:
+        return f"{words} (next up)"
+    return f"{words} ({ahead} song{'s' if ahead != 1 else ''} ahead)"
 
 
 def line_totals(entries: list[QueueEntry]) -> str:
-    """``⏩ B2B 1 · ⏭️ 2×Skip 0 · ▶️ Skip 2 · 🆓 Free 7``."""
+    """``💎 BackToBack 1 · ⚡ DoubleSkip 0 · 🎟️ Skip 2 · 🆓 Free 7`` (badges glued by no-break spaces)."""
     counts = dict.fromkeys(PLAYABLE_LINES, 0)
     for entry in entries:
         counts[entry.submission.line] = counts.get(entry.submission.line, 0) + 1
@@ -137,16 +153,57 @@ def _now() -> datetime:
 # ---------------------------------------------------------------------- public live queue
 
 
+def now_playing_block(played: Submission | None, *, reviewer: bool = False, now: float | None = None) -> str:
+    """The "Now playing" block both displays open with: song, submitter, line, and since when.
+
+    The time is a Discord timestamp (``<t:…:R>``), so every reader sees "12 minutes ago" counting up without
+    the bot editing the message. A play older than ``NOW_PLAYING_FRESH`` reads "Last played".
+    """
+    icon = palette.EMOJI["playing"]
+    if played is None or played.played_at is None:
+        return f"{icon} **Now playing**: nothing yet"
+    current = _now().timestamp() if now is None else now
+    heading = "Now playing" if current - played.played_at <= NOW_PLAYING_FRESH else "Last played"
+    line = played.played_from or Line.FREE
+    ident = f"`{played.display_id}` " if reviewer else ""
+    return (
+        f"{icon} **{heading}**: {ident}**{song(played, 120)}**\n"
+        f"> by {limits.safe(played.user_name, 32)} · {LINE_TAGS.get(line, line.value)}"
+        f" · started <t:{int(played.played_at)}:R>"
+    )
+
+
+def up_next_block(entries: list[QueueEntry]) -> str | None:
+    """``🔜 Up next: Artist – Title — who · badge`` for the public queue; None when the queue is empty."""
+    if not entries:
+        return None
+    sub = entries[0].submission
+    return (
+        f"{palette.EMOJI['up_next']} **Up next**: **{song(sub, 120)}** — {limits.safe(sub.user_name, 32)}"
+        f" · {LINE_TAGS[sub.line]}"
+    )
+
+
 def live_queue_embed(
-    entries: list[QueueEntry], page: int = 0, *, free_open: bool = True, now: datetime | None = None
+    entries: list[QueueEntry],
+    page: int = 0,
+    *,
+    free_open: bool = True,
+    now_playing: Submission | None = None,
+    now: datetime | None = None,
 ) -> discord.Embed:
-    """The public queue: position, song, submitter, line, and points for Free; one page of ``PAGE_SIZE``."""
+    """The public queue: now playing and up next, then position, song, submitter, line, and points for Free."""
     page = clamp_page(page, len(entries))
     pages = page_count(len(entries))
-    embed = discord.Embed(title="🎵 Live Music Queue", colour=discord.Colour.dark_purple())
+    embed = palette.embed(f"{palette.EMOJI['queue']} Live Music Queue", "queue")
+    moment = now or _now()
+    head = [now_playing_block(now_playing, now=moment.timestamp())]
+    upcoming = up_next_block(entries)
+    if upcoming:
+        head.append(upcoming)
     shown = _page_slice(entries, page)
     if not shown:
-        embed.description = "The queue is empty. Submit a song with /submit to get it started!"
+        rows = ["The queue is empty. Submit a song with /submit to get it started!"]
     else:
         rows = []
         for entry in shown:
@@ -154,13 +211,13 @@ def live_queue_embed(
             points = f" · {entry.score} pts" if sub.line is Line.FREE else ""
             rows.append(
                 f"**{entry.position}.** {song(sub, 90)} — {limits.safe(sub.user_name, 32)}"
-                f" `{LINE_TAGS[sub.line]}`{points}"
+                f" · {LINE_TAGS[sub.line]}{points}"
             )
-        embed.description = limits.clip("\n".join(rows), limits.DESCRIPTION)
+    embed.description = limits.clip("\n".join(head) + "\n\n" + "\n".join(rows), limits.DESCRIPTION)
     closed = " · Free line closed" if not free_open else ""
     embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{closed}")
     # "Last update": shown by Discord in each reader's time zone; left out of the content hash.
-    embed.timestamp = now or _now()
+    embed.timestamp = moment
     return limits.fit(embed)
 
 
@@ -174,12 +231,38 @@ def positions_text(placements: list[Placement], limit: int = 5) -> str:
             rows.append(f"`{sub.display_id}` {song(sub, 60)} · {where}")
         else:
             rows.append(
-                f"`{sub.display_id}` {song(sub, 60)} · **#{placement.position}** `{LINE_TAGS[sub.line]}`"
-                f" · plays in {eta_text(placement.eta_seconds)}"
+                f"`{sub.display_id}` {song(sub, 60)} · **#{placement.position}** {LINE_TAGS[sub.line]}"
+                f" · plays in {eta_text(placement.eta_seconds, placement.position)}"
             )
     if len(placements) > limit:
         rows.append(f"…and {len(placements) - limit} more (see /mysubmissions)")
     return limits.clip("\n".join(rows), limits.FIELD_VALUE) if rows else "You have no songs waiting."
+
+
+def move_text(move: PositionMove) -> str:
+    """Why a song's position changed since its owner last looked, in one line."""
+    sub = move.submission
+    direction = "up" if move.new_position < move.old_position else "down"
+    causes = []
+    if move.old_line is not None:
+        causes.append(f"it moved from {move.old_line.value} into {sub.line.value}")
+    if move.paid_ahead:
+        causes.append(f"{_count(move.paid_ahead, 'paid song')} went ahead")
+    if move.points_ahead:
+        causes.append(f"{_count(move.points_ahead, 'song')} with more points went ahead")
+    if move.left_ahead:
+        causes.append(f"{_count(move.left_ahead, 'song')} ahead of it played or left")
+    if move.passed and move.old_line is None:
+        causes.append(f"it passed {_count(move.passed, 'song')} with its points")
+    why = "; ".join(causes) if causes else "the queue changed"
+    return (
+        f"{palette.EMOJI['moved']} `{sub.display_id}` moved {direction} from #{move.old_position} to "
+        f"#{move.new_position}: {why}."
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # ---------------------------------------------------------------------- reviewer panels
@@ -191,36 +274,39 @@ def reviewer_main_embed(
     page: int = 0,
     *,
     pending_count: int | None = None,
+    now_playing: Submission | None = None,
     now: datetime | None = None,
 ) -> discord.Embed:
-    """The reviewer's queue: ids, submitters, handles, and the points breakdown of Free entries."""
+    """The reviewer's queue: now playing, then ids, submitters, handles, and the points breakdown of Free."""
     page = clamp_page(page, len(entries))
     pages = page_count(len(entries))
-    embed = discord.Embed(title="🎧 Reviewer queue", colour=discord.Colour.orange())
+    embed = palette.embed(f"{palette.EMOJI['reviewer']} Reviewer queue", "reviewer")
+    moment = now or _now()
+    head = now_playing_block(now_playing, reviewer=True, now=moment.timestamp())
     shown = _page_slice(entries, page)
     if not shown:
-        embed.description = "Nothing to review. 🎉"
+        blocks = ["Nothing to review. 🎉"]
     else:
         blocks = []
         for entry in shown:
             sub = entry.submission
             handle = f" · @{limits.safe(sub.tiktok_handle, 30)}" if sub.tiktok_handle else ""
             kind = " · 📁 file" if sub.is_file else ""
-            text = f"**{entry.position}.** `{sub.display_id}` {song(sub, 90)} `{LINE_TAGS[sub.line]}`\n"
+            text = f"**{entry.position}.** `{sub.display_id}` {song(sub, 90)} · {LINE_TAGS[sub.line]}\n"
             text += f"> by {limits.safe(sub.user_name, 32)}{handle}{kind}"
             if sub.line is Line.FREE:
                 text += f"\n> {breakdown(entry.counts, weights)}"
             blocks.append(text)
-        embed.description = limits.clip("\n".join(blocks), limits.DESCRIPTION)
-    pending = f" · ⏳ {pending_count} pending" if pending_count else ""
+    embed.description = limits.clip(head + "\n\n" + "\n".join(blocks), limits.DESCRIPTION)
+    pending = f" · {palette.EMOJI['pending']} {pending_count} pending" if pending_count else ""
     embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{pending}")
-    embed.timestamp = now or _now()
+    embed.timestamp = moment
     return limits.fit(embed)
 
 
 def pending_embed(pending: list[Submission], *, now: datetime | None = None) -> discord.Embed:
     """Pending skips, first in first out, with who sent them and since when."""
-    embed = discord.Embed(title="⏳ Pending skips", colour=discord.Colour.blurple())
+    embed = palette.embed(f"{palette.EMOJI['pending']} Pending skips", "reviewer")
     if not pending:
         embed.description = "No pending skips."
     else:
@@ -251,7 +337,7 @@ def now_playing_embed(
     weights: PointsWeights | None = None,
 ) -> discord.Embed:
     """Full details of the song that plays (for the reviewer)."""
-    embed = discord.Embed(title="🎶 Now playing", colour=discord.Colour.gold())
+    embed = palette.embed(f"{palette.EMOJI['playing']} Now playing", "reviewer")
     embed.description = f"**{song(sub, 300)}**"
     embed.add_field(name="Id", value=sub.display_id)
     embed.add_field(name="Submitted by", value=f"<@{sub.user_id}> ({limits.safe(sub.user_name, 60)})")
@@ -272,21 +358,27 @@ def now_playing_embed(
         embed.add_field(name="Duration", value=format_duration(sub.duration))
     if sub.note:
         embed.add_field(name="Note", value=limits.safe(sub.note, 1000), inline=False)
-    embed.set_footer(text="Rate it below (1–10) or bookmark it for later.")
+    embed.set_footer(text="Rate it below (1–10), or bookmark it to come back to it later.")
     return limits.fit(embed)
 
 
 def announcement(sub: Submission) -> str:
     """The public "Now playing" line (sent with mentions disabled)."""
-    return limits.clip(f"🎶 Now playing: **{song(sub, 200)}** (submitted by {limits.safe(sub.user_name, 60)})", 2000)
+    line = LINE_TAGS.get(sub.played_from or Line.FREE, "")
+    return limits.clip(
+        f"{palette.EMOJI['playing']} Now playing: **{song(sub, 200)}** · submitted by "
+        f"{limits.safe(sub.user_name, 60)} · {line}",
+        limits.CONTENT,
+    )
 
 
 def bookmark_embed(sub: Submission, by: str) -> discord.Embed:
     """A bookmarked submission for the bookmark channel."""
-    embed = discord.Embed(title="🔖 Bookmarked", description=f"**{song(sub, 300)}**", colour=discord.Colour.gold())
+    embed = palette.embed(f"{palette.EMOJI['bookmark']} Bookmarked", "reviewer", description=f"**{song(sub, 300)}**")
     embed.add_field(name="Id", value=sub.display_id)
     embed.add_field(name="Submitted by", value=f"<@{sub.user_id}> ({limits.safe(sub.user_name, 60)})")
-    embed.add_field(name="Line", value=(sub.played_from or sub.line).value)
+    line = sub.played_from or sub.line
+    embed.add_field(name="Line", value=LINE_TAGS.get(line, line.value))
     if sub.link:
         embed.add_field(name=limits.clip(sub.platform or "Link", 200), value=limits.clip(sub.link, 1000), inline=False)
     elif sub.file_path:
@@ -305,20 +397,24 @@ def bookmark_embed(sub: Submission, by: str) -> discord.Embed:
 
 
 class LiveQueueView(BaseView):
-    """Buttons under the pinned public queue; each answers only the clicker, so the public page never moves."""
+    """Buttons under the pinned public queue; each answers only the clicker, so the public page never moves.
 
-    def __init__(self) -> None:
+    ``pages`` is how many pages the queue has: on "Page 1/1" the paging arrows are disabled.
+    """
+
+    def __init__(self, pages: int = 2) -> None:
         super().__init__(timeout=None)
+        self.previous.disabled = self.next.disabled = pages <= 1
 
-    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
-    async def previous(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
+    @discord.ui.button(emoji=palette.EMOJI["previous"], style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
+    async def previous(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """The last page (the public message always shows the first), privately."""
-        await queue_actions.show_queue(interaction, -1)
+        await queue_actions.show_queue(interaction, -1, keep_mine=True)
 
-    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
-    async def next(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
+    @discord.ui.button(emoji=palette.EMOJI["next_page"], style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
+    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """The second page, privately."""
-        await queue_actions.show_queue(interaction, 1)
+        await queue_actions.show_queue(interaction, 1, keep_mine=True)
 
     @discord.ui.button(label="Refresh", emoji="🔄", style=discord.ButtonStyle.secondary, custom_id=LQ_REFRESH)
     async def refresh(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
@@ -369,17 +465,18 @@ class QueuePageButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its c
 
     async def run(self, interaction: Interaction) -> None:
         """Show the page this button points at."""
-        await queue_actions.show_queue(interaction, self.page)
+        await queue_actions.show_queue(interaction, self.page, keep_mine=True)
 
 
 def _page_button(prefix: str, page: int, direction: str, disabled: bool) -> discord.ui.Button[BaseView]:
     """The Previous ("p") or Next ("n") button of a private page; the target page is in the custom id."""
-    label, emoji = ("Previous", "◀️") if direction == "p" else ("Next", "▶️")
-    return discord.ui.Button(label=label, emoji=emoji, style=discord.ButtonStyle.secondary,
+    # Arrows only: "Next" is the word for playing the next song, never for a page.
+    emoji = palette.EMOJI["previous"] if direction == "p" else palette.EMOJI["next_page"]
+    return discord.ui.Button(emoji=emoji, style=discord.ButtonStyle.secondary,
                              custom_id=f"{prefix}:{page}:{direction}", disabled=disabled)  # fmt: skip
 
 
-def dynamic_view(*items: discord.ui.DynamicItem[discord.ui.Button[BaseView]]) -> BaseView:
+def dynamic_view(*items: discord.ui.DynamicItem[Any]) -> BaseView:
     """A view made only of DynamicItems, finished from the start.
 
     The bot dispatches a DynamicItem from its custom id on whatever message it is, so nothing has to keep
@@ -414,8 +511,10 @@ class ReviewerMainView(BaseView):
     def __init__(self) -> None:
         super().__init__(timeout=None)
 
-    @discord.ui.button(label="Next", emoji="⏭️", style=discord.ButtonStyle.success, custom_id=RV_NEXT)
-    async def next(self, interaction: Interaction, button: discord.ui.Button[ReviewerMainView]) -> None:
+    # "Next" means one thing: play the next song (pages use arrows only).
+    @discord.ui.button(label="Play next", emoji=palette.EMOJI["playing"], style=discord.ButtonStyle.success,
+                       custom_id=RV_NEXT)  # fmt: skip
+    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         """Play the next song."""
         await queue_actions.play_next(interaction)
 
@@ -586,22 +685,62 @@ class RateButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its commen
         await queue_actions.rate(interaction, self.public_id, self.score)
 
 
+class RateSelect(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
+    _SafeDynamic,
+    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    template=rf"mq:rv:score:(?P<pid>{PUBLIC_ID})",
+):
+    """The reviewer's score for a played song: one select, 1 to 10 (one row on a phone, not ten buttons)."""
+
+    def __init__(self, public_id: str, *, rating: int | None = None) -> None:
+        options = [
+            discord.SelectOption(label=f"{score}/10", value=str(score), default=score == rating)
+            for score in range(10, 0, -1)
+        ]
+        placeholder = f"Rated {rating}/10 (change it here)" if rating else "⭐ Rate it: 1 to 10…"
+        super().__init__(
+            discord.ui.Select(custom_id=f"mq:rv:score:{public_id}", placeholder=placeholder, options=options, row=0)
+        )
+        self.public_id = public_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> RateSelect:
+        """Cheap: only parses the id."""
+        return cls(match["pid"])
+
+    async def run(self, interaction: Interaction) -> None:
+        """Store the chosen rating (reviewers only)."""
+        data: dict[str, object] = dict(interaction.data or {})
+        values = data.get("values")
+        first = str(values[0]) if isinstance(values, list) and values else ""
+        score = int(first) if first.isdigit() else 0
+        await queue_actions.rate(interaction, self.public_id, score)
+
+
 class BookmarkButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
     discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=rf"mq:rv:bm:(?P<pid>{PUBLIC_ID})",
 ):
-    """Posts a played song to the bookmark channel."""
+    """Posts a played song to the bookmark channel; its label says which channel."""
 
-    def __init__(self, public_id: str, *, done: bool = False) -> None:
+    def __init__(self, public_id: str, *, done: bool = False, channel: str | None = None) -> None:
+        where = f" #{channel}" if channel else ""
+        if channel is None and not done:
+            # Still pressable: the answer says how to set a channel, and a later press works once one is set.
+            label, disabled = "Bookmark (no bookmark channel set yet)", False
+        else:
+            label, disabled = (f"Bookmarked in{where}" if done else f"Bookmark to{where}"), done
         super().__init__(
             discord.ui.Button(
-                label="Bookmarked" if done else "Bookmark",
-                emoji="🔖",
+                label=limits.clip(label, limits.BUTTON_LABEL),
+                emoji=palette.EMOJI["bookmark"],
                 style=discord.ButtonStyle.primary,
                 custom_id=self.custom_id_for(public_id),
-                disabled=done,
-                row=2,
+                disabled=disabled,
+                row=1,
             )
         )
         self.public_id = public_id
@@ -620,7 +759,7 @@ class BookmarkButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its co
         for row in message.components:
             for item in getattr(row, "children", []):
                 if getattr(item, "custom_id", None) == wanted:
-                    return bool(getattr(item, "disabled", False))
+                    return bool(getattr(item, "disabled", False)) and "Bookmarked" in (getattr(item, "label", "") or "")
         return False
 
     @classmethod
@@ -628,25 +767,28 @@ class BookmarkButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its co
         cls, interaction: discord.Interaction[discord.Client], item: discord.ui.Item[BaseView], match: re.Match[str], /
     ) -> BookmarkButton:
         """Cheap: only parses the id."""
-        return cls(match["pid"])
+        return cls(match["pid"], channel="")
 
     async def run(self, interaction: Interaction) -> None:
         """Bookmark (reviewers only)."""
         await queue_actions.bookmark(interaction, self.public_id)
 
 
-def now_playing_view(public_id: str, *, rating: int | None = None, bookmarked: bool = False) -> BaseView:
-    """Score buttons 1-10 (the chosen one highlighted) and Bookmark, under the reviewer's answer."""
-    rates = [RateButton(public_id, score, chosen=score == rating) for score in range(1, 11)]
-    return dynamic_view(*rates, BookmarkButton(public_id, done=bookmarked))
+def now_playing_view(
+    public_id: str, *, rating: int | None = None, bookmarked: bool = False, bookmark_channel: str | None = None
+) -> BaseView:
+    """The score select (1-10) and Bookmark (naming its channel), under the reviewer's answer."""
+    return dynamic_view(RateSelect(public_id, rating=rating),
+                        BookmarkButton(public_id, done=bookmarked, channel=bookmark_channel))  # fmt: skip
 
 
 # Registered once by bot.py before connecting, so the buttons of every display work right after a restart.
 PERSISTENT_VIEWS: tuple[type[BaseView], ...] = (LiveQueueView, ReviewerMainView, PendingView)
-DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[discord.ui.Button[BaseView]]], ...] = (
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
     QueuePageButton,
     ReviewerPageButton,
     ApproveButton,
-    RateButton,
+    RateSelect,
+    RateButton,  # the ten buttons of answers sent before the select: they keep working
     BookmarkButton,
 )

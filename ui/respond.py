@@ -47,11 +47,24 @@ def guild_id_of(interaction: discord.Interaction[MusicQueueBot]) -> int:
     return interaction.guild_id
 
 
+class _Remove:
+    """The type of ``REMOVE``."""
+
+    def __repr__(self) -> str:
+        return "REMOVE"
+
+
+# ``update(interaction, REMOVE, embed=…, view=REMOVE)``: clear the text and the buttons of the edited message.
+# ``None`` keeps meaning "leave as it is", so clearing is always said out loud.
+REMOVE = _Remove()
+STALE_COMPONENT = "⌛ This question was already answered or has expired. Run the command again if you still need it."
+
+
 def _kwargs(
-    content: str | None,
+    content: str | _Remove | None,
     embed: discord.Embed | None,
     embeds: list[discord.Embed] | None,
-    view: discord.ui.View | None,
+    view: discord.ui.View | _Remove | None,
     file: discord.File | None,
     files: list[discord.File] | None,
 ) -> dict[str, Any]:
@@ -59,13 +72,13 @@ def _kwargs(
     # embed/embeds and file/files; no TypedDict matches them all.
     kwargs: dict[str, Any] = {"allowed_mentions": NO_MENTIONS}
     if content is not None:
-        kwargs["content"] = content
+        kwargs["content"] = None if isinstance(content, _Remove) else content
     if embed is not None:
         kwargs["embed"] = embed
     if embeds is not None:
         kwargs["embeds"] = embeds
     if view is not None:
-        kwargs["view"] = view
+        kwargs["view"] = None if isinstance(view, _Remove) else view
     if file is not None:
         kwargs["file"] = file
     if files is not None:
@@ -105,18 +118,52 @@ async def respond(
 
 async def update(
     interaction: discord.Interaction[MusicQueueBot],
-    content: str | None = None,
+    content: str | _Remove | None = None,
     *,
     embed: discord.Embed | None = None,
     embeds: list[discord.Embed] | None = None,
-    view: discord.ui.View | None = None,
+    view: discord.ui.View | _Remove | None = None,
 ) -> None:
-    """Edit the message a component sits on (type 7), or the original response once acknowledged."""
+    """Edit the message a component sits on (type 7), or the original response once acknowledged.
+
+    ``None`` leaves a part as it is; ``REMOVE`` clears the content or every component.
+    """
     kwargs = _kwargs(content, embed, embeds, view, None, None)
     if interaction.response.is_done():
         await interaction.edit_original_response(**kwargs)
     else:
         await interaction.response.edit_message(**kwargs)
+
+
+def is_dispatched(client: discord.Client, interaction: discord.Interaction[MusicQueueBot]) -> bool:
+    """Whether discord.py will hand this component click to a view or a dynamic item.
+
+    A view that finished (its question answered) or timed out, or one that lived in memory before a restart,
+    is gone from discord.py's view store, and a click on its old buttons would reach nothing: Discord then
+    shows "This interaction failed". Reads the store the way ``ViewStore.dispatch_view`` does (discord.py is
+    pinned, see requirements.txt).
+    """
+    data: dict[str, object] = dict(interaction.data or {})
+    custom_id = str(data.get("custom_id", ""))
+    raw_kind = data.get("component_type", 0)
+    kind = raw_kind if isinstance(raw_kind, int) else 0
+    store = client._connection._view_store
+    if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
+        return True
+    message_id = interaction.message.id if interaction.message is not None else None
+    key = (kind, custom_id)
+    item = store._views.get(message_id, {}).get(key) or store._views.get(None, {}).get(key)
+    return item is not None and item.view is not None
+
+
+async def answer_stale_component(interaction: discord.Interaction[MusicQueueBot]) -> None:
+    """``on_interaction``: a click that nothing will answer gets a short answer instead of a failure."""
+    if interaction.type is not discord.InteractionType.component or is_dispatched(interaction.client, interaction):
+        return
+    try:
+        await respond(interaction, STALE_COMPONENT)
+    except discord.HTTPException as exc:
+        log.info("could not answer a stale component click: %s", exc)
 
 
 def user_message(error: BaseException) -> str | None:

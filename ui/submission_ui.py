@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -19,9 +19,9 @@ from errors import BotError
 from models import Line, Submission
 from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
-from ui import limits, queue_ui
+from ui import limits, palette, queue_ui
 from ui.checks import is_admin
-from ui.respond import BaseModal, BaseView, defer, guild_id_of, respond, update
+from ui.respond import REMOVE, BaseModal, BaseView, defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -39,19 +39,22 @@ def status_text(placement: Placement) -> str:
         return "removed"
     if sub.line is Line.PENDING:
         return "pending skip (a reviewer will check it)"
-    return f"{sub.line.value} · #{placement.position} · {queue_ui.eta_text(placement.eta_seconds)}"
+    return (
+        f"{queue_ui.LINE_TAGS.get(sub.line, sub.line.value)} · #{placement.position}"
+        f" · plays in {queue_ui.eta_text(placement.eta_seconds, placement.position)}"
+    )
 
 
 def confirmation_embed(placement: Placement) -> discord.Embed:
     """The ephemeral receipt after submitting: id, line, position and ETA."""
     sub = placement.submission
-    embed = discord.Embed(title="✅ Submitted", description=f"**{queue_ui.song(sub, 300)}**",
-                          colour=discord.Colour.green())  # fmt: skip
+    embed = palette.embed(f"{palette.EMOJI['success']} Submitted", "success",
+                          description=f"**{queue_ui.song(sub, 300)}**")  # fmt: skip
     embed.add_field(name="Id", value=sub.display_id)
-    embed.add_field(name="Line", value=sub.line.value)
+    embed.add_field(name="Line", value=queue_ui.LINE_TAGS.get(sub.line, sub.line.value))
     if placement.position is not None:
         embed.add_field(name="Position", value=f"#{placement.position}")
-        embed.add_field(name="Estimated wait", value=queue_ui.eta_text(placement.eta_seconds))
+        embed.add_field(name="Estimated wait", value=queue_ui.eta_text(placement.eta_seconds, placement.position))
     else:
         embed.add_field(name="Next step", value="A reviewer checks your skip, then it joins its line.")
     if sub.platform:
@@ -63,7 +66,7 @@ def confirmation_embed(placement: Placement) -> discord.Embed:
 def history_embed(rows: list[Placement], page: int, total: int) -> discord.Embed:
     """A page of the caller's own submissions, newest first."""
     pages = max(1, -(-total // HISTORY_PAGE))
-    embed = discord.Embed(title="🎵 Your submissions", colour=discord.Colour.blurple())
+    embed = palette.embed(f"{palette.EMOJI['history']} Your submissions", "queue")
     if not rows:
         embed.description = "You have not submitted anything yet. Use /submit!"
     for placement in rows:
@@ -134,11 +137,12 @@ class SkipQuestionView(BaseView):
                     guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
                 )
         except BotError as exc:
-            await update(interaction, f"❌ {exc.message}", view=None)
+            await update(interaction, f"❌ {exc.message}", view=REMOVE)
             return
         self.done = True
         self.stop()
-        await update(interaction, None, embed=confirmation_embed(placement), view=None)
+        # The question is answered: its text and both buttons go, only the receipt stays.
+        await update(interaction, REMOVE, embed=confirmation_embed(placement), view=REMOVE)
 
     async def on_timeout(self) -> None:
         """Tell the user it expired and drop an uploaded file nobody will use."""
@@ -242,19 +246,43 @@ class ResubmitPicker(BaseView):
 
 
 class HistoryView(BaseView):
-    """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only."""
+    """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only.
 
-    def __init__(self, owner_id: int, page: int, total: int, rows: list[Submission]) -> None:
+    Controls appear only when they can be used: paging arrows only where there is another page, the select
+    only when the page shows more than one song, and Withdraw / Submit again only for a song they work on
+    (an active song can be withdrawn, an old one submitted again).
+    """
+
+    def __init__(
+        self, owner_id: int, page: int, total: int, rows: list[Submission], *, selected: Submission | None = None
+    ) -> None:
         super().__init__(timeout=300)
         self.owner_id = owner_id
         self.page = page
         self.total = total
         self.selected: str | None = None
-        if rows:
-            self.add_item(HistorySelect(rows, placeholder="Choose one of these songs…"))
         pages = max(1, -(-total // HISTORY_PAGE))
-        self.previous.disabled = page <= 0
-        self.next.disabled = page >= pages - 1
+        if len(rows) > 1:
+            self.add_item(HistorySelect(rows, placeholder="Choose one of these songs…"))
+        elif rows:
+            selected = rows[0]  # one song: nothing to choose
+        if page > 0:
+            self._button(palette.EMOJI["previous"], None, discord.ButtonStyle.secondary, self._previous, row=1)
+        if page < pages - 1:
+            self._button(palette.EMOJI["next_page"], None, discord.ButtonStyle.secondary, self._next, row=1)
+        if selected is not None:
+            self.selected = selected.public_id
+            if selected.line.is_active:
+                label = f"Withdraw {selected.display_id}"
+                self._button(palette.EMOJI["withdraw"], label, discord.ButtonStyle.danger, self._withdraw, row=2)
+            else:
+                label = f"Submit {selected.display_id} again"
+                self._button(palette.EMOJI["again"], label, discord.ButtonStyle.primary, self._again, row=2)
+
+    def _button(self, emoji: str, label: str | None, style: discord.ButtonStyle, action: Any, *, row: int) -> None:
+        button: discord.ui.Button[HistoryView] = discord.ui.Button(emoji=emoji, label=label, style=style, row=row)
+        button.callback = action  # type: ignore[method-assign]  # a plain coroutine taking the interaction
+        self.add_item(button)
 
     async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Only the owner may use their history."""
@@ -265,52 +293,40 @@ class HistoryView(BaseView):
         return True
 
     async def chosen(self, interaction: discord.Interaction[MusicQueueBot], public_id: str) -> None:
-        """Remember the choice and offer what can be done with it."""
-        self.selected = public_id
-        sub = await interaction.client.queue.get(guild_id_of(interaction), public_id)
-        self.withdraw.disabled = not sub.line.is_active
-        await update(interaction, f"Selected {sub.display_id} **{queue_ui.song(sub)}**.", view=self)
+        """Show what can be done with the chosen song."""
+        await show_history(interaction, self.page, edit=True, selected=public_id)
 
-    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
-    async def previous(
-        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
-    ) -> None:
+    async def _previous(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Newer songs."""
         await show_history(interaction, self.page - 1, edit=True)
 
-    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
-    async def next(
-        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
-    ) -> None:
+    async def _next(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Older songs."""
         await show_history(interaction, self.page + 1, edit=True)
 
-    @discord.ui.button(label="Withdraw", emoji="🗑️", style=discord.ButtonStyle.danger, row=2, disabled=True)
-    async def withdraw(
-        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
-    ) -> None:
-        """Take the selected song out of the queue."""
-        if self.selected is None:
-            await respond(interaction, "Choose a song first.")
-            return
+    async def _withdraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
+        """Take the selected song out of the queue, and show the page as it is now."""
+        assert self.selected is not None  # the button exists only for a selected song
         sub = await interaction.client.queue.withdraw(guild_id_of(interaction), interaction.user.id, self.selected)
-        await respond(interaction, f"🗑️ Withdrew {sub.display_id}.")
+        await show_history(interaction, self.page, edit=True, note=f"🗑️ Withdrew {sub.display_id}.")
 
-    @discord.ui.button(label="Submit again", emoji="🔁", style=discord.ButtonStyle.primary, row=2)
-    async def again(
-        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[HistoryView]
-    ) -> None:
+    async def _again(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """A new submission with the selected song's data."""
-        if self.selected is None:
-            await respond(interaction, "Choose a song first.")
-            return
+        assert self.selected is not None
         bot = interaction.client
         old = await bot.queue.get(guild_id_of(interaction), self.selected)
         await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=self.selected)
 
 
-async def show_history(interaction: discord.Interaction[MusicQueueBot], page: int = 0, *, edit: bool = False) -> None:
-    """Show (or page) the caller's own submissions."""
+async def show_history(
+    interaction: discord.Interaction[MusicQueueBot],
+    page: int = 0,
+    *,
+    edit: bool = False,
+    selected: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Show (or page) the caller's own submissions; ``selected`` offers what can be done with one of them."""
     bot = interaction.client
     guild_id = guild_id_of(interaction)
     total = await bot.db.count_user_history(guild_id, interaction.user.id)
@@ -318,11 +334,14 @@ async def show_history(interaction: discord.Interaction[MusicQueueBot], page: in
     page = min(max(page, 0), pages - 1)
     rows, total = await bot.queue.user_history(guild_id, interaction.user.id, page=page, per_page=HISTORY_PAGE)
     embed = history_embed(rows, page, total)
-    view = HistoryView(interaction.user.id, page, total, [p.submission for p in rows])
+    subs = [p.submission for p in rows]
+    chosen = next((s for s in subs if s.public_id == selected), None)
+    view = HistoryView(interaction.user.id, page, total, subs, selected=chosen)
+    content = note or (f"Selected {chosen.display_id} **{queue_ui.song(chosen)}**." if chosen else None)
     if edit:
-        await update(interaction, None, embed=embed, view=view)
+        await update(interaction, content if content is not None else REMOVE, embed=embed, view=view)
     else:
-        await respond(interaction, embed=embed, view=view)
+        await respond(interaction, content, embed=embed, view=view)
 
 
 # ---------------------------------------------------------------------- the portal
@@ -351,7 +370,7 @@ class PortalView(BaseView):
         await respond(interaction, FILE_HOWTO)
 
     @discord.ui.button(
-        label="Submit again from history", emoji="📜", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
+        label="Submit again from history", emoji="♻️", style=discord.ButtonStyle.success, custom_id="mq:portal:history"
     )
     async def history(
         self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[PortalView]
@@ -367,7 +386,7 @@ class PortalView(BaseView):
 
 def portal_embed() -> discord.Embed:
     """The portal's explanation."""
-    embed = discord.Embed(title="🎵 Music submission portal", colour=discord.Colour.dark_purple())
+    embed = palette.embed(f"{palette.EMOJI['portal']} Music submission portal", "queue")
     embed.description = (
         "**Submit a link**: YouTube, Spotify, SoundCloud, Apple Music and more.\n"
         f"**Submit a file**: {FILE_HOWTO}\n"

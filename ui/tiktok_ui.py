@@ -1,4 +1,9 @@
-"""Embeds of the TikTok LIVE connection: status, connected (green), unexpected disconnect (orange)."""
+"""Embeds of the TikTok LIVE connection: status, connected, unexpected disconnect, and the end-of-live summary.
+
+Colours come from ``ui.palette`` by meaning: a connected live is "live", a connection being set up "info",
+an unexpected drop "warning", nothing running "idle". While live, the status leads with what a streamer
+watches (viewers now, likes, coins, songs played, time live); room and session ids sit in the footer.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +12,18 @@ import time
 import discord
 
 from services.analytics import format_duration
-from ui import limits
+from services.live_sessions import LiveFigures
+from ui import limits, palette
 
-GREEN = discord.Colour.green()
-ORANGE = discord.Colour.orange()
-GREY = discord.Colour.light_grey()
-BLUE = discord.Colour.blurple()
+
+def _ids(room_id: int | None, session_id: int | None) -> str:
+    return f"Room {room_id or '—'} · Session {session_id or '—'}"
 
 
 def connected_embed(username: str, room_id: int | None, session_id: int | None) -> discord.Embed:
     """Debug channel: the bot is connected to a live."""
-    embed = discord.Embed(title="🟢 Connected to TikTok LIVE", colour=GREEN)
-    embed.add_field(name="Username", value=f"@{limits.clip(username, 40)}")
+    embed = palette.embed("🟢 Connected to TikTok LIVE", "live")
+    embed.add_field(name="Username", value=f"@{limits.safe(username, 40)}")
     embed.add_field(name="Room id", value=str(room_id or "—"))
     embed.add_field(name="Session id", value=str(session_id or "—"))
     return embed
@@ -28,13 +33,22 @@ def disconnected_embed(
     username: str, duration_seconds: float, session_id: int | None, reason: str | None
 ) -> discord.Embed:
     """Debug channel: the live connection dropped without anyone asking."""
-    embed = discord.Embed(title="🟠 TikTok LIVE disconnected unexpectedly", colour=ORANGE)
-    embed.add_field(name="Username", value=f"@{limits.clip(username, 40)}")
+    embed = palette.embed("🟠 TikTok LIVE disconnected unexpectedly", "warning")
+    embed.add_field(name="Username", value=f"@{limits.safe(username, 40)}")
     embed.add_field(name="Duration", value=format_duration(duration_seconds))
     embed.add_field(name="Session id", value=str(session_id or "—"))
     if reason:
         embed.add_field(name="Reason", value=limits.clip(reason, 1000), inline=False)
     return embed
+
+
+def _figures_fields(embed: discord.Embed, figures: LiveFigures, now: float) -> None:
+    viewers = f"{figures.viewers_now:,}" if figures.viewers_now is not None else "not reported yet"
+    embed.add_field(name="Viewers now", value=viewers)
+    embed.add_field(name="Likes", value=f"{figures.likes:,}")
+    embed.add_field(name="Coins", value=f"{figures.coins:,}")
+    embed.add_field(name="Songs played", value=f"{figures.songs_played:,}")
+    embed.add_field(name="Live for", value=format_duration(now - figures.started_at))
 
 
 def status_embed(
@@ -48,30 +62,44 @@ def status_embed(
     persistent: bool = False,
     started_at: float | None = None,
     last_error: str | None = None,
+    figures: LiveFigures | None = None,
     now: float | None = None,
 ) -> discord.Embed:
-    """Active (green: room, session, uptime), In progress (blue: attempts, elapsed) or Not connected (grey)."""
+    """Active (live colour: what matters during a live; ids in the footer), In progress (info), Not connected."""
     now = time.time() if now is None else now
     if state == "connected":
-        embed = discord.Embed(title="🟢 Active", colour=GREEN)
-        embed.add_field(name="Username", value=f"@{username}")
-        embed.add_field(name="Room id", value=str(room_id or "—"))
-        embed.add_field(name="Session id", value=str(session_id or "—"))
-        if connected_since:
-            embed.add_field(name="Uptime", value=format_duration(now - connected_since))
+        embed = palette.embed(f"🟢 Active: @{limits.safe(username, 40)}", "live")
+        if figures is not None:
+            _figures_fields(embed, figures, now)
+        elif connected_since:  # the channel message: a Discord timestamp keeps counting without edits
+            embed.add_field(name="Live since", value=f"<t:{int(connected_since)}:R>")
+            embed.description = "/tiktok status shows viewers, likes, coins and songs played."
+        embed.set_footer(text=_ids(room_id, session_id))
     elif state in {"connecting", "waiting_to_retry", "disconnecting"}:
         label = {"connecting": "connecting", "waiting_to_retry": "waiting for the host to go live",
                  "disconnecting": "disconnecting"}[state]  # fmt: skip
-        embed = discord.Embed(title=f"🔵 In progress: {label}", colour=BLUE)
-        embed.add_field(name="Username", value=f"@{username}")
+        embed = palette.embed(f"🔵 In progress: {label}", "info")
+        embed.add_field(name="Username", value=f"@{limits.safe(username, 40)}")
         embed.add_field(name="Attempts", value=str(attempts))
         embed.add_field(name="Persistent", value="yes" if persistent else "no")
         if started_at:
             embed.add_field(name="Elapsed", value=format_duration(now - started_at))
     else:
-        embed = discord.Embed(title="⚪ Not connected", colour=GREY)
-        if username:
-            embed.add_field(name="Last username", value=f"@{username}")
+        embed = palette.embed("⚪ Not connected", "idle")
+        embed.description = "Start with /tiktok connect."
     if last_error:
         embed.add_field(name="Last error", value=limits.clip(last_error, 500), inline=False)
+    return embed
+
+
+def ended_embed(host: str, figures: LiveFigures, recap_where: str, session_id: int | None = None) -> discord.Embed:
+    """What the status message of a connect becomes when its live ends: a short summary, and where the recap is."""
+    ended = figures.ended_at or time.time()
+    embed = palette.embed(f"⚫ Live ended: @{limits.safe(host, 40)}", "idle")
+    embed.description = (
+        f"Lasted {format_duration(ended - figures.started_at)} · 👍 {figures.likes:,} likes · "
+        f"🎁 {figures.coins:,} coins · {palette.EMOJI['playing']} {figures.songs_played:,} "
+        f"{'song' if figures.songs_played == 1 else 'songs'} played\n{recap_where}"
+    )
+    embed.set_footer(text=f"Session {session_id or '—'}")
     return embed

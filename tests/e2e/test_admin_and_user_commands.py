@@ -6,6 +6,8 @@ import pytest
 
 from models import Line
 from tests.conftest import BotEnv
+from tests.e2e.prose import prose_problems
+from tests.e2e.test_displays_flow import next_page_id
 from tests.fakediscord import CommandHidden
 from tests.fakediscord.openapi import ContractChecker, spec_path
 
@@ -28,7 +30,7 @@ ADMIN_COMMANDS: list[tuple[str, dict[str, object], str]] = [
     ("setnowplayingchannel", {"channel": "now"}, "Now playing channel set"),
     ("setup-post-live-metrics", {"channel": "metrics"}, "Post-live metrics channel set"),
     ("setdebugchannel", {"channel": "debug"}, "Debug channel set"),
-    ("set-submission-channel", {"channel": "submit"}, "Submission channel channel set"),
+    ("set-submission-channel", {"channel": "submit"}, "Submissions channel set to"),
     ("show-settings", {}, "Settings"),
     ("points-weights", {}, "Points: like 1"),
     ("gift-tiers", {}, "Skip 1000 coins"),
@@ -56,6 +58,54 @@ async def test_admin_command_works_for_admins_and_is_refused_to_others(
         assert refused.ephemeral and "Only admins" in refused.text(), command
     done = await bot_env.admin.slash(bot_env.channels["general"], command, **resolved)
     assert expected in await done.wait_text(expected)
+
+
+def test_the_prose_check_finds_doubled_and_missing_words() -> None:
+    assert prose_problems("✅ Submission channel channel set to <#12>.")
+    assert prose_problems("✅ Bookmarks channel set to .")
+    assert prose_problems("Reset 2 handle(s) of <@1>.")
+    assert prose_problems("plays in unknown yet")
+    assert prose_problems("✅ Submissions channel set to <#12>.") == []
+
+
+async def test_every_admin_answer_reads_well(bot_env: BotEnv) -> None:
+    """Issue 16 point 2: every admin confirmation, swept for doubled or missing words."""
+    env, general = bot_env, bot_env.channels["general"]
+    pid = await _sub(env, 1, 1)
+    other = await _sub(env, 2, 2)
+    await env.bot.points.admin_link(env.guild_id, env.member.id, "max.tt")
+    calls: list[tuple[str, str | None, dict[str, object]]] = [
+        *((command, None, _resolve(env, options)) for command, options, _ in ADMIN_COMMANDS),
+        ("setup-live-queue", None, {"channel": env.channels["queue"]}),
+        ("setup-reviewer-channel", None, {"channel": env.channels["reviewers"]}),
+        ("setup-submission-portal", None, {"channel": env.channels["submit"]}),
+        ("set-reviewer-role", None, {"role": env.reviewer_role}),
+        ("set-admin-role", None, {"role": env.reviewer_role}),
+        ("move", None, {"submission_id": f"#{pid}", "line": "Skip"}),
+        ("remove", None, {"submission_id": other}),
+        ("resetpoints", None, {"user": env.member.user_id}),
+        ("resetpoints", None, {"handle": "max.tt"}),
+        ("resetpoints", None, {"everything": True}),
+        ("resetpoints", None, {}),
+        ("points-weights", None, {"comment": 3}),
+        ("gift-tiers", None, {"skip": 500}),
+        ("link-handle", None, {"member": env.member.user_id, "handle": "max.two"}),
+        ("blocklist", None, {"action": "add", "kind": "word", "value": "spam"}),
+        ("blocklist", None, {"action": "add", "kind": "word", "value": "spam"}),
+        ("blocklist", None, {"action": "remove", "kind": "word", "value": "spam"}),
+        ("blocklist", None, {"action": "remove", "kind": "word", "value": "spam"}),
+        ("tiktok", "simulate", {"kind": "like", "handle": "fan.one", "amount": 3}),
+        ("tiktok", "status", {}),
+        ("tiktok", "disconnect", {}),
+        ("tiktok", "disconnect", {}),
+    ]
+    problems = []
+    for command, sub, options in calls:
+        record = await env.admin.slash(general, command, sub, **options)
+        await env.fake.wait_for(lambda r=record: r.text(), 5, f"an answer to /{command}")
+        await env.settle()
+        problems += [f"/{command} {sub or ''}: {p}" for p in prose_problems(record.text())]
+    assert problems == []
 
 
 async def test_admin_role_grants_admin_rights(bot_env: BotEnv) -> None:
@@ -226,7 +276,7 @@ async def test_portal_history_button_and_history_paging(bot_env: BotEnv) -> None
     mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
     page = mine.messages()[0]
     assert "Page 1/2" in mine.text()
-    second = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
+    second = await bot_env.member.click(page, next_page_id(page))
     assert "Page 2/2" in second.text()
 
 
@@ -281,6 +331,6 @@ async def test_a_stranger_cannot_use_someone_elses_history_view(bot_env: BotEnv)
     page = mine.messages()[0]
     sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
     stranger = bot_env.fake.member("stranger")
-    tried = await stranger.click(page, stranger.find_custom_id(page, "Choose one"), values=[sub.public_id])
+    tried = await stranger.click(page, stranger.find_custom_id(page, "Withdraw"))
     assert "someone else's" in tried.text()
     assert (await bot_env.bot.queue.get(bot_env.guild_id, sub.public_id)).line is Line.FREE

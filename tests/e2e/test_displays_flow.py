@@ -7,6 +7,15 @@ import asyncio
 from models import Line
 from tests.conftest import BotEnv
 from tests.e2e.test_reviewer_flow import add, display_message, setup_displays
+from tests.fakediscord.actors import walk_components
+
+
+def next_page_id(message: dict) -> str:
+    """The custom id of a pager's next-page arrow (paging buttons carry arrows only, no words)."""
+    for item in walk_components(message.get("components") or []):
+        if (item.get("emoji") or {}).get("name") == "➡️":
+            return item["custom_id"]
+    raise AssertionError("no next-page arrow")
 
 
 def patches(env: BotEnv, message_id: str) -> int:
@@ -108,7 +117,7 @@ async def test_restart_keeps_queue_buttons_and_no_duplicate_pins(bot_env: BotEnv
     record = await bot_env.reviewer.click(panel, "mq:rv:next")
     await record.wait_text("Now playing")
     answer = record.messages()[0]
-    rated = await bot_env.reviewer.click(answer, bot_env.reviewer.find_custom_id(answer, "9"))
+    rated = await bot_env.reviewer.click(answer, bot_env.reviewer.find_custom_id(answer, "Rate it"), values=["9"])
     assert "9/10" in rated.text()
     assert bot_env.fake.identifies == 2
 
@@ -135,7 +144,7 @@ async def test_public_paging_is_private_to_the_clicker(bot_env: BotEnv) -> None:
     second = await bot_env.member.click(live, "mq:lq:next")
     assert second.ephemeral and "Page 2/3" in second.text()
     page = second.messages()[0]
-    third = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
+    third = await bot_env.member.click(page, next_page_id(page))
     assert third.response_type == 7 and "Page 3/3" in third.text()  # the clicker's own message, edited
     last = await bot_env.member.click(live, "mq:lq:prev")
     assert last.ephemeral and "Page 3/3" in last.text()
@@ -165,6 +174,6 @@ async def test_private_pages_leave_no_view_behind(bot_env: BotEnv) -> None:
         answer = await bot_env.member.slash(bot_env.channels["general"], "queue")
         assert "Page 1/3" in answer.text()
     page = answer.messages()[0]
-    second = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Next"))
+    second = await bot_env.member.click(page, next_page_id(page))
     assert "Page 2/3" in second.text()  # the buttons still work from their custom ids alone
     assert view_timeouts() == before

@@ -11,6 +11,7 @@ from models import EngagementEvent, EventKind, Line
 from services.queue import AudioFile
 from tests.audio_samples import mp3_bytes
 from tests.conftest import BotEnv
+from tests.fakediscord.actors import walk_components
 
 
 async def add(env: BotEnv, user: int, n: int, line: Line = Line.FREE, **kw) -> str:
@@ -96,10 +97,17 @@ async def test_next_hands_over_the_stored_file_and_bookmark_and_rating(bot_env: 
     bookmark = await bot_env.reviewer.click(answer, bookmark_id)
     await bot_env.fake.wait_for(lambda: bot_env.fake.channel_messages(bot_env.channels["bookmarks"]), 5, "bookmark")
     assert bookmark.response_type == 6  # acknowledged first: posting elsewhere may wait on a rate limit
-    await bot_env.fake.wait_for(lambda: "Bookmarked" in str(answer["components"]), 5, "the button marked used")
+    # Issue 16 point 10: the button says where the bookmark went, and so does the answer.
+    await bot_env.fake.wait_for(lambda: "Bookmarked in #bookmarks" in str(answer["components"]), 5, "the button")
     posted = bot_env.fake.channel_messages(bot_env.channels["bookmarks"])[0]
     assert "Song 1" in posted["embeds"][0]["description"]
-    rated = await bot_env.reviewer.click(answer, bot_env.reviewer.find_custom_id(answer, "8"))
+    assert (
+        f"bookmarked in <#{bot_env.channels['bookmarks']}>" in answer["content"] and posted["id"] in answer["content"]
+    )
+    # One select from 1 to 10, not ten buttons.
+    score = bot_env.reviewer.find_custom_id(answer, "Rate it")
+    assert not [c for c in walk_components(answer["components"]) if c.get("label") in {str(n) for n in range(1, 11)}]
+    rated = await bot_env.reviewer.click(answer, score, values=["8"])
     assert rated.response_type == 7 and "8/10" in rated.text()
     assert answer["attachments"], "rating keeps the file on the message"
     sub = (await bot_env.bot.db.user_history(bot_env.guild_id, 1))[0]

@@ -8,6 +8,7 @@ from models import Line
 from tests.audio_samples import mp3_bytes, wav_bytes
 from tests.conftest import BotEnv
 from tests.fakediscord import Actor, InteractionRecord
+from tests.fakediscord.actors import walk_components
 
 
 async def submit_link(env: BotEnv, who: Actor, artist: str, title: str, link: str, *, skip: bool = False,
@@ -34,7 +35,8 @@ async def test_submit_free_then_pending_with_confirmation(bot_env: BotEnv) -> No
     assert [e.submission.title for e in queue] == ["One More Time"]
     other = bot_env.fake.member("zoe")
     pending = await submit_link(bot_env, other, "A", "B", "https://open.spotify.com/track/x", skip=True)
-    assert "Pending Skips" in pending.text() and "A reviewer checks your skip" in pending.text()
+    shown = pending.text().replace("\xa0", " ")  # badges glue their words with no-break spaces
+    assert "Pending Skips" in shown and "A reviewer checks your skip" in shown
 
 
 async def test_invalid_link_is_refused_and_nothing_stored(bot_env: BotEnv) -> None:
@@ -101,17 +103,35 @@ async def test_mysubmissions_withdraw_and_resubmit(bot_env: BotEnv) -> None:
     page = mine.messages()[0]
     assert "Your submissions" in mine.text()
     sub = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
-    select_id = bot_env.member.find_custom_id(page, "Choose one")
-    chosen = await bot_env.member.click(page, select_id, values=[sub.public_id])
-    page = chosen.messages()[0]
-    withdrawn = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Withdraw"))
-    assert "Withdrew" in withdrawn.text()
+    # Issue 16 point 14: one song, so no select, no paging and no disabled button; only what can be done.
+    controls = [c for c in walk_components(page["components"]) if c["type"] in (2, 3)]
+    assert [c.get("label") for c in controls] == [f"Withdraw #{sub.public_id}"]
+    assert not any(c.get("disabled") for c in controls)
+    withdrawn = await bot_env.member.click(page, controls[0]["custom_id"])
+    assert "Withdrew" in withdrawn.text() and withdrawn.response_type == 7
     assert (await bot_env.bot.queue.get(bot_env.guild_id, sub.public_id)).line is Line.REMOVED
-    again = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "Submit again"))
+    page = bot_env.fake.messages[page["id"]]
+    assert "removed" in withdrawn.text() and "Withdraw" not in str(page["components"])
+    again = await bot_env.member.click(page, bot_env.member.find_custom_id(page, "again"))
     question = again.messages()[-1]
     done = await bot_env.member.click(question, bot_env.member.find_custom_id(question, "No"))
     assert "Submitted" in done.text()
     assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 2
+
+
+async def test_mysubmissions_with_several_songs_offers_actions_once_one_is_chosen(bot_env: BotEnv) -> None:
+    for n in range(2):
+        await submit_link(bot_env, bot_env.member, "A", f"Song {n}", f"https://x.test/m{n}", skip=n == 0)
+        if n == 0:
+            pending = (await bot_env.bot.queue.pending(bot_env.guild_id))[0]
+            await bot_env.bot.queue.approve(bot_env.guild_id, pending.public_id, Line.SKIP)
+    mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
+    page = mine.messages()[0]
+    controls = [c for c in walk_components(page["components"]) if c["type"] in (2, 3)]
+    assert [c["type"] for c in controls] == [3]  # only the select: nothing else can be used yet
+    newest = (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0]
+    chosen = await bot_env.member.click(page, controls[0]["custom_id"], values=[newest.public_id])
+    assert chosen.response_type == 7 and f"Withdraw #{newest.public_id}" in str(chosen.messages()[0]["components"])
 
 
 async def test_someone_else_cannot_answer_my_skip_question(bot_env: BotEnv) -> None:

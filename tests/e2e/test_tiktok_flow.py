@@ -13,7 +13,7 @@ import pytest
 from models import Line
 from services.tiktok.adapter import warm_event_classes
 from tests.conftest import BotEnv
-from tests.faketiktok.server import FakeTikTok, chat, gift, like, user
+from tests.faketiktok.server import FakeTikTok, chat, gift, like, user, viewers
 
 warm_event_classes()
 
@@ -80,10 +80,30 @@ async def test_live_engagement_reorders_the_free_line_on_the_pinned_display(live
     await env.fake.wait_for(lambda: "Second" in order()[0], 8, "the fan's song to move up")
     assert "17 pts" in order()[0] and "First" in order()[1]
     assert second.submission.id != first.submission.id
+    await tiktok.push(viewers(321, 3))
+    await env.fake.wait_for(lambda: env.bot.sessions._viewers.get(env.guild_id) == 321, 5, "the viewer count")
+    await env.settle()
     status = await env.admin.slash_sub(env.channels["general"], "tiktok", "status")
-    assert "Active" in status.text()
+    # Issue 16 point 6: what matters during a live first; room and session ids only in the footer.
+    shown = await status.wait_text("Active")  # deferred first: the live's totals are read from the database
+    fields = {f["name"]: f["value"] for m in status.messages() for e in m["embeds"] for f in e.get("fields", [])}
+    assert "Active" in shown and fields["Viewers now"] == "321" and fields["Likes"] == "15"
+    assert fields["Coins"] == "0" and fields["Songs played"] == "0" and "Live for" in fields
+    assert not {"Room id", "Session id"} & set(fields)
+    footer = status.messages()[0]["embeds"][0]["footer"]["text"]
+    assert re.fullmatch(r"Room \S+ · Session \d+", footer)
     bye = await env.admin.slash_sub(env.channels["general"], "tiktok", "disconnect")
-    await bye.wait_text("Disconnected")
+    said = await bye.wait_text("Disconnected")
+    assert f"The recap is in <#{env.channels['metrics']}>" in said
+
+    # The status message the connect left in #general ends as a short summary, not "Not connected".
+    def status_message() -> dict:
+        return next(m for m in env.fake.channel_messages(env.channels["general"]) if m["embeds"])
+
+    await env.fake.wait_for(lambda: "Live ended" in status_message()["embeds"][0]["title"], 5, "the summary")
+    summary = status_message()["embeds"][0]
+    assert "15 likes" in summary["description"] and "recap is in" in summary["description"]
+    assert "Not connected" not in str(summary) and "Last username" not in str(summary)
     await env.fake.wait_for(lambda: env.fake.channel_messages(env.channels["metrics"]), 5, "the recap")
     recap = env.fake.channel_messages(env.channels["metrics"])[-1]
     assert "@streamer" in recap["embeds"][0]["title"]

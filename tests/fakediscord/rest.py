@@ -409,8 +409,16 @@ class RestApi:
             return error_response(404, 10008, "Unknown Message")
         if call.method == "PUT" and not message["pinned"] and len(self.state.pins(channel_id)) >= MAX_PINS:
             return error_response(400, 30003, "Maximum number of pins reached (50)")
+        newly_pinned = call.method == "PUT" and not message["pinned"]
         message["pinned"] = call.method == "PUT"
         self._emit("MESSAGE_UPDATE", message)
+        if newly_pinned:
+            # Like Discord: a pin leaves a "pinned a message" system notice (type 6) by whoever pinned.
+            notice = self.state.new_message(channel_id, {"content": ""})
+            notice["type"] = 6
+            notice["message_reference"] = {"type": 0, "message_id": message["id"], "channel_id": channel_id,
+                                           "guild_id": self.state.guild_id}  # fmt: skip
+            self._emit("MESSAGE_CREATE", notice)
         self.gateway.dispatch("CHANNEL_PINS_UPDATE", {"guild_id": self.state.guild_id, "channel_id": channel_id,
                                                       "last_pin_timestamp": TIMESTAMP})  # fmt: skip
         return no_content()

@@ -324,6 +324,8 @@ class State:
         for key in ("content", "embeds", "components", "flags"):
             if key in payload and payload[key] is not None:
                 message[key] = payload[key]
+            elif key in payload and key != "flags":  # Discord: null clears the field (discord.py's content=None)
+                message[key] = "" if key == "content" else []
         if "allowed_mentions" in payload:
             message["allowed_mentions"] = payload["allowed_mentions"]
         if payload.get("attachments") is not None:
