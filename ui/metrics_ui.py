@@ -96,7 +96,7 @@ def metrics_file(summary: SessionSummary) -> discord.File:
 def songs_embed(report: PlayReport) -> discord.Embed:
     """The songs of the live: per line played, median and longest wait; the best rated; new members."""
     embed = discord.Embed(title=limits.clip(f"🎵 Songs of the live: @{report.session.host}", limits.TITLE),
-                          colour=discord.Colour.purple())  # fmt: skip
+                          colour=palette.LIVE)  # fmt: skip
     embed.description = (
         f"**{len(report.plays)}** songs played · **{report.new_submitters}** new members submitted for the first time"
     )

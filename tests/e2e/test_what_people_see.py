@@ -68,6 +68,7 @@ async def test_queue_explains_why_a_position_moved(bot_env: BotEnv) -> None:
     await add(env, 21, 1)
     mine = await add(env, env.member.id, 2)
     rival = await add(env, 23, 3, handle="rival.fan")
+    await env.bot.points.admin_link(env.guild_id, 23, "rival.fan")  # proven: its points count
     await add(env, 24, 4)
     seen = await env.member.slash(general, "queue")
     assert "**#2**" in seen.text() and "moved" not in seen.text()
@@ -171,8 +172,8 @@ async def test_link_tiktok_says_what_to_do_now_and_promises_nothing_early(bot_en
     text = linked.text()
     code = re.search(r"LINK-[A-Z0-9]+", text)[0]
     assert f"type `{code}` in the live chat" in text
-    assert "if the stream is not live yet, at the start of the next live" in text
-    assert "not proven yet" in text and "Once it is proven, its points count" in text
+    assert "if you are not live yet, at the start of the next live" in text
+    assert "once it is proven" in text
     assert "now count" not in text and not prose_problems(text)
 
 
