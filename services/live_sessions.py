@@ -124,7 +124,10 @@ class LiveSessionService:
             return
         self._grace.pop(guild_id, None)
         log.info("live session %s of guild %s ended: no reconnect within %.0f s", session_id, guild_id, grace)
-        await self.end(guild_id, reason="expired")
+        try:
+            await self.end(guild_id, reason="expired")
+        except Exception:  # a background timer: the failure is logged here, never lost in a task
+            log.exception("ending live session %s of guild %s after its grace window failed", session_id, guild_id)
 
     async def recover(self) -> list[int]:
         """Close sessions a crash left open, at their last recorded activity; returns their ids.

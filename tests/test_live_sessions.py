@@ -76,6 +76,7 @@ async def test_a_drop_and_a_reconnect_within_the_grace_window_continue_one_sessi
     assert await db.session_coins(first.session.id, ["fan"]) == 1100  # gift-tier progress keeps counting
     assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "ended")]
     assert len(await db.open_sessions()) == 0
+    await sessions.close()
 
 
 async def test_no_reconnect_within_the_grace_window_ends_the_session(
@@ -89,12 +90,15 @@ async def test_no_reconnect_within_the_grace_window_ends_the_session(
     first = await sessions.connected(GUILD, "host", 1)
     await sessions.dropped(GUILD)
     gate.release.set()
-    for _ in range(20):
-        await asyncio.sleep(0)
+    for _ in range(500):  # the expiry ends the session in the background: wait for it, boundedly
+        if sessions.current(GUILD) is None and ended:
+            break
+        await asyncio.sleep(0.01)
     assert gate.asked == [60.0] and sessions.current(GUILD) is None
     assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "expired")]
     later = await sessions.connected(GUILD, "host", 1)
     assert not later.resumed and later.session.id != first.session.id
+    await sessions.close()
 
 
 async def test_a_different_host_after_a_drop_is_a_new_live(db: Database, queue: QueueService, clock: FakeClock) -> None:
