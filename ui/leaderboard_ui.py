@@ -68,7 +68,7 @@ def leaderboard_embed(board: Leaderboard) -> discord.Embed:
 
 
 class LeaderboardButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    discord.ui.DynamicItem[discord.ui.Button[BaseView]],
     template=r"mq:lb:(?P<scope>live|all):(?P<page>\d{1,5})",
 ):
     """One button of the leaderboard answer: a page of a scope (this live / all lives)."""
@@ -83,7 +83,7 @@ class LeaderboardButton(
         disabled: bool = False,
         style: discord.ButtonStyle = discord.ButtonStyle.secondary,
     ) -> None:
-        button: discord.ui.Button[Any] = discord.ui.Button(
+        button: discord.ui.Button[BaseView] = discord.ui.Button(
             label=label, emoji=emoji, style=style, disabled=disabled, custom_id=f"mq:lb:{scope}:{page}"
         )
         super().__init__(button)

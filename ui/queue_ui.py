@@ -407,12 +407,12 @@ class LiveQueueView(BaseView):
         self.previous.disabled = self.next.disabled = pages <= 1
 
     @discord.ui.button(emoji=palette.EMOJI["previous"], style=discord.ButtonStyle.secondary, custom_id=LQ_PREV)
-    async def previous(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def previous(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """The last page (the public message always shows the first), privately."""
         await queue_actions.show_queue(interaction, -1, keep_mine=True)
 
     @discord.ui.button(emoji=palette.EMOJI["next_page"], style=discord.ButtonStyle.secondary, custom_id=LQ_NEXT)
-    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def next(self, interaction: Interaction, button: discord.ui.Button[LiveQueueView]) -> None:
         """The second page, privately."""
         await queue_actions.show_queue(interaction, 1, keep_mine=True)
 
@@ -514,7 +514,7 @@ class ReviewerMainView(BaseView):
     # "Next" means one thing: play the next song (pages use arrows only).
     @discord.ui.button(label="Play next", emoji=palette.EMOJI["playing"], style=discord.ButtonStyle.success,
                        custom_id=RV_NEXT)  # fmt: skip
-    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+    async def next(self, interaction: Interaction, button: discord.ui.Button[ReviewerMainView]) -> None:
         """Play the next song."""
         await queue_actions.play_next(interaction)
 
@@ -687,7 +687,7 @@ class RateButton(  # type: ignore[misc]  # _SafeDynamic.callback: see its commen
 
 class RateSelect(  # type: ignore[misc]  # _SafeDynamic.callback: see its comment
     _SafeDynamic,
-    discord.ui.DynamicItem[discord.ui.Select[Any]],
+    discord.ui.DynamicItem[discord.ui.Select[BaseView]],
     template=rf"mq:rv:score:(?P<pid>{PUBLIC_ID})",
 ):
     """The reviewer's score for a played song: one select, 1 to 10 (one row on a phone, not ten buttons)."""

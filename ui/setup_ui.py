@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 import discord
 
@@ -62,7 +62,7 @@ class SetupWizard(BaseView):
         self.picks: dict[str, int] = {}
         self.role_id: int | None = None
         self.message: discord.InteractionMessage | None = None
-        slot = cast("discord.ui.Select[Any]", self.slot_select)  # the decorator's item type loses the view
+        slot = cast("discord.ui.Select[SetupWizard]", self.slot_select)  # the decorator's item type loses the view
         slot.options = [
             discord.SelectOption(label=f"Pick an existing channel for: {plan.label}", value=plan.key) for plan in LAYOUT
         ]
@@ -107,13 +107,13 @@ class SetupWizard(BaseView):
     async def _redraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         bot = _bot(interaction)
         settings = await bot.db.get_settings(interaction.guild_id or 0)
-        for option in cast("discord.ui.Select[Any]", self.slot_select).options:
+        for option in cast("discord.ui.Select[SetupWizard]", self.slot_select).options:
             option.default = option.value == self.slot
         await update(interaction, embed=self.embed(settings, interaction.guild), view=self)
 
     @discord.ui.select(placeholder="Pick an existing channel for…", row=0)
     async def slot_select(
-        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[Any]
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[SetupWizard]
     ) -> None:
         """Which channel of the layout the next channel pick is for."""
         self.slot = select.values[0]
@@ -126,7 +126,7 @@ class SetupWizard(BaseView):
         row=1,
     )
     async def channel_select(
-        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.ChannelSelect[Any]
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.ChannelSelect[SetupWizard]
     ) -> None:
         """Use an existing text channel for the chosen slot (one channel per slot: their permissions differ)."""
         channel_id = select.values[0].id
@@ -140,20 +140,22 @@ class SetupWizard(BaseView):
 
     @discord.ui.select(cls=discord.ui.RoleSelect, placeholder="Use an existing reviewer role (optional)", row=2)
     async def role_select(
-        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.RoleSelect[Any]
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.RoleSelect[SetupWizard]
     ) -> None:
         """Use an existing role as the reviewer role."""
         self.role_id = select.values[0].id
         await self._redraw(interaction)
 
     @discord.ui.button(label="Set up", emoji="🛠️", style=discord.ButtonStyle.success, row=3)
-    async def go(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def go(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[SetupWizard]) -> None:
         """Run the setup with the picks (the answer replaces this message with the checklist)."""
         self.stop()
         await self.run(interaction, dict(self.picks), self.role_id)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary, row=3)
-    async def cancel(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
+    async def cancel(
+        self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[SetupWizard]
+    ) -> None:
         """Close the wizard without changing anything."""
         self.stop()
         await update(interaction, content="Setup cancelled; nothing was changed.", embed=None, view=None)
@@ -220,13 +222,15 @@ class SettingsPanelView(BaseView):
 
     def __init__(self) -> None:
         super().__init__(timeout=None)
-        cast("discord.ui.Select[Any]", self.pick).options = [
+        cast("discord.ui.Select[SettingsPanelView]", self.pick).options = [
             discord.SelectOption(label=spec.label, value=spec.key, description=limits.clip(spec.help, 100))
             for spec in registry.SETTINGS
         ]
 
     @discord.ui.select(placeholder="Change a setting…", custom_id=SETTINGS_PICK_ID)
-    async def pick(self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[Any]) -> None:
+    async def pick(
+        self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[SettingsPanelView]
+    ) -> None:
         """Open the modal for the chosen setting (admins only, checked on every click)."""
         await check_admin(interaction)
         spec = registry.spec(select.values[0])

@@ -10,8 +10,9 @@ draft, the page) in the view and check the clicker on every click.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -279,9 +280,17 @@ class HistoryView(BaseView):
                 label = f"Submit {selected.display_id} again"
                 self._button(palette.EMOJI["again"], label, discord.ButtonStyle.primary, self._again, row=2)
 
-    def _button(self, emoji: str, label: str | None, style: discord.ButtonStyle, action: Any, *, row: int) -> None:
+    def _button(
+        self,
+        emoji: str,
+        label: str | None,
+        style: discord.ButtonStyle,
+        action: Callable[[discord.Interaction[MusicQueueBot]], Awaitable[None]],
+        *,
+        row: int,
+    ) -> None:
         button: discord.ui.Button[HistoryView] = discord.ui.Button(emoji=emoji, label=label, style=style, row=row)
-        button.callback = action  # type: ignore[method-assign]  # a plain coroutine taking the interaction
+        button.callback = action  # type: ignore[method-assign, assignment]  # a plain coroutine taking the interaction
         self.add_item(button)
 
     async def interaction_check(self, interaction: discord.Interaction[MusicQueueBot]) -> bool:  # type: ignore[override]  # client-generic hook, see ui/respond.py

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from database import Database
 from services.feed import ChangeFeed, FeedEvent, GiftPromoted, WebAccessChanged
@@ -26,7 +25,7 @@ FANOUT_SLICE = 16  # pages woken per event-loop turn when a snapshot goes out
 REVOKED = b"event: revoked\ndata: {}\n\n"
 
 
-def frame(event: str, data: Any) -> bytes:
+def frame(event: str, data: object) -> bytes:
     """One SSE message (JSON data on one line, so no newline inside can break the framing)."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return f"event: {event}\ndata: {payload}\n\n".encode()
@@ -67,7 +66,7 @@ class EventHub:
     def __init__(
         self,
         feed: ChangeFeed,
-        build: Callable[[int], Awaitable[dict[str, Any]]],
+        build: Callable[[int], Awaitable[dict[str, object]]],
         check_token: Callable[[str, str], Awaitable[int | None]],
         db: Database,
         *,

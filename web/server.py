@@ -24,9 +24,8 @@ import math
 import re
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import jinja2
 from aiohttp import web
@@ -111,7 +110,7 @@ class BadQuery(ValueError):
     """A query parameter with a value the page cannot use (answered with 400, the value not echoed)."""
 
 
-def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -120,7 +119,7 @@ def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
     return min(max(int(raw), low), high)
 
 
-def _float_param(query: Any, name: str, default: float, low: float, high: float) -> float:
+def _float_param(query: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -133,7 +132,7 @@ def _float_param(query: Any, name: str, default: float, low: float, high: float)
     return round(min(max(value, low), high), 2)
 
 
-def overlay_options(query: Any) -> dict[str, Any]:
+def overlay_options(query: Mapping[str, str]) -> dict[str, object]:
     """Validated overlay parameters: layout, widgets, n (rows), scale (font) and accent (hex colour)."""
     layout = query.get("layout") or "portrait"
     if layout not in LAYOUTS:
@@ -198,7 +197,7 @@ class WebServer:
             undefined=jinja2.StrictUndefined,
         )
         self._runner: web.AppRunner | None = None
-        self._streams: set[asyncio.Task[Any]] = set()
+        self._streams: set[asyncio.Task[None]] = set()
         self.port: int | None = None
         self._log_filter = TokenRedactingFilter()
 
@@ -321,7 +320,7 @@ class WebServer:
 
     # ------------------------------------------------------------------ pages
 
-    def _render(self, name: str, **context: Any) -> web.Response:
+    def _render(self, name: str, **context: object) -> web.Response:
         body = self.templates.get_template(name).render(**context)
         return web.Response(text=body, content_type="text/html", charset="utf-8")
 

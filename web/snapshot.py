@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from database import Database
 from models import PLAYABLE_LINES, Line, LiveSession, QueueEntry, Submission
@@ -35,7 +34,7 @@ LINE_CLASSES = {
 }
 
 
-def _song(sub: Submission) -> dict[str, Any]:
+def _song(sub: Submission) -> dict[str, object]:
     # A played song wears the badge of the line it was played from.
     line = sub.played_from or sub.line if sub.line is Line.PLAYED else sub.line
     return {
@@ -48,7 +47,7 @@ def _song(sub: Submission) -> dict[str, Any]:
     }
 
 
-def _entry(entry: QueueEntry) -> dict[str, Any]:
+def _entry(entry: QueueEntry) -> dict[str, object]:
     row = _song(entry.submission) | {"position": entry.position}
     row["points"] = entry.score if entry.submission.line is Line.FREE else None
     return row
@@ -70,12 +69,12 @@ def eta_words(seconds: float | None) -> str:
 class PublicPage:
     """One page of the public queue."""
 
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, object]]
     page: int
     pages: int
     total: int
     pending: int
-    counts: list[dict[str, Any]]
+    counts: list[dict[str, object]]
 
 
 class Snapshots:
@@ -86,7 +85,7 @@ class Snapshots:
         self.queue = queue
         self.current_session = current_session
 
-    async def overlay(self, guild_id: int) -> dict[str, Any]:
+    async def overlay(self, guild_id: int) -> dict[str, object]:
         """Everything every overlay widget needs (a page shows the widgets and row counts it asked for)."""
         entries = await self.queue.ordered_queue(guild_id)
         settings = await self.db.get_settings(guild_id)
@@ -137,7 +136,7 @@ class Snapshots:
         return PublicPage(rows, page, pages, len(entries), pending, _counts(entries))
 
 
-def _counts(entries: list[QueueEntry]) -> list[dict[str, Any]]:
+def _counts(entries: list[QueueEntry]) -> list[dict[str, object]]:
     counts = dict.fromkeys(PLAYABLE_LINES, 0)
     for entry in entries:
         counts[entry.submission.line] += 1
