@@ -7,6 +7,7 @@ ephemeral answer and the log gets the traceback. Mentions are always disabled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from bot import MusicQueueBot
 
 log = logging.getLogger(__name__)
+
+STALE_GRACE_SECONDS = 1.0
+"""How long a click that no live view owns waits for a handler before it gets the expired answer."""
 
 NO_MENTIONS = discord.AllowedMentions.none()
 GENERIC_FAILURE = "Something went wrong on our side. It has been logged; please try again in a moment."
@@ -159,6 +163,11 @@ def is_dispatched(client: discord.Client, interaction: discord.Interaction[Music
 async def answer_stale_component(interaction: discord.Interaction[MusicQueueBot]) -> None:
     """``on_interaction``: a click that nothing will answer gets a short answer instead of a failure."""
     if interaction.type is not discord.InteractionType.component or is_dispatched(interaction.client, interaction):
+        return
+    # A view may have stopped itself while answering this very click (a wizard's last button): its handler
+    # runs beside this listener, so give it a moment and answer only a click that is still unanswered.
+    await asyncio.sleep(STALE_GRACE_SECONDS)
+    if interaction.response.is_done():
         return
     try:
         await respond(interaction, STALE_COMPONENT)
