@@ -15,6 +15,10 @@ from services.tiktok.adapter import warm_event_classes
 from tests.conftest import BotEnv
 from tests.faketiktok.server import FakeTikTok, chat, gift, like, user, viewers
 
+# The first /tiktok connect starts the connection's process, which imports TikTokLive: seconds on two busy
+# cores. A bound on waiting, not a speed requirement (the answer itself is deferred within 3 s).
+CHILD_START = 30.0
+
 warm_event_classes()
 
 
@@ -65,7 +69,7 @@ async def test_live_engagement_reorders_the_free_line_on_the_pinned_display(live
                                 link="https://x.test/2", handle="super.fan"), skip=False)  # fmt: skip
     await env.settle()
     record = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="@Streamer")
-    await record.wait_text("Connecting to @streamer")
+    await record.wait_text("Connecting to @streamer", CHILD_START)
     await tiktok.wait_connected()
     await env.fake.wait_for(lambda: any("Connected to TikTok LIVE" in e.get("title", "") for e in
                                         embeds_in(env, "debug")), 5, "the green embed")  # fmt: skip
@@ -124,7 +128,7 @@ async def test_gift_reward_and_chat_code_verification(live_env) -> None:
     placed = await queue.submit(env.guild_id, env.member.id, "max", queue.draft(
         artist="Max", title="Gifted", note=None, link="https://x.test/g"), skip=False)  # fmt: skip
     record = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="streamer")
-    await record.wait_text("Connecting")
+    await record.wait_text("Connecting", CHILD_START)
     await tiktok.wait_connected()
     max_user = user("max.gifts", 77)
     await tiktok.push(chat(max_user, f"hi it's me {code}", 1),
@@ -148,7 +152,7 @@ async def test_unexpected_drop_posts_the_orange_embed(live_env) -> None:
     env, tiktok = live_env
     tiktok.host("streamer", live=True)
     record = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="streamer")
-    await record.wait_text("Connecting")
+    await record.wait_text("Connecting", CHILD_START)
     await tiktok.wait_connected()
     await env.fake.wait_for(lambda: embeds_in(env, "debug"), 5, "the green embed")
     await tiktok.close_sockets(code=1011)
@@ -162,4 +166,4 @@ async def test_tiktok_commands_are_admin_only_and_not_found_is_clear(live_env) -
     refused = await env.member.slash_sub(env.channels["general"], "tiktok", "status")
     assert "Only admins" in refused.text()
     missing = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="nobody.here")
-    await missing.wait_text("was not found")
+    await missing.wait_text("was not found", CHILD_START)
