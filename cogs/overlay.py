@@ -16,7 +16,7 @@ from discord.ext import commands
 from errors import BotError
 from services.web_access import OVERLAY, PUBLIC
 from ui.checks import admin_only
-from ui.respond import defer, respond
+from ui.respond import defer, guild_id_of, respond
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -60,7 +60,7 @@ class Overlay(commands.GroupCog, group_name="overlay", group_description="Stream
         """Get the overlay links for TikTok LIVE Studio or OBS (made once; rotate for new ones)."""
         base = self._base()
         await defer(interaction)
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         issued = await self.bot.web_access.issued_at(guild_id, OVERLAY)
         if issued is not None:
             await respond(
@@ -79,7 +79,7 @@ class Overlay(commands.GroupCog, group_name="overlay", group_description="Stream
         """Make new overlay links; the old ones stop working at once (open overlays show "link revoked")."""
         base = self._base()
         await defer(interaction)
-        token = await self.bot.web_access.rotate(interaction.guild_id or 0, OVERLAY)
+        token = await self.bot.web_access.rotate(guild_id_of(interaction), OVERLAY)
         await respond(interaction, overlay_text(base, token, fresh=True))
 
     @app_commands.command(name="public")
@@ -101,7 +101,7 @@ class Overlay(commands.GroupCog, group_name="overlay", group_description="Stream
         base = self._base()
         await defer(interaction)
         access = self.bot.web_access
-        guild_id = interaction.guild_id or 0
+        guild_id = guild_id_of(interaction)
         if state == "off":
             await access.set_public(guild_id, enabled=False, links=show_links)
             await respond(interaction, "🔒 The public queue page is off; its link shows nothing now.")

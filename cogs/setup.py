@@ -47,7 +47,7 @@ from services.setup import (
 from ui import limits, setup_ui
 from ui.checks import admin_only
 from ui.displays import DisplayPermissionError
-from ui.respond import NO_MENTIONS, defer, respond, update
+from ui.respond import defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -122,7 +122,7 @@ class Setup(commands.Cog):
     @admin_only()
     async def setup_run(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Create (or adopt) the channels, the reviewer role and the pinned displays; run again to repair."""
-        settings = await self.bot.db.get_settings(interaction.guild_id or 0)
+        settings = await self.bot.db.get_settings(guild_id_of(interaction))
         wizard = setup_ui.SetupWizard(interaction.user.id, self.run_from_wizard)
         await respond(interaction, embed=wizard.embed(settings, interaction.guild), view=wizard)
         wizard.message = await interaction.original_response()
@@ -415,11 +415,9 @@ class Setup(commands.Cog):
         settings = await self.bot.db.get_settings(guild.id)
         debug = guild.get_channel(settings.debug_channel_id) if settings.debug_channel_id else None
         if isinstance(debug, discord.TextChannel) and debug.permissions_for(guild.me).send_messages:
-            try:
-                await debug.send(text, allowed_mentions=NO_MENTIONS)
+            posted = await self.bot.notifier.post(debug.id, text, what="the permission check", level=logging.INFO)
+            if posted is not None:
                 return True
-            except discord.HTTPException as exc:
-                log.info("guild %s: doctor could not post to the debug channel: %s", guild.id, exc)
         if await self.bot.db.owner_notified(guild.id):
             return True  # the owner already had their one message
         # Recorded only once it arrived: closed DMs, or a shutdown mid-send, leave it for the next check.
@@ -429,13 +427,9 @@ class Setup(commands.Cog):
         return True
 
     async def _dm_owner(self, guild: discord.Guild, text: str) -> bool:
-        try:
-            owner = guild.owner or await self.bot.fetch_user(guild.owner_id or 0)
-            await owner.send(text, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as exc:
-            log.info("guild %s: could not DM the owner: %s", guild.id, exc)
+        if guild.owner_id is None:
             return False
-        return True
+        return await self.bot.notifier.dm(guild.owner_id, text, what=f"a note to the owner of guild {guild.id}")
 
     # ------------------------------------------------------------------ start-up, joining, welcome
 
@@ -467,12 +461,12 @@ class Setup(commands.Cog):
     async def welcome(self, guild: discord.Guild) -> None:
         """One short message saying to run /setup: in the system channel if I may post there, else to the owner."""
         channel = guild.system_channel
-        if channel is not None and channel.permissions_for(guild.me).send_messages:
-            try:
-                await channel.send(setup_ui.WELCOME, allowed_mentions=NO_MENTIONS)
-                return
-            except discord.HTTPException as exc:
-                log.info("guild %s: welcome not posted in the system channel: %s", guild.id, exc)
+        if (
+            channel is not None
+            and channel.permissions_for(guild.me).send_messages
+            and await self.bot.notifier.post(channel.id, setup_ui.WELCOME, what="the welcome", level=logging.INFO)
+        ):
+            return
         await self._dm_owner(guild, setup_ui.WELCOME)
 
     # ------------------------------------------------------------------ /settings
@@ -483,7 +477,7 @@ class Setup(commands.Cog):
     @admin_only()
     async def settings(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Every setting with its value and default; choose one to change it."""
-        settings = await self.bot.db.get_settings(interaction.guild_id or 0)
+        settings = await self.bot.db.get_settings(guild_id_of(interaction))
         await respond(interaction, embed=setup_ui.settings_panel_embed(settings), view=setup_ui.SettingsPanelView())
 
     async def apply_setting(self, guild_id: int, key: str, value: registry.Value) -> GuildSettings:

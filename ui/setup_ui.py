@@ -21,7 +21,7 @@ from services import settings as registry
 from services.setup import LAYOUT, Checklist, Mark, Report
 from ui import limits
 from ui.checks import check_admin
-from ui.respond import BaseModal, BaseView, Denied, respond, update
+from ui.respond import BaseModal, BaseView, Denied, guild_id_of, respond, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -106,7 +106,7 @@ class SetupWizard(BaseView):
 
     async def _redraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         bot = _bot(interaction)
-        settings = await bot.db.get_settings(interaction.guild_id or 0)
+        settings = await bot.db.get_settings(guild_id_of(interaction))
         for option in cast("discord.ui.Select[SetupWizard]", self.slot_select).options:
             option.default = option.value == self.slot
         await update(interaction, embed=self.embed(settings, interaction.guild), view=self)
@@ -234,7 +234,7 @@ class SettingsPanelView(BaseView):
         """Open the modal for the chosen setting (admins only, checked on every click)."""
         await check_admin(interaction)
         spec = registry.spec(select.values[0])
-        settings = await _bot(interaction).db.get_settings(interaction.guild_id or 0)
+        settings = await _bot(interaction).db.get_settings(guild_id_of(interaction))
         await interaction.response.send_modal(SettingModal(spec, getattr(settings, spec.key)))
 
 
@@ -264,10 +264,10 @@ class SettingModal(BaseModal):
         apply = getattr(cog, "apply_setting", None)
         if apply is None:
             await bot.db.update_settings(
-                interaction.guild_id or 0, weights=None, gift_tiers=None, **{self.spec.key: value}
+                guild_id_of(interaction), weights=None, gift_tiers=None, **{self.spec.key: value}
             )
         else:
-            await apply(interaction.guild_id or 0, self.spec.key, value)
+            await apply(guild_id_of(interaction), self.spec.key, value)
         note = "" if self.spec.built else " (stored; the feature that uses it is not built yet)"
         await respond(
             interaction,
