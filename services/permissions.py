@@ -71,20 +71,8 @@ BOT_PERMISSIONS: tuple[BotPermission, ...] = (
     MANAGE_ROLES,
     USE_APPLICATION_COMMANDS,
 )
-ALL_KNOWN = BOT_PERMISSIONS
 INVITE_PERMISSIONS = sum(p.bit for p in BOT_PERMISSIONS)
 INVITE_SCOPES = ("bot", "applications.commands")
-
-# Channel-level permissions (what the doctor checks in each configured channel; the rest are server-wide).
-CHANNEL_PERMISSIONS: tuple[BotPermission, ...] = (
-    VIEW_CHANNEL,
-    SEND_MESSAGES,
-    EMBED_LINKS,
-    ATTACH_FILES,
-    READ_MESSAGE_HISTORY,
-    MANAGE_MESSAGES,
-    PIN_MESSAGES,
-)
 
 
 def client_id_from_token(token: str) -> int | None:

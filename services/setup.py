@@ -132,7 +132,7 @@ def merged_overwrite(existing: tuple[int, int] | None, need: OverwriteNeed) -> t
     return new_allow, new_deny
 
 
-def names(bits: int, catalogue: Iterable[BotPermission] = perms.ALL_KNOWN) -> str:
+def names(bits: int, catalogue: Iterable[BotPermission] = perms.BOT_PERMISSIONS) -> str:
     """Permission bits as their Discord labels."""
     return ", ".join(p.label for p in catalogue if bits & p.bit) or "none"
 
