@@ -44,7 +44,7 @@ from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
-from ui import queue_ui, submission_ui
+from ui import expiry, queue_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.live_status import LiveStatusBoard
@@ -280,6 +280,15 @@ class MusicQueueBot(commands.Bot):
         self, interaction: discord.Interaction[MusicQueueBot], error: app_commands.AppCommandError
     ) -> None:
         await report_error(interaction, error)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Dispatch as discord.py does; a click or form that no live view or item handles is answered at once.
+
+        Decided here, synchronously, right after discord.py's view store dispatched it (see ``ui.expiry``).
+        """
+        super().dispatch(event_name, *args, **kwargs)
+        if event_name == "interaction":
+            expiry.answer_if_stale(self, args[0])
 
     async def on_ready(self) -> None:
         """Log once per connection; start-up work lives in ``setup_hook`` so reconnects repeat nothing."""

@@ -21,6 +21,7 @@ from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
 from ui import limits, queue_ui
 from ui.checks import is_admin
+from ui.expiry import ExpiringView
 from ui.respond import BaseModal, BaseView, defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HISTORY_PAGE = 5
+# How long each member's menu listens (seconds); then it says it expired (ui.expiry).
+SKIP_TIMEOUT = 180.0
+PICKER_TIMEOUT = 180.0
+HISTORY_TIMEOUT = 300.0
 
 
 def status_text(placement: Placement) -> str:
@@ -86,11 +91,13 @@ FILE_HOWTO = (
 # ---------------------------------------------------------------------- the skip question
 
 
-class SkipQuestionView(BaseView):
+class SkipQuestionView(ExpiringView):
     """The skip question: Yes goes to Pending Skips, No to Free. Only the submitter can answer."""
 
+    menu = "skip"
+
     def __init__(self, draft: Draft, owner_id: int, *, resubmit_of: str | None = None) -> None:
-        super().__init__(timeout=180)
+        super().__init__(timeout=SKIP_TIMEOUT)
         self.draft = draft
         self.owner_id = owner_id
         self.resubmit_of = resubmit_of
@@ -129,26 +136,29 @@ class SkipQuestionView(BaseView):
                     guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
                 )
         except BotError as exc:
+            # A refusal is the last word: stopped, the view's timeout can no longer overwrite the reason.
+            self.stop()
+            await self._drop_upload()
             await update(interaction, f"❌ {exc.message}", view=None)
             return
         self.done = True
         self.stop()
         await update(interaction, None, embed=confirmation_embed(placement), view=None)
 
-    async def on_timeout(self) -> None:
-        """Tell the user it expired and drop an uploaded file nobody will use."""
-        if self.done:
-            return
+    async def _drop_upload(self) -> None:
+        """Delete the uploaded file of a draft that will never be submitted (a copy's file is the original's)."""
         if self.draft.audio is not None and self.origin is not None and self.resubmit_of is None:
             try:
                 await self.origin.client.audio.delete(self.draft.audio.path)
             except OSError:
                 log.exception("could not delete an abandoned upload")
-        if self.origin is not None:
-            try:
-                await self.origin.edit_original_response(content="⌛ This submission timed out.", view=None)
-            except discord.HTTPException as exc:
-                log.info("could not mark a skip question as timed out: %s", exc)
+
+    async def on_timeout(self) -> None:
+        """Tell the user it expired (the buttons go) and drop an uploaded file nobody will use."""
+        if self.done:
+            return
+        await self._drop_upload()
+        await super().on_timeout()
 
 
 async def ask_skip(
@@ -216,11 +226,13 @@ class HistorySelect(discord.ui.Select[Any]):
         await view.chosen(interaction, self.values[0])
 
 
-class ResubmitPicker(BaseView):
+class ResubmitPicker(ExpiringView):
     """From the portal: choose an old song to submit again."""
 
+    menu = "picker"
+
     def __init__(self, owner_id: int, rows: list[Submission]) -> None:
-        super().__init__(timeout=180)
+        super().__init__(timeout=PICKER_TIMEOUT)
         self.owner_id = owner_id
         self.add_item(HistorySelect(rows, placeholder="Choose a song to submit again…"))
 
@@ -234,11 +246,13 @@ class ResubmitPicker(BaseView):
         await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=public_id)
 
 
-class HistoryView(BaseView):
+class HistoryView(ExpiringView):
     """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only."""
 
+    menu = "history"
+
     def __init__(self, owner_id: int, page: int, total: int, rows: list[Submission]) -> None:
-        super().__init__(timeout=300)
+        super().__init__(timeout=HISTORY_TIMEOUT)
         self.owner_id = owner_id
         self.page = page
         self.total = total
@@ -261,16 +275,19 @@ class HistoryView(BaseView):
         self.selected = public_id
         sub = await interaction.client.queue.get(guild_id_of(interaction), public_id)
         self.withdraw.disabled = not sub.line.is_active
+        self.shown_by(interaction)  # redrawn in place: this click's token now edits the message
         await update(interaction, f"Selected {sub.display_id} **{queue_ui.song(sub)}**.", view=self)
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
     async def previous(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Newer songs."""
+        self.stop()  # the new page's view replaces this one; this one's timeout must not edit the message
         await show_history(interaction, self.page - 1, edit=True)
 
     @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
     async def next(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[Any]) -> None:
         """Older songs."""
+        self.stop()
         await show_history(interaction, self.page + 1, edit=True)
 
     @discord.ui.button(label="Withdraw", emoji="🗑️", style=discord.ButtonStyle.danger, row=2, disabled=True)
@@ -303,6 +320,7 @@ async def show_history(interaction: discord.Interaction[MusicQueueBot], page: in
     rows, total = await bot.queue.user_history(guild_id, interaction.user.id, page=page, per_page=HISTORY_PAGE)
     embed = history_embed(rows, page, total)
     view = HistoryView(interaction.user.id, page, total, [p.submission for p in rows])
+    view.shown_by(interaction)
     if edit:
         await update(interaction, None, embed=embed, view=view)
     else:
@@ -340,7 +358,9 @@ class PortalView(BaseView):
         if not rows:
             await respond(interaction, "You have no earlier submissions yet.")
             return
-        await respond(interaction, "Choose a song to submit again:", view=ResubmitPicker(interaction.user.id, rows))
+        picker = ResubmitPicker(interaction.user.id, rows)
+        picker.shown_by(interaction)
+        await respond(interaction, "Choose a song to submit again:", view=picker)
 
 
 def portal_embed() -> discord.Embed:
