@@ -55,6 +55,7 @@ CSV_COLUMNS = (
     "coins",
     "first_seen",
     "last_seen",
+    "simulated",
 )
 
 
@@ -63,6 +64,7 @@ def to_csv(summary: SessionSummary) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    simulated = "yes" if summary.session.simulated else "no"  # /tiktok simulate, never a real live
     for row in summary.rows:
         writer.writerow(
             [
@@ -79,6 +81,7 @@ def to_csv(summary: SessionSummary) -> bytes:
                 row.counts.coins,
                 row.first_seen or "",
                 row.last_seen or "",
+                simulated,
             ]
         )
     return buffer.getvalue().encode("utf-8")

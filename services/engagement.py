@@ -72,6 +72,8 @@ class _GuildBuffer:
     session_id: int | None = None
     # handle -> (minute index, likes counted in that minute): the per-handle like cap against farming.
     like_window: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # False for simulated events the admin did not ask to promote a song with (/tiktok simulate promote).
+    rewards: bool = True
 
 
 class EngagementWriter:
@@ -93,6 +95,7 @@ class EngagementWriter:
         self.flush_seconds = flush_seconds
         self.clock = clock
         self._buffers: dict[int, _GuildBuffer] = {}
+        self._simulations: dict[int, _GuildBuffer] = {}  # per guild: simulated events, their session and caps
         # A failed flush keeps its buffer, so the next window retries it.
         self._loop = Periodic(self.flush, flush_seconds, name="engagement-flush", failure="engagement flush failed")
         self._flush_lock = asyncio.Lock()
@@ -202,7 +205,7 @@ class EngagementWriter:
         if comments:
             await self._verify_codes(guild_id, comments)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
-        if gifters and buffer.session_id is not None:
+        if gifters and buffer.session_id is not None and buffer.rewards:
             await self._grant_rewards(guild_id, buffer.session_id, gifters)
 
     @staticmethod
@@ -250,3 +253,22 @@ class EngagementWriter:
             self.feed.publish(
                 GiftPromoted(guild_id, moved.public_id, line.value, moved.tiktok_handle or "", coins, user_id)
             )
+
+    # ------------------------------------------------------------------ simulation (issue 12 point 5)
+
+    async def write_simulated(
+        self, guild_id: int, session_id: int, events: Iterable[EngagementEvent], *, promote: bool = False
+    ) -> None:
+        """Apply admin-simulated events at once, recorded under ``session_id`` (a simulation's own session).
+
+        They go through the same rules as live events (caps, ledger, link codes) but never into a real
+        live's buffer or session; their gifts promote a song only when ``promote`` is asked for.
+        """
+        async with self._flush_lock:
+            buffer = self._simulations.get(guild_id)
+            if buffer is None or buffer.session_id != session_id:
+                buffer = self._simulations[guild_id] = _GuildBuffer(session_id=session_id)
+            buffer.rewards = promote
+            batch = list(events)
+            await self._apply(guild_id, buffer, batch)
+            self.events_applied += len(batch)
