@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STALE_PREFIX = "mq:x:"
-# What a member reads on a menu that expired, by the kind of menu (the middle part of its custom ids).
+# What a member reads on a menu that expired, by the kind of menu (the middle part of its custom ids). A
+# stale click on the skip question cannot tell whether it was answered before, so its note fits both.
 EXPIRED: dict[str, str] = {
-    "skip": "⌛ This question expired, so nothing was submitted. Run /submit (or /submitfile) again.",
+    "skip": "⌛ This question is closed. /mysubmissions shows what you sent; /submit sends a song.",
     "history": "⌛ This menu expired. Run /mysubmissions again for a fresh one.",
     "picker": "⌛ This menu expired. Run /mysubmissions again (or use the portal's button) for a fresh one.",
 }
@@ -75,6 +76,8 @@ class ExpiringView(BaseView):
     """
 
     menu: ClassVar[str] = "menu"
+    # What the message says once the timeout passed (default: the note for a stale click on this menu).
+    timeout_note: ClassVar[str | None] = None
 
     def __init__(self, *, timeout: float) -> None:
         super().__init__(timeout=timeout)
@@ -102,7 +105,7 @@ class ExpiringView(BaseView):
     @property
     def expired_text(self) -> str:
         """What the message says once the menu expired."""
-        return EXPIRED.get(self.menu, EXPIRED_MENU)
+        return self.timeout_note or EXPIRED.get(self.menu, EXPIRED_MENU)
 
     async def on_timeout(self) -> None:
         """Replace the menu by the expired note: no component is left that nothing would answer."""

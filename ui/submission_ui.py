@@ -95,6 +95,7 @@ class SkipQuestionView(ExpiringView):
     """The skip question: Yes goes to Pending Skips, No to Free. Only the submitter can answer."""
 
     menu = "skip"
+    timeout_note = "⌛ This question expired, so nothing was submitted. Run /submit (or /submitfile) again."
 
     def __init__(self, draft: Draft, owner_id: int, *, resubmit_of: str | None = None) -> None:
         super().__init__(timeout=SKIP_TIMEOUT)

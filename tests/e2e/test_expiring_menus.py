@@ -92,7 +92,7 @@ async def test_clicks_and_forms_from_before_a_restart_are_answered(bot_env: BotE
     paged = await bot_env.member.click(history, bot_env.member.find_custom_id(history, "Next"))
     assert paged.ephemeral and "Run /mysubmissions again" in paged.text()
     skip = await bot_env.member.click(question, bot_env.member.find_custom_id(question, "No"))
-    assert skip.ephemeral and "nothing was submitted" in skip.text() and "/submit" in skip.text()
+    assert skip.ephemeral and "question is closed" in skip.text() and "/submit" in skip.text()
     sent = await bot_env.member.submit_modal(form, dict(zip(ids, ["A", "B", "https://x.test/c", ""], strict=True)))
     assert sent.ephemeral and "form expired" in sent.text()
     assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 1
@@ -137,3 +137,12 @@ async def test_a_bad_handle_is_refused_before_the_form_opens(bot_env: BotEnv) ->
                                          song="B", tiktok_handle="x")  # fmt: skip
     await upload.wait_text("not a valid TikTok handle")
     assert not list((bot_env.config.data_dir / "audio").rglob("*.*"))
+
+
+async def test_an_unanswered_skip_question_expires_visibly(bot_env: BotEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(submission_ui, "SKIP_TIMEOUT", SHORT)
+    opened = await bot_env.member.slash(bot_env.channels["general"], "submit")
+    ids = [row["components"][0]["custom_id"] for row in opened.modal["components"]]
+    asked = await bot_env.member.submit_modal(opened, dict(zip(ids, ["A", "B", "https://x.test/b", ""], strict=True)))
+    await wait_expired(bot_env, asked, "nothing was submitted")
+    assert await bot_env.bot.db.count_user_history(bot_env.guild_id, bot_env.member.id) == 0
