@@ -147,7 +147,7 @@ async def test_simulating_during_a_live_stays_out_of_its_recap_and_disconnect_en
     tiktok.host("streamer", live=True)
     general = env.channels["general"]
     record = await env.admin.slash_sub(general, "tiktok", "connect", username="@Streamer")
-    await record.wait_text("Connecting to @streamer")
+    await record.wait_text("Connecting to @streamer", timeout=30)
     await tiktok.wait_connected()
     await env.fake.wait_for(lambda: env.bot.sessions.current(env.guild_id) is not None, 5, "the live session")
     await tiktok.push(like(user("Real.Fan", 7), 5, 5, 1))
