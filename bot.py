@@ -49,12 +49,12 @@ from services.positions import PositionMemory
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
 from services.web_access import WebAccess
-from ui import queue_ui, submission_ui
+from ui import expiry, queue_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.live_status import LiveStatusBoard
 from ui.notifier import Notifier
-from ui.respond import NO_MENTIONS, answer_stale_component, report_error
+from ui.respond import NO_MENTIONS, report_error
 from web.server import WebServer
 
 log = logging.getLogger("bot")
@@ -206,8 +206,6 @@ class MusicQueueBot(commands.Bot):
         self.audio = AudioStore(config.data_dir)
         self.positions = PositionMemory()  # the last position each member was shown (why it moved, on /queue)
         self.tree.error(self._on_tree_error)  # the tree's one error handler (the decorator, called directly)
-        # A click on the buttons of a finished or expired view gets a short answer, not "interaction failed".
-        self.add_listener(answer_stale_component, "on_interaction")
         self.synced = False
         # What setup_hook started, in order; close() stops it in reverse.
         self._closers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -332,6 +330,15 @@ class MusicQueueBot(commands.Bot):
         self, interaction: discord.Interaction[MusicQueueBot], error: app_commands.AppCommandError
     ) -> None:
         await report_error(interaction, error)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Dispatch as discord.py does; a click or form that no live view or item handles is answered at once.
+
+        Decided here, synchronously, right after discord.py's view store dispatched it (see ``ui.expiry``).
+        """
+        super().dispatch(event_name, *args, **kwargs)
+        if event_name == "interaction":
+            expiry.answer_if_stale(self, args[0])
 
     async def on_ready(self) -> None:
         """Log once per connection; start-up work lives in ``setup_hook`` so reconnects repeat nothing."""

@@ -11,7 +11,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from errors import ValidationError
-from services import permissions
+from services import permissions, validation
 from services.audio import MAX_BYTES, inspect_audio
 from services.queue import AudioFile
 from ui import limits
@@ -39,6 +39,11 @@ async def handle_autocomplete(
     return [app_commands.Choice(name=f"@{h}", value=h) for h in handles[:25]]
 
 
+def _checked_handle(value: str | None) -> str | None:
+    """The ``tiktok_handle`` option normalised, None when left empty; a bad one raises ``ValidationError``."""
+    return validation.normalize_handle(value) if value and value.strip() else None
+
+
 class Submission(commands.Cog):
     """How members send songs."""
 
@@ -51,7 +56,8 @@ class Submission(commands.Cog):
     @app_commands.guild_only()
     async def submit(self, interaction: discord.Interaction[MusicQueueBot], tiktok_handle: str | None = None) -> None:
         """Submit a song by link (opens a form)."""
-        await interaction.response.send_modal(SubmitModal(tiktok_handle))
+        # Checked before the form opens: a member must not fill in the whole form to learn the handle is bad.
+        await interaction.response.send_modal(SubmitModal(_checked_handle(tiktok_handle)))
 
     @app_commands.command(name="submitfile")
     @app_commands.describe(
@@ -73,6 +79,7 @@ class Submission(commands.Cog):
         tiktok_handle: str | None = None,
     ) -> None:
         """Submit a song as an audio file."""
+        tiktok_handle = _checked_handle(tiktok_handle)  # before reading and storing the upload
         await defer(interaction)
         if file.size > MAX_BYTES:
             raise ValidationError(f"That file is {file.size / 1048576:.1f} MB; the limit is 25 MB.")

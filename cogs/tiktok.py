@@ -20,6 +20,7 @@ from errors import NotConnectedError, ValidationError
 from models import EngagementEvent, EventKind, LiveSession
 from services import validation
 from services.analytics import fit_upload, history_csv
+from services.tiktok.live import ConnectionState
 from ui.checks import admin_only
 from ui.respond import defer, guild_id_of, respond
 
@@ -78,21 +79,25 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
     @app_commands.command(name="disconnect")
     @admin_only()
     async def disconnect(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
-        """End the TikTok LIVE connection or cancel the attempts (no alert is sent)."""
+        """End the TikTok LIVE connection or cancel the attempts, and any simulation (no alert is sent)."""
         guild_id = guild_id_of(interaction)
         connection = self.bot.lives.get(guild_id)
-        if connection is None:
-            if self.bot.sessions.current(guild_id) is None:
-                raise NotConnectedError("There is no TikTok LIVE connection to end.")
-            await defer(interaction)
-            session = self.bot.sessions.current(guild_id)
-            await self.bot.sessions.end(guild_id)  # a simulation session: its recap follows from LiveEnded
-            await respond(interaction, "Ended the simulation session.\n" + await self._recap_note(session))
-            return
+        live = connection is not None and connection.status().state is not ConnectionState.IDLE
+        simulating = self.bot.sessions.simulation(guild_id) is not None
+        if not live and not simulating:
+            raise NotConnectedError("There is no TikTok LIVE connection to end.")
         await defer(interaction)
-        session = self.bot.sessions.current(guild_id)
-        await connection.disconnect()  # returns once the connected period's session has ended
-        await respond(interaction, "Disconnected from TikTok LIVE.\n" + await self._recap_note(session))
+        done = []
+        if connection is not None and live:
+            session = self.bot.sessions.current(guild_id)
+            await connection.disconnect()  # returns once the connected period's session has ended
+            done.append("Disconnected from TikTok LIVE.\n" + await self._recap_note(session))
+        simulation = self.bot.sessions.simulation(guild_id)
+        if simulation is not None:
+            await self.bot.sessions.end_simulation(guild_id)  # its recap follows from LiveEnded
+            note = await self._recap_note(simulation)
+            done.append("Ended the simulation session (its recap is marked as simulated).\n" + note)
+        await respond(interaction, "\n".join(done))
 
     async def _recap_note(self, session: LiveSession | None) -> str:
         """Where the recap of the live that just ended went, for the admin who ended it."""
@@ -106,6 +111,7 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         kind="What to simulate",
         handle="The TikTok handle that engages",
         amount="Likes in the batch, or coins of the gift (default 1)",
+        promote="Let this simulated gift promote a song like a real one (default: no)",
     )
     @app_commands.choices(kind=[app_commands.Choice(name=k, value=k) for k in SIMULATE_KINDS])
     @admin_only()
@@ -115,13 +121,12 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
         kind: str,
         handle: str,
         amount: app_commands.Range[int, 1, 100_000] = 1,
+        promote: bool = False,
     ) -> None:
         """Simulate engagement to test your setup without going live (marked as simulated in analytics)."""
         normalized = validation.normalize_handle(handle)
         guild_id = guild_id_of(interaction)
-        sessions = self.bot.sessions
-        if sessions.current(guild_id) is None:
-            await sessions.start(guild_id, "simulation", None, simulated=True)
+        await defer(interaction)
         event_kind = SIMULATE_KINDS[kind]
         event = EngagementEvent(
             kind=event_kind,
@@ -132,8 +137,12 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
             text="(simulated comment)" if event_kind is EventKind.COMMENT else None,
             simulated=True,
         )
-        sessions.record(guild_id, [event])
-        await respond(interaction, f"Simulated a {kind} from @{normalized}; points update within a second.")
+        # Its own session, never the real live's (which may be running): kept apart in every recap.
+        session = await self.bot.sessions.simulate(guild_id, [event], promote=promote)
+        text = f"Simulated a {kind} from @{normalized} in simulation session {session.id}; points are updated."
+        if event_kind is EventKind.GIFT and not promote:
+            text += " It promotes no song (add `promote: True` to test gift rewards)."
+        await respond(interaction, text + " /tiktok disconnect ends the simulation with its recap.")
 
 
 EXPORT_PERIODS = {"last 24 hours": 1, "last 7 days": 7, "last 30 days": 30, "all time": 0}

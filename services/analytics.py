@@ -59,6 +59,7 @@ CSV_COLUMNS = (
     "coins",
     "first_seen",
     "last_seen",
+    "simulated",
 )
 
 
@@ -70,6 +71,7 @@ def to_csv(summary: SessionSummary) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
+    simulated = "yes" if summary.session.simulated else "no"  # /tiktok simulate, never a real live
     for row in summary.rows:
         writer.writerow(
             [
@@ -86,6 +88,7 @@ def to_csv(summary: SessionSummary) -> bytes:
                 row.counts.coins,
                 iso_utc(row.first_seen),
                 iso_utc(row.last_seen),
+                simulated,
             ]
         )
     return buffer.getvalue().encode("utf-8")

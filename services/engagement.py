@@ -78,6 +78,8 @@ class _GuildBuffer:
     # Handles whose follow already earned in this session (a follow earns once per handle per live; the
     # database is asked for the ones not known here, so a restarted writer still knows).
     followed: set[str] = field(default_factory=set)
+    # False for simulated events the admin did not ask to promote a song with (/tiktok simulate promote).
+    rewards: bool = True
 
 
 def _capped(window: dict[str, tuple[int, int]], handle: str, at: float, count: int, cap: int) -> int:
@@ -131,6 +133,7 @@ class EngagementWriter:
         self.flush_seconds = flush_seconds
         self.clock = clock
         self._buffers: dict[int, _GuildBuffer] = {}
+        self._simulations: dict[int, _GuildBuffer] = {}  # per guild: simulated events, their session and caps
         # A failed flush keeps its buffer, so the next window retries it.
         self._loop = Periodic(self.flush, flush_seconds, name="engagement-flush", failure="engagement flush failed")
         self._flush_lock = asyncio.Lock()
@@ -269,7 +272,7 @@ class EngagementWriter:
         if proofs:
             await self._verify(guild_id, proofs)
         gifters = [h for h, acc in accs.items() if acc.coins > 0]
-        if gifters and buffer.session_id is not None:
+        if gifters and buffer.session_id is not None and buffer.rewards:
             await self._grant_rewards(guild_id, buffer.session_id, gifters)
 
     async def _verify(self, guild_id: int, proofs: dict[str, int]) -> None:
@@ -302,3 +305,22 @@ class EngagementWriter:
             self.feed.publish(
                 GiftPromoted(guild_id, moved.public_id, line.value, moved.tiktok_handle or "", coins, user_id)
             )
+
+    # ------------------------------------------------------------------ simulation (issue 12 point 5)
+
+    async def write_simulated(
+        self, guild_id: int, session_id: int, events: Iterable[EngagementEvent], *, promote: bool = False
+    ) -> None:
+        """Apply admin-simulated events at once, recorded under ``session_id`` (a simulation's own session).
+
+        They go through the same rules as live events (caps, ledger, link codes) but never into a real
+        live's buffer or session; their gifts promote a song only when ``promote`` is asked for.
+        """
+        async with self._flush_lock:
+            buffer = self._simulations.get(guild_id)
+            if buffer is None or buffer.session_id != session_id:
+                buffer = self._simulations[guild_id] = _GuildBuffer(session_id=session_id)
+            buffer.rewards = promote
+            batch = list(events)
+            await self._apply(guild_id, buffer, batch)
+            self.events_applied += len(batch)

@@ -25,6 +25,8 @@ from services.feed import ChangeFeed, LiveEnded, LiveStarted
 
 log = logging.getLogger(__name__)
 
+SIMULATION_HOST = "simulation"
+
 
 @dataclass(frozen=True, slots=True)
 class Connected:
@@ -68,6 +70,7 @@ class LiveSessionService:
         self._open: dict[int, LiveSession] = {}
         self._grace: dict[int, asyncio.Task[None]] = {}
         self._viewers: dict[int, int] = {}
+        self._simulations: dict[int, LiveSession] = {}  # /tiktok simulate: never a real live's session
 
     def open_guilds(self) -> list[int]:
         """Guilds with an open session (a live, or a simulation)."""
@@ -214,3 +217,38 @@ class LiveSessionService:
             task.cancel()
         await asyncio.gather(*self._grace.values(), return_exceptions=True)
         self._grace.clear()
+
+    # ------------------------------------------------------------------ simulations (issue 12 point 5)
+
+    def simulation(self, guild_id: int) -> LiveSession | None:
+        """The guild's open simulation session (``/tiktok simulate``), if any."""
+        return self._simulations.get(guild_id)
+
+    def simulating_guilds(self) -> list[int]:
+        """Guilds with an open simulation session."""
+        return list(self._simulations)
+
+    async def simulate(self, guild_id: int, events: Iterable[EngagementEvent], *, promote: bool = False) -> LiveSession:
+        """Record simulated events in the guild's simulation session (opened on first use), at once.
+
+        A simulation has a session of its own, marked simulated, even while a real live runs: the real
+        live's recap, gift-tier progress and once-per-live rewards never see a simulated event. Its gifts
+        promote a song only with ``promote``.
+        """
+        session = self._simulations.get(guild_id)
+        if session is None:
+            session = await self.db.start_session(guild_id, SIMULATION_HOST, None, self.clock(), simulated=True)
+            self._simulations[guild_id] = session
+            log.info("simulation session %s started in guild %s", session.id, guild_id)
+        await self.writer.write_simulated(guild_id, session.id, events, promote=promote)
+        return session
+
+    async def end_simulation(self, guild_id: int) -> SessionSummary | None:
+        """Close the guild's simulation session and return its recap (None if none was open)."""
+        session = self._simulations.pop(guild_id, None)
+        if session is None:
+            return None
+        await self.db.end_session(session.id, self.clock())
+        log.info("simulation session %s ended for guild %s", session.id, guild_id)
+        self.feed.publish(LiveEnded(guild_id, session.id))
+        return await summarize(self.db, session.id)

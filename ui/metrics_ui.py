@@ -11,7 +11,7 @@ from models import SessionStats, SessionSummary
 from services.analytics import PlayReport, format_duration, plays_csv, to_csv, top_rows
 from ui import limits, palette
 
-SIMULATED_NOTE = "Includes simulated events (admin tests)."
+SIMULATED_NOTE = "🧪 Simulated engagement only (/tiktok simulate), kept apart from every real live."
 
 
 def _row_line(rank: int, row: SessionStats) -> str:
@@ -41,8 +41,9 @@ def metrics_embed(summary: SessionSummary, *, chart: bool = False) -> discord.Em
     """
     session = summary.session
     ended = session.ended_at or session.started_at
+    heading = "🧪 Simulation recap" if session.simulated else f"📊 Live recap: @{session.host}"
     embed = discord.Embed(
-        title=limits.clip(f"📊 Live recap: @{session.host}", limits.TITLE),
+        title=limits.clip(heading, limits.TITLE),
         description=(
             f"<t:{int(session.started_at)}:f> · lasted {format_duration(ended - session.started_at)}"
             + (f"\n{SIMULATED_NOTE}" if session.simulated else "")

@@ -7,7 +7,6 @@ ephemeral answer and the log gets the traceback. Mentions are always disabled.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
     from bot import MusicQueueBot
 
 log = logging.getLogger(__name__)
-
-STALE_GRACE_SECONDS = 1.0
-"""How long a click that no live view owns waits for a handler before it gets the expired answer."""
 
 NO_MENTIONS = discord.AllowedMentions.none()
 GENERIC_FAILURE = "Something went wrong on our side. It has been logged; please try again in a moment."
@@ -61,7 +57,6 @@ class _Remove:
 # ``update(interaction, REMOVE, embed=…, view=REMOVE)``: clear the text and the buttons of the edited message.
 # ``None`` keeps meaning "leave as it is", so clearing is always said out loud.
 REMOVE = _Remove()
-STALE_COMPONENT = "⌛ This question was already answered or has expired. Run the command again if you still need it."
 
 
 def _kwargs(
@@ -137,42 +132,6 @@ async def update(
         await interaction.edit_original_response(**kwargs)
     else:
         await interaction.response.edit_message(**kwargs)
-
-
-def is_dispatched(client: discord.Client, interaction: discord.Interaction[MusicQueueBot]) -> bool:
-    """Whether discord.py will hand this component click to a view or a dynamic item.
-
-    A view that finished (its question answered) or timed out, or one that lived in memory before a restart,
-    is gone from discord.py's view store, and a click on its old buttons would reach nothing: Discord then
-    shows "This interaction failed". Reads the store the way ``ViewStore.dispatch_view`` does (discord.py is
-    pinned, see requirements.txt).
-    """
-    data: dict[str, object] = dict(interaction.data or {})
-    custom_id = str(data.get("custom_id", ""))
-    raw_kind = data.get("component_type", 0)
-    kind = raw_kind if isinstance(raw_kind, int) else 0
-    store = client._connection._view_store
-    if any(pattern.fullmatch(custom_id) for pattern in store._dynamic_items):
-        return True
-    message_id = interaction.message.id if interaction.message is not None else None
-    key = (kind, custom_id)
-    item = store._views.get(message_id, {}).get(key) or store._views.get(None, {}).get(key)
-    return item is not None and item.view is not None
-
-
-async def answer_stale_component(interaction: discord.Interaction[MusicQueueBot]) -> None:
-    """``on_interaction``: a click that nothing will answer gets a short answer instead of a failure."""
-    if interaction.type is not discord.InteractionType.component or is_dispatched(interaction.client, interaction):
-        return
-    # A view may have stopped itself while answering this very click (a wizard's last button): its handler
-    # runs beside this listener, so give it a moment and answer only a click that is still unanswered.
-    await asyncio.sleep(STALE_GRACE_SECONDS)
-    if interaction.response.is_done():
-        return
-    try:
-        await respond(interaction, STALE_COMPONENT)
-    except discord.HTTPException as exc:
-        log.info("could not answer a stale component click: %s", exc)
 
 
 def user_message(error: BaseException) -> str | None:

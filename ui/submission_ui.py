@@ -22,6 +22,7 @@ from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
 from ui import limits, palette, queue_ui
 from ui.checks import is_admin
+from ui.expiry import ExpiringView
 from ui.respond import REMOVE, BaseModal, BaseView, defer, guild_id_of, respond, update
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 HISTORY_PAGE = 5
+# How long each member's menu listens (seconds); then it says it expired (ui.expiry).
+SKIP_TIMEOUT = 180.0
+PICKER_TIMEOUT = 180.0
+HISTORY_TIMEOUT = 300.0
 
 
 def status_text(placement: Placement) -> str:
@@ -90,11 +95,14 @@ FILE_HOWTO = (
 # ---------------------------------------------------------------------- the skip question
 
 
-class SkipQuestionView(BaseView):
+class SkipQuestionView(ExpiringView):
     """The skip question: Yes goes to Pending Skips, No to Free. Only the submitter can answer."""
 
+    menu = "skip"
+    timeout_note = "⌛ This question expired, so nothing was submitted. Run /submit (or /submitfile) again."
+
     def __init__(self, draft: Draft, owner_id: int, *, resubmit_of: str | None = None) -> None:
-        super().__init__(timeout=180)
+        super().__init__(timeout=SKIP_TIMEOUT)
         self.draft = draft
         self.owner_id = owner_id
         self.resubmit_of = resubmit_of
@@ -138,6 +146,9 @@ class SkipQuestionView(BaseView):
                     guild_id, interaction.user.id, name, self.draft, skip=skip, exempt=exempt
                 )
         except BotError as exc:
+            # A refusal is the last word: stopped, the view's timeout can no longer overwrite the reason.
+            self.stop()
+            await self._drop_upload()
             await update(interaction, f"❌ {exc.message}", view=REMOVE)
             return
         self.done = True
@@ -145,20 +156,20 @@ class SkipQuestionView(BaseView):
         # The question is answered: its text and both buttons go, only the receipt stays.
         await update(interaction, REMOVE, embed=confirmation_embed(placement), view=REMOVE)
 
-    async def on_timeout(self) -> None:
-        """Tell the user it expired and drop an uploaded file nobody will use."""
-        if self.done:
-            return
+    async def _drop_upload(self) -> None:
+        """Delete the uploaded file of a draft that will never be submitted (a copy's file is the original's)."""
         if self.draft.audio is not None and self.origin is not None and self.resubmit_of is None:
             try:
                 await self.origin.client.audio.delete(self.draft.audio.path)
             except OSError:
                 log.exception("could not delete an abandoned upload")
-        if self.origin is not None:
-            try:
-                await self.origin.edit_original_response(content="⌛ This submission timed out.", view=None)
-            except discord.HTTPException as exc:
-                log.info("could not mark a skip question as timed out: %s", exc)
+
+    async def on_timeout(self) -> None:
+        """Tell the user it expired (the buttons go) and drop an uploaded file nobody will use."""
+        if self.done:
+            return
+        await self._drop_upload()
+        await super().on_timeout()
 
 
 async def ask_skip(
@@ -228,11 +239,13 @@ class HistorySelect(discord.ui.Select[BaseView]):
         await view.chosen(interaction, self.values[0])
 
 
-class ResubmitPicker(BaseView):
+class ResubmitPicker(ExpiringView):
     """From the portal: choose an old song to submit again."""
 
+    menu = "picker"
+
     def __init__(self, owner_id: int, rows: list[Submission]) -> None:
-        super().__init__(timeout=180)
+        super().__init__(timeout=PICKER_TIMEOUT)
         self.owner_id = owner_id
         self.add_item(HistorySelect(rows, placeholder="Choose a song to submit again…"))
 
@@ -246,7 +259,7 @@ class ResubmitPicker(BaseView):
         await ask_skip(interaction, bot.queue.draft_from(old), resubmit_of=public_id)
 
 
-class HistoryView(BaseView):
+class HistoryView(ExpiringView):
     """``/mysubmissions``: pages, withdraw an active song, or submit an old one again. Owner only.
 
     Controls appear only when they can be used: paging arrows only where there is another page, the select
@@ -254,10 +267,12 @@ class HistoryView(BaseView):
     (an active song can be withdrawn, an old one submitted again).
     """
 
+    menu = "history"
+
     def __init__(
         self, owner_id: int, page: int, total: int, rows: list[Submission], *, selected: Submission | None = None
     ) -> None:
-        super().__init__(timeout=300)
+        super().__init__(timeout=HISTORY_TIMEOUT)
         self.owner_id = owner_id
         self.page = page
         self.total = total
@@ -303,14 +318,17 @@ class HistoryView(BaseView):
 
     async def chosen(self, interaction: discord.Interaction[MusicQueueBot], public_id: str) -> None:
         """Show what can be done with the chosen song."""
+        self.stop()  # the redrawn page's view replaces this one; this one's timeout must not edit the message
         await show_history(interaction, self.page, edit=True, selected=public_id)
 
     async def _previous(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Newer songs."""
+        self.stop()  # the new page's view replaces this one; this one's timeout must not edit the message
         await show_history(interaction, self.page - 1, edit=True)
 
     async def _next(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """Older songs."""
+        self.stop()
         await show_history(interaction, self.page + 1, edit=True)
 
     async def _withdraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
@@ -347,6 +365,7 @@ async def show_history(
     chosen = next((s for s in subs if s.public_id == selected), None)
     view = HistoryView(interaction.user.id, page, total, subs, selected=chosen)
     content = note or (f"Selected {chosen.display_id} **{queue_ui.song(chosen)}**." if chosen else None)
+    view.shown_by(interaction)
     if edit:
         await update(interaction, content if content is not None else REMOVE, embed=embed, view=view)
     else:
@@ -390,7 +409,9 @@ class PortalView(BaseView):
         if not rows:
             await respond(interaction, "You have no earlier submissions yet.")
             return
-        await respond(interaction, "Choose a song to submit again:", view=ResubmitPicker(interaction.user.id, rows))
+        picker = ResubmitPicker(interaction.user.id, rows)
+        picker.shown_by(interaction)
+        await respond(interaction, "Choose a song to submit again:", view=picker)
 
 
 def portal_embed() -> discord.Embed:

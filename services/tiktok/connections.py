@@ -138,3 +138,8 @@ class LiveConnections:
                 await self.sessions.end(guild_id)
             except Exception:
                 log.exception("ending the live session of guild %s failed", guild_id)
+        for guild_id in self.sessions.simulating_guilds():
+            try:
+                await self.sessions.end_simulation(guild_id)
+            except Exception:
+                log.exception("ending the simulation session of guild %s failed", guild_id)

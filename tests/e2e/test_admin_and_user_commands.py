@@ -246,7 +246,7 @@ async def test_tiktok_simulate_moves_points_and_is_marked_in_the_recap(bot_env: 
     refused = await bot_env.member.slash_sub(general, "tiktok", "simulate", kind="like", handle="fan.one", amount=5)
     assert "Only admins" in refused.text()
     done = await bot_env.admin.slash_sub(general, "tiktok", "simulate", kind="gift", handle="@Fan.One", amount=40)
-    assert "Simulated a gift from @fan.one" in done.text()
+    await done.wait_text("Simulated a gift from @fan.one")
     await bot_env.settle()
     assert (await bot_env.bot.db.get_handle(bot_env.guild_id, "fan.one")).counts.coins == 40
     ended = await bot_env.admin.slash_sub(general, "tiktok", "disconnect")
@@ -254,7 +254,7 @@ async def test_tiktok_simulate_moves_points_and_is_marked_in_the_recap(bot_env: 
     metrics = bot_env.channels["metrics"]
     await bot_env.fake.wait_for(lambda: bot_env.fake.channel_messages(metrics), 5, "the recap")
     recap = bot_env.fake.channel_messages(metrics)[-1]["embeds"][0]
-    assert "simulated" in recap["description"]
+    assert recap["title"] == "🧪 Simulation recap" and "Simulated engagement only" in recap["description"]
 
 
 async def test_portal_history_button_and_history_paging(bot_env: BotEnv) -> None:

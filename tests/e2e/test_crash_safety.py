@@ -88,8 +88,8 @@ async def test_sigkill_mid_burst_loses_nothing_confirmed(tmp_path: Path) -> None
             for _ in range(30):
                 try:
                     rec = await admin.slash_sub(general, "tiktok", "simulate", kind="like", handle="crowd", amount=1)
-                    if "Simulated" in rec.text():
-                        simulated.append(time.monotonic())
+                    await rec.wait_text("Simulated")  # deferred: the answer is the followup
+                    simulated.append(time.monotonic())
                 except (AssertionError, TimeoutError):
                     return
                 await asyncio.sleep(0.02)

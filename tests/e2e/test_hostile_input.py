@@ -95,6 +95,8 @@ def _no_unhandled(caplog: pytest.LogCaptureFixture) -> None:
 async def _modal(env: BotEnv, artist: str, title: str, link: str, note: str, handle: str | None = None):
     options = {"tiktok_handle": handle} if handle else {}
     opened = await env.member.slash(env.channels["general"], "submit", **options)
+    if opened.modal is None:
+        return opened  # refused before the form opened (a bad handle: issue 11 B11)
     ids = [row["components"][0]["custom_id"] for row in opened.modal["components"]]
     return await env.member.submit_modal(opened, dict(zip(ids, [artist, title, link, note], strict=True)))
 

@@ -167,3 +167,30 @@ async def test_tiktok_commands_are_admin_only_and_not_found_is_clear(live_env) -
     assert "Only admins" in refused.text()
     missing = await env.admin.slash_sub(env.channels["general"], "tiktok", "connect", username="nobody.here")
     await missing.wait_text("was not found", CHILD_START)
+
+
+async def test_simulating_during_a_live_stays_out_of_its_recap_and_disconnect_ends_both(live_env) -> None:
+    # Issue 12 point 5: a simulation has its own session, even while a real live runs.
+    env, tiktok = live_env
+    tiktok.host("streamer", live=True)
+    general = env.channels["general"]
+    record = await env.admin.slash_sub(general, "tiktok", "connect", username="@Streamer")
+    await record.wait_text("Connecting to @streamer", timeout=CHILD_START)
+    await tiktok.wait_connected()
+    await env.fake.wait_for(lambda: env.bot.sessions.current(env.guild_id) is not None, 5, "the live session")
+    await tiktok.push(like(user("Real.Fan", 7), 5, 5, 1))
+    simulated = await env.admin.slash_sub(general, "tiktok", "simulate", kind="gift", handle="tester", amount=300)
+    await simulated.wait_text("promotes no song")
+    ended = await env.admin.slash_sub(general, "tiktok", "disconnect")
+    await ended.wait_text("Ended the simulation session", timeout=10)
+    assert "Disconnected from TikTok LIVE" in ended.text()
+    await env.fake.wait_for(lambda: len(embeds_in(env, "metrics")) >= 2, 10, "two recaps")
+    recaps = {e["title"]: e for e in embeds_in(env, "metrics")}
+    live_recap, simulation_recap = recaps["📊 Live recap: @streamer"], recaps["🧪 Simulation recap"]
+    live_text = str(live_recap)
+    assert "real.fan" in live_text and "tester" not in live_text
+    assert "tester" in str(simulation_recap) and "Simulated engagement only" in simulation_recap["description"]
+    files = [a for m in env.fake.channel_messages(env.channels["metrics"]) for a in m.get("attachments", [])]
+    sim_csv = next(a for a in files if "simulation" in a["filename"])
+    rows = list(csv.DictReader(io.StringIO(env.fake.attachments[sim_csv["id"]].decode())))
+    assert [(r["handle"], r["simulated"]) for r in rows] == [("tester", "yes")]
