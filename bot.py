@@ -49,7 +49,7 @@ from services.positions import PositionMemory
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
 from services.web_access import WebAccess
-from ui import expiry, queue_ui, submission_ui
+from ui import expiry, queue_ui, setup_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.live_status import LiveStatusBoard
@@ -269,7 +269,7 @@ class MusicQueueBot(commands.Bot):
         So a button on a message posted before a restart (or a cog reload) answers at once: discord.py
         dispatches a click by its custom id to whatever is registered for it.
         """
-        for view_class in (*queue_ui.PERSISTENT_VIEWS, *submission_ui.PERSISTENT_VIEWS):
+        for view_class in (*queue_ui.PERSISTENT_VIEWS, *submission_ui.PERSISTENT_VIEWS, *setup_ui.PERSISTENT_VIEWS):
             self.add_view(view_class())
         self.add_dynamic_items(*queue_ui.DYNAMIC_ITEMS)
 

@@ -2,14 +2,16 @@
 
 Publishers know nothing of who listens. A subscriber is a plain callable that must not block (it schedules
 its own work, usually through a ``services.refresh.Coalescer``); a failing subscriber is logged and never
-stops the others or the publisher. Events are frozen dataclasses that carry the guild they concern, so a
+stops the others or the publisher (``Subscription`` gives a subscriber its callbacks, the tasks they start
+and one ``close`` for both). Events are frozen dataclasses that carry the guild they concern, so a
 subscriber can never confuse one guild's change with another's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -161,3 +163,59 @@ class ChangeFeed:
     def subscriber_count(self) -> int:
         """How many subscriptions are active (a cog reload must not leave extra ones)."""
         return len(self._subscribers)
+
+
+class Subscription:
+    """One subscriber's hold on the feed: its callbacks, the tasks they started, and one ``close`` for both.
+
+        Feed callbacks must not block, so a subscriber with work to await per event runs it as a task
+        (``spawn_on``). The subscription keeps a reference to every such task (the event loop keeps only weak
+        ones, so an unreferenced task can vanish mid-run), logs a task's failure under the task's name (the
+    subscriber, the event kind, the guild),
+        and on ``close`` unsubscribes everything first and then waits for the tasks still running, so nothing
+        new starts while the subscriber shuts down and nothing it started is cut off.
+    """
+
+    def __init__(self, feed: ChangeFeed, name: str) -> None:
+        self.feed = feed
+        self.name = name
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is subscribed (so a ``start`` that subscribes can be idempotent)."""
+        return bool(self._unsubscribe)
+
+    def on(self, kind: type[E], callback: Callable[[E], None]) -> None:
+        """Call ``callback(event)`` for every event of ``kind``, synchronously: it must not block."""
+
+        def deliver(event: FeedEvent) -> None:
+            if isinstance(event, kind):  # always: the feed delivers only ``kind``; this narrows the type
+                callback(event)
+
+        self._unsubscribe.append(self.feed.subscribe(deliver, kind))
+
+    def spawn_on(self, kind: type[E], handler: Callable[[E], Coroutine[object, object, None]]) -> None:
+        """Run ``handler(event)`` as a task for every event of ``kind``; a failure is logged, never raised."""
+        self.on(kind, lambda event: self.spawn(handler(event), f"{self.name}-{type(event).__name__}-{event.guild_id}"))
+
+    def spawn(self, work: Coroutine[object, object, None], name: str) -> None:
+        """Run ``work`` as a task that ``close`` waits for; its failure is logged with the task's name."""
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # One event's failure must not stop the next; the traceback says what went wrong.
+            log.error("%s: %s failed", self.name, task.get_name(), exc_info=exc)
+
+    async def close(self) -> None:
+        """Unsubscribe everything (idempotent), then wait for the tasks still running."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 
-from services.feed import ChangeFeed, FeedEvent, LiveStarted, QueueChanged, ScoresChanged
+from services.feed import ChangeFeed, FeedEvent, LiveStarted, QueueChanged, ScoresChanged, Subscription
 
 
 def test_delivers_by_kind_in_order() -> None:
@@ -50,3 +51,54 @@ def test_unsubscribe_is_idempotent() -> None:
     feed.publish(QueueChanged(1))
     assert got == []
     assert feed.subscriber_count == 0
+
+
+async def test_subscription_runs_each_event_as_a_task_and_close_waits_for_them() -> None:
+    feed = ChangeFeed()
+    sub = Subscription(feed, "test")
+    release = asyncio.Event()
+    done: list[int] = []
+    heard: list[int] = []
+
+    async def slow(event: QueueChanged) -> None:
+        await release.wait()
+        done.append(event.guild_id)
+
+    sub.on(ScoresChanged, lambda event: heard.append(event.guild_id))
+    sub.spawn_on(QueueChanged, slow)
+    assert sub.active and feed.subscriber_count == 2
+    feed.publish(QueueChanged(1))
+    feed.publish(ScoresChanged(2))
+    feed.publish(LiveStarted(3, 9, "host"))  # neither kind: nobody hears it
+    assert heard == [2] and done == []
+    closing = asyncio.create_task(sub.close())
+    await asyncio.sleep(0)
+    assert feed.subscriber_count == 0 and not sub.active  # unsubscribed at once...
+    feed.publish(QueueChanged(4))  # ...so nothing new starts while closing
+    assert not closing.done()  # ...and the running task is waited for, not cut off
+    release.set()
+    await closing
+    assert done == [1]
+    await sub.close()  # idempotent
+
+
+async def test_a_failing_task_is_logged_with_its_event_and_the_next_event_still_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    feed = ChangeFeed()
+    sub = Subscription(feed, "test")
+    done: list[int] = []
+
+    async def handler(event: QueueChanged) -> None:
+        if event.guild_id == 1:
+            raise RuntimeError("boom")
+        done.append(event.guild_id)
+
+    sub.spawn_on(QueueChanged, handler)
+    with caplog.at_level(logging.ERROR, logger="services.feed"):
+        feed.publish(QueueChanged(1))
+        feed.publish(QueueChanged(2))
+        await asyncio.sleep(0.01)
+        await sub.close()
+    assert done == [2]
+    assert "test: test-QueueChanged-1 failed" in caplog.text and "boom" in caplog.text

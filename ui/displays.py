@@ -39,7 +39,7 @@ import discord
 
 from errors import BotError
 from models import Display, DisplayKind
-from services.feed import QueueChanged
+from services.feed import QueueChanged, Subscription
 from services.log_context import set_guild
 from services.refresh import Coalescer
 from ui import queue_ui
@@ -122,7 +122,8 @@ class DisplayManager:
         self._startup: asyncio.Task[None] | None = None
         self._startup_requested = False
         self._closed = False
-        self._unsubscribe = bot.feed.subscribe(lambda event: self.request(event.guild_id), QueueChanged)
+        self._feed = Subscription(bot.feed, "displays")
+        self._feed.on(QueueChanged, lambda event: self.request(event.guild_id))
 
     # ------------------------------------------------------------------ asking for refreshes
 
@@ -520,7 +521,7 @@ class DisplayManager:
     async def close(self) -> None:
         """Stop listening and cancel pending refreshes (idempotent)."""
         self._closed = True
-        self._unsubscribe()
+        await self._feed.close()
         for handle in self._retries.values():
             handle.cancel()
         self._retries.clear()

@@ -12,12 +12,9 @@ what matters during a live: viewers now, likes, coins, songs played and time liv
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import discord
 
-from services.feed import ChangeFeed, FeedEvent, LiveEnded, LiveStatusChanged
+from services.feed import ChangeFeed, LiveEnded, LiveStatusChanged, Subscription
 from services.live_sessions import LiveFigures, LiveSessionService
 from services.refresh import Coalescer
 from services.tiktok.connections import LiveConnections
@@ -39,30 +36,23 @@ class LiveStatusBoard:
         self.feed = feed
         self._messages: dict[int, tuple[int, int]] = {}
         self._edits: Coalescer[int] = Coalescer(self._edit, EDIT_WINDOW)
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._feed = Subscription(feed, "live-status")
         self._ended: dict[int, discord.Embed] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         """Follow the connections' state changes and the ends of lives (idempotent)."""
-        if not self._unsubscribe:
-            self._unsubscribe.append(self.feed.subscribe(self._changed, LiveStatusChanged))
-            self._unsubscribe.append(self.feed.subscribe(self._live_ended, LiveEnded))
+        if not self._feed.active:
+            self._feed.on(LiveStatusChanged, self._changed)
+            self._feed.on(LiveEnded, self._live_ended)
 
     async def close(self) -> None:
         """Stop following, finish the end summaries being written, and drop pending edits."""
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._feed.close()
         await self._edits.close()
 
-    def _live_ended(self, event: FeedEvent) -> None:
-        if event.guild_id in self._messages and isinstance(event, LiveEnded):
-            task = asyncio.create_task(self._summarize(event), name=f"live-summary-{event.guild_id}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _live_ended(self, event: LiveEnded) -> None:
+        if event.guild_id in self._messages:  # only a guild with a status message has one to summarize
+            self._feed.spawn(self._summarize(event), f"live-summary-{event.guild_id}")
 
     async def _summarize(self, event: LiveEnded) -> None:
         """Turn the status message into the ended live's summary, with where its recap went."""
@@ -75,7 +65,7 @@ class LiveStatusBoard:
         self._ended[event.guild_id] = tiktok_ui.ended_embed(host, figures, note, event.session_id)
         await self._edit(event.guild_id)
 
-    def _changed(self, event: FeedEvent) -> None:
+    def _changed(self, event: LiveStatusChanged) -> None:
         if event.guild_id in self._messages:
             self._edits.request(event.guild_id)
 

@@ -10,15 +10,15 @@ disabled, because most of it carries user text (song titles, names).
 The notifier also subscribes to the change feed for what members and admins are told about without
 asking: a gift that promoted a song (DM plus a debug note), a verified handle (DM), a live connected
 (green embed) or dropped (orange embed), and the recap of every ended live (metrics channel). Feed
-subscribers must not block, so each of those runs as a task the notifier keeps and awaits on ``close``.
+subscribers must not block, so each of those runs as a task of the notifier's ``Subscription``, awaited
+on ``close``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict
 
 import discord
 
@@ -26,7 +26,7 @@ from database import Database
 from errors import NotFoundError
 from services.analytics import play_report, summarize
 from services.charts import session_chart
-from services.feed import ChangeFeed, FeedEvent, GiftPromoted, HandleVerified, LiveConnected, LiveDropped, LiveEnded
+from services.feed import ChangeFeed, GiftPromoted, HandleVerified, LiveConnected, LiveDropped, LiveEnded, Subscription
 from ui import limits, tiktok_ui
 from ui.metrics_ui import recap_messages
 from ui.respond import NO_MENTIONS
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from services.queue import QueueService
 
 log = logging.getLogger(__name__)
-
-_E = TypeVar("_E", bound=FeedEvent)
 
 
 class _Post(TypedDict, total=False):
@@ -60,8 +58,7 @@ class Notifier:
         self.db = db
         self.feed = feed
         self.queue = queue
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._unsubscribe: list[Callable[[], None]] = []
+        self._feed = Subscription(feed, "notify")
         self.failures = 0
         # Where each ended session's recap went, in words (for /tiktok disconnect and the status message).
         self._recaps: dict[int, asyncio.Future[str]] = {}
@@ -70,38 +67,17 @@ class Notifier:
 
     def start(self) -> None:
         """Subscribe to the feed events that someone is told about (idempotent)."""
-        if self._unsubscribe:
+        if self._feed.active:
             return
-        self._listen(GiftPromoted, self._gift_promoted)
-        self._listen(HandleVerified, self._handle_verified)
-        self._listen(LiveConnected, self._live_connected)
-        self._listen(LiveDropped, self._live_dropped)
-        self._listen(LiveEnded, self._live_ended)
+        self._feed.spawn_on(GiftPromoted, self._gift_promoted)
+        self._feed.spawn_on(HandleVerified, self._handle_verified)
+        self._feed.spawn_on(LiveConnected, self._live_connected)
+        self._feed.spawn_on(LiveDropped, self._live_dropped)
+        self._feed.spawn_on(LiveEnded, self._live_ended)
 
     async def close(self) -> None:
         """Stop listening and wait for what is being sent."""
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    def _listen(self, kind: type[_E], handler: Callable[[_E], Awaitable[None]]) -> None:
-        def spawn(event: FeedEvent) -> None:
-            if not isinstance(event, kind):  # never: the feed delivers only ``kind``; narrows the type
-                return
-            task = asyncio.create_task(self._run(handler, event), name=f"notify-{type(event).__name__}")
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-        self._unsubscribe.append(self.feed.subscribe(spawn, kind))
-
-    @staticmethod
-    async def _run(handler: Callable[[_E], Awaitable[None]], event: _E) -> None:
-        try:
-            await handler(event)
-        except Exception:
-            log.exception("notifying about %s in guild %s failed", type(event).__name__, event.guild_id)
+        await self._feed.close()
 
     # ------------------------------------------------------------------ sending
 

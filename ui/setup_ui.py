@@ -2,15 +2,16 @@
 
 The setup wizard is one ephemeral message: pick which channel to replace, pick an existing channel for it,
 pick an existing reviewer role, then **Set up** (anything not picked is created). The settings panel is a
-persistent view (stable custom ids, registered before connecting), so its select still works on an old
-ephemeral message after a restart; every click checks the admin role again. Changing a value opens a modal
-prefilled with the current value; the value is validated by ``services.settings``.
+persistent view (stable custom ids, registered by ``bot.py`` before connecting), so its select still works
+on an old ephemeral message after a restart or a cog reload; every click checks the admin role again.
+Changing a value opens a modal prefilled with the current value; the value is validated by
+``services.settings``. What the buttons, the select and the modal do is in ``ui.setup_actions`` (the one
+dispatch pattern, see ``ui.queue_actions``); these classes only hold the picks and call it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, cast
 
 import discord
@@ -19,9 +20,9 @@ from errors import ValidationError
 from models import GuildSettings
 from services import settings as registry
 from services.setup import LAYOUT, Checklist, Mark, Report
-from ui import limits
+from ui import limits, setup_actions
 from ui.checks import check_admin
-from ui.respond import BaseModal, BaseView, Denied, guild_id_of, respond, update
+from ui.respond import BaseModal, BaseView, Denied, guild_id_of, update
 
 if TYPE_CHECKING:
     from bot import MusicQueueBot
@@ -41,23 +42,15 @@ ADMIN_STEPS = (
 )
 
 
-def _bot(interaction: discord.Interaction[MusicQueueBot]) -> MusicQueueBot:
-    return interaction.client
-
-
 # ---------------------------------------------------------------------- /setup run
-
-
-Runner = Callable[["discord.Interaction[MusicQueueBot]", dict[str, int], int | None], Awaitable[None]]
 
 
 class SetupWizard(BaseView):
     """The ephemeral /setup message: optional picks of existing channels and role, then Set up."""
 
-    def __init__(self, owner_id: int, run: Runner) -> None:
+    def __init__(self, owner_id: int) -> None:
         super().__init__(timeout=600)
         self.owner_id = owner_id
-        self.run = run
         self.slot: str = LAYOUT[0].key
         self.picks: dict[str, int] = {}
         self.role_id: int | None = None
@@ -105,8 +98,7 @@ class SetupWizard(BaseView):
         return True
 
     async def _redraw(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
-        bot = _bot(interaction)
-        settings = await bot.db.get_settings(guild_id_of(interaction))
+        settings = await interaction.client.db.get_settings(guild_id_of(interaction))
         for option in cast("discord.ui.Select[SetupWizard]", self.slot_select).options:
             option.default = option.value == self.slot
         await update(interaction, embed=self.embed(settings, interaction.guild), view=self)
@@ -150,7 +142,7 @@ class SetupWizard(BaseView):
     async def go(self, interaction: discord.Interaction[MusicQueueBot], button: discord.ui.Button[SetupWizard]) -> None:
         """Run the setup with the picks (the answer replaces this message with the checklist)."""
         self.stop()
-        await self.run(interaction, dict(self.picks), self.role_id)
+        await setup_actions.run_from_wizard(interaction, dict(self.picks), self.role_id)
 
     @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary, row=3)
     async def cancel(
@@ -232,10 +224,7 @@ class SettingsPanelView(BaseView):
         self, interaction: discord.Interaction[MusicQueueBot], select: discord.ui.Select[SettingsPanelView]
     ) -> None:
         """Open the modal for the chosen setting (admins only, checked on every click)."""
-        await check_admin(interaction)
-        spec = registry.spec(select.values[0])
-        settings = await _bot(interaction).db.get_settings(guild_id_of(interaction))
-        await interaction.response.send_modal(SettingModal(spec, getattr(settings, spec.key)))
+        await setup_actions.pick_setting(interaction, select.values[0])
 
 
 class SettingModal(BaseModal):
@@ -257,23 +246,7 @@ class SettingModal(BaseModal):
 
     async def on_submit(self, interaction: discord.Interaction[MusicQueueBot]) -> None:  # type: ignore[override]  # client-generic hook, see ui/respond.py
         """Validate, store, confirm (the setting's effect applies at once)."""
-        await check_admin(interaction)
-        bot = _bot(interaction)
-        value = self.spec.parse(self.value.value or "")
-        cog = bot.get_cog("Setup")
-        apply = getattr(cog, "apply_setting", None)
-        if apply is None:
-            await bot.db.update_settings(
-                guild_id_of(interaction), weights=None, gift_tiers=None, **{self.spec.key: value}
-            )
-        else:
-            await apply(guild_id_of(interaction), self.spec.key, value)
-        note = "" if self.spec.built else " (stored; the feature that uses it is not built yet)"
-        await respond(
-            interaction,
-            f"✅ **{self.spec.label}** is now {self.spec.describe(value)} "
-            f"(default {self.spec.describe(self.spec.default)}){note}.",
-        )
+        await setup_actions.submit_setting(interaction, self.spec, self.value.value or "")
 
 
 PERSISTENT_VIEWS: tuple[type[discord.ui.View], ...] = (SettingsPanelView,)

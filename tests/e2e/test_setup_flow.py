@@ -17,6 +17,7 @@ from services import settings as registry
 from services.setup import CATEGORY_NAME, LAYOUT, REVIEWER_ROLE_NAME
 from tests.conftest import BotEnv
 from tests.fakediscord.guildadmin import GuildAdmin, channel_permissions
+from ui import setup_actions
 from ui.setup_ui import ADMIN_STEPS, SETTINGS_PICK_ID, WELCOME
 
 VIEW, SEND, PIN = perms.VIEW_CHANNEL.bit, perms.SEND_MESSAGES.bit, perms.PIN_MESSAGES.bit
@@ -248,13 +249,12 @@ async def test_welcome_goes_to_the_system_channel_else_the_owner_and_help_starts
 ) -> None:
     env, fake = bot_env, bot_env.fake
     guild = env.bot.get_guild(env.guild_id)
-    cog = env.bot.get_cog("Setup")
     guild._system_channel_id = int(env.channels["general"])  # what GUILD_CREATE of a new server carries
-    await cog.welcome(guild)
+    await setup_actions.welcome(env.bot, guild)
     assert [m["content"] for m in fake.channel_messages(env.channels["general"])] == [WELCOME]
     guild._system_channel_id = None
     guild.owner_id = env.admin.id
-    await cog.welcome(guild)
+    await setup_actions.welcome(env.bot, guild)
     dm = fake.dm_channel_of(env.admin.user_id)
     assert [m["content"] for m in fake.channel_messages(dm)] == [WELCOME]
     assert "/setup run" in WELCOME
@@ -288,9 +288,9 @@ async def test_start_up_check_posts_problems_to_the_debug_channel_once_else_dms_
     await env.bot.db.update_settings(env.guild_id, debug_channel_id=None, now_playing_channel_id=31337)
     guild = env.bot.get_guild(env.guild_id)
     guild.owner_id = env.admin.id
-    await cog.report_problems(guild)
+    await setup_actions.report_problems(env.bot, guild)
     await env.bot.db.update_settings(env.guild_id, bookmark_channel_id=31338)
-    await cog.report_problems(guild)
+    await setup_actions.report_problems(env.bot, guild)
     dms = fake.channel_messages(fake.dm_channel_of(env.admin.user_id))
     assert len(dms) == 1 and "deleted" in dms[0]["content"]
 
@@ -358,8 +358,9 @@ async def test_two_runs_at_once_create_everything_once(bot_env: BotEnv) -> None:
     env = bot_env
     await fresh_guild(env)
     guild = env.bot.get_guild(env.guild_id)
-    cog = env.bot.get_cog("Setup")
-    first, second = await asyncio.gather(cog.run_setup(guild, {}, None), cog.run_setup(guild, {}, None))
+    first, second = await asyncio.gather(
+        setup_actions.run_setup(env.bot, guild, {}, None), setup_actions.run_setup(env.bot, guild, {}, None)
+    )
     assert first.changed and not second.changed
     assert len(setup_channels(env)) == len(LAYOUT)
     assert len([r for r in env.fake.roles.values() if r["name"] == REVIEWER_ROLE_NAME]) == 1
@@ -379,3 +380,32 @@ async def test_the_same_channel_cannot_be_picked_for_two_slots(bot_env: BotEnv) 
     other = env.fake.member("otto", admin=True)
     foreign = await other.click(env.fake.messages[wizard["id"]], other.find_custom_id(wizard, "Set up"))
     assert "Only the admin who opened this menu" in await foreign.wait_text("Only the admin")
+
+
+async def test_an_open_wizard_and_settings_panel_work_with_the_setup_cog_unloaded_and_reloaded(
+    bot_env: BotEnv,
+) -> None:
+    env = bot_env
+    await fresh_guild(env)
+    general = env.channels["general"]
+    opened = await env.admin.slash(general, "setup", "run")
+    wizard = opened.messages()[0]
+    panel = (await env.admin.slash(general, "settings")).messages()[0]
+    await env.bot.unload_extension("cogs.setup")
+    assert env.bot.get_cog("Setup") is None
+    # The panel's select and modal still answer, and the setting's effect still applies at once.
+    picked = await env.admin.select(panel, SETTINGS_PICK_ID, ["display_refresh_seconds"])
+    assert picked.modal is not None
+    accepted = await env.admin.submit_modal(picked, {"value": "42"})
+    await accepted.wait_text("✅")
+    assert (await env.bot.db.get_settings(env.guild_id)).display_refresh_seconds == 42
+    assert env.bot.displays.window_of(env.guild_id) == 42
+    # The wizard opened before the unload still sets everything up.
+    click = await env.admin.click(env.fake.messages[wizard["id"]], env.admin.find_custom_id(wizard, "Set up"))
+    text = await click.wait_text("Setup finished", timeout=30)
+    assert "❌" not in text and sorted(setup_channels(env)) == sorted(plan.name for plan in LAYOUT)
+    # Loaded again, a new run finds everything in place.
+    await env.bot.load_extension("cogs.setup")
+    reopened = (await env.admin.slash(general, "setup", "run")).messages()[0]
+    second = await env.admin.click(reopened, env.admin.find_custom_id(reopened, "Set up"))
+    assert "Nothing needed changing" in await second.wait_text("Setup finished", timeout=30)
