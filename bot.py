@@ -52,6 +52,7 @@ from services.web_access import WebAccess
 from ui import expiry, queue_ui, setup_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
+from ui.leaderboard_ui import LeaderboardButton
 from ui.live_status import LiveStatusBoard
 from ui.notifier import Notifier
 from ui.respond import NO_MENTIONS, report_error
@@ -271,7 +272,7 @@ class MusicQueueBot(commands.Bot):
         """
         for view_class in (*queue_ui.PERSISTENT_VIEWS, *submission_ui.PERSISTENT_VIEWS, *setup_ui.PERSISTENT_VIEWS):
             self.add_view(view_class())
-        self.add_dynamic_items(*queue_ui.DYNAMIC_ITEMS)
+        self.add_dynamic_items(*queue_ui.DYNAMIC_ITEMS, LeaderboardButton)
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()

@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from ui.leaderboard_ui import LeaderboardButton, board_for, leaderboard_embed, leaderboard_view
+from ui.leaderboard_ui import board_for, leaderboard_embed, leaderboard_view
 from ui.respond import respond
 
 if TYPE_CHECKING:
@@ -25,14 +25,6 @@ class Leaderboard(commands.Cog):
 
     def __init__(self, bot: MusicQueueBot) -> None:
         self.bot = bot
-
-    async def cog_load(self) -> None:
-        """The page buttons answer on any copy of the answer, also after a restart."""
-        self.bot.add_dynamic_items(LeaderboardButton)
-
-    async def cog_unload(self) -> None:
-        """Stop answering page buttons."""
-        self.bot.remove_dynamic_items(LeaderboardButton)
 
     @app_commands.command(name="leaderboard")
     @app_commands.describe(scope="This live (the default) or every live added up")

@@ -90,6 +90,8 @@ async def test_leaderboard_command_pages_and_switches_scope(bot_env: BotEnv) -> 
     assert answer.ephemeral and "last live" in text and "Page 1/2" in text
     assert "🥇 **@fan00**" in text and "#12 of 12 · @fan11 · 189 pts" in text
     page = answer.messages()[0]
+    # The page buttons belong to the bot, not to the cog: unloading the cog leaves them answering.
+    await bot_env.bot.unload_extension("cogs.leaderboard")
     second = await bot_env.member.click(page, "mq:lb:live:1")
     assert second.response_type == 7 and "Page 2/2" in second.text() and f"<@{bot_env.member.id}>" in second.text()
     overall = await bot_env.member.click(bot_env.fake.messages[page["id"]], "mq:lb:all:0")
