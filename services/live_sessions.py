@@ -69,6 +69,8 @@ class LiveSessionService:
         self.sleep = sleep
         self._open: dict[int, LiveSession] = {}
         self._grace: dict[int, asyncio.Task[None]] = {}
+        # When a held session's live was last seen: if it never comes back, the session ends there.
+        self._dropped_at: dict[int, float] = {}
         self._viewers: dict[int, int] = {}
         self._simulations: dict[int, LiveSession] = {}  # /tiktok simulate: never a real live's session
 
@@ -91,6 +93,7 @@ class LiveSessionService:
         if waiting is not None:
             waiting.cancel()
             if session is not None and session.host == host and not session.simulated:
+                self._dropped_at.pop(guild_id, None)
                 self.writer.set_session(guild_id, session.id)
                 log.info("live session %s continues for @%s in guild %s", session.id, host, guild_id)
                 return Connected(session, resumed=True)
@@ -105,6 +108,7 @@ class LiveSessionService:
         session = self._open.get(guild_id)
         if session is None or session.simulated:
             return session
+        self._dropped_at[guild_id] = self.clock()
         await self.writer.flush()
         grace = float(await self.grace_seconds(guild_id))
         previous = self._grace.pop(guild_id, None)
@@ -196,17 +200,22 @@ class LiveSessionService:
         )
 
     async def end(self, guild_id: int, *, reason: str = "ended") -> SessionSummary | None:
-        """Flush what is buffered, close the session and return its recap (None if none was open)."""
+        """Flush what is buffered, close the session and return its recap (None if none was open).
+
+        A session held after a drop ends at the drop (its live was not seen again), so the recap's length
+        and chart do not count the grace window.
+        """
         waiting = self._grace.pop(guild_id, None)
         if waiting is not None and waiting is not asyncio.current_task():
             waiting.cancel()
         session = self._open.pop(guild_id, None)
         self._viewers.pop(guild_id, None)
+        dropped_at = self._dropped_at.pop(guild_id, None)
         if session is None:
             return None
         await self.writer.flush()
         self.writer.set_session(guild_id, None)
-        await self.db.end_session(session.id, self.clock())
+        await self.db.end_session(session.id, self.clock() if dropped_at is None else dropped_at)
         log.info("live session %s ended for guild %s", session.id, guild_id)
         self.feed.publish(LiveEnded(guild_id, session.id, reason=reason))
         return await summarize(self.db, session.id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from database import Database
 from models import EngagementEvent, EventKind
 from services.engagement import EngagementWriter
@@ -88,7 +90,9 @@ async def test_no_reconnect_within_the_grace_window_ends_the_session(
     gate = Gate()
     sessions = _service(db, queue, clock, gate)
     first = await sessions.connected(GUILD, "host", 1)
+    dropped_at = clock()
     await sessions.dropped(GUILD)
+    clock.advance(60)  # the window runs out with nothing from the live
     gate.release.set()
     for _ in range(500):  # the expiry ends the session in the background: wait for it, boundedly
         if sessions.current(GUILD) is None and ended:
@@ -96,6 +100,8 @@ async def test_no_reconnect_within_the_grace_window_ends_the_session(
         await asyncio.sleep(0.01)
     assert gate.asked == [60.0] and sessions.current(GUILD) is None
     assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "expired")]
+    # The live was last seen at the drop: the recap's length and chart end there, not a window later.
+    assert (await db.get_session(first.session.id)).ended_at == pytest.approx(dropped_at, abs=1)  # ticks apart
     later = await sessions.connected(GUILD, "host", 1)
     assert not later.resumed and later.session.id != first.session.id
     await sessions.close()
@@ -104,9 +110,34 @@ async def test_no_reconnect_within_the_grace_window_ends_the_session(
 async def test_a_different_host_after_a_drop_is_a_new_live(db: Database, queue: QueueService, clock: FakeClock) -> None:
     sessions = _service(db, queue, clock, Gate())
     first = await sessions.connected(GUILD, "host", 1)
+    dropped_at = clock()
     await sessions.dropped(GUILD)
+    clock.advance(30)
     other = await sessions.connected(GUILD, "someone.else", 5)
-    assert not other.resumed and (await db.get_session(first.session.id)).ended_at is not None
+    assert not other.resumed
+    assert (await db.get_session(first.session.id)).ended_at == pytest.approx(dropped_at, abs=1)
+    await sessions.close()
+
+
+async def test_a_disconnect_during_the_grace_window_ends_the_live_at_its_drop(
+    db: Database, queue: QueueService, clock: FakeClock
+) -> None:
+    sessions = _service(db, queue, clock, Gate())
+    first = await sessions.connected(GUILD, "host", 1)
+    clock.advance(600)
+    dropped_at = clock()
+    await sessions.dropped(GUILD)
+    clock.advance(90)  # then someone gives up waiting: /tiktok disconnect
+    summary = await sessions.end(GUILD)
+    assert summary.session.ended_at == pytest.approx(dropped_at, abs=1) and not sessions.reconnecting(GUILD)
+    # A session that came back and then ended is over when it ends, not at its old drop.
+    again = await sessions.connected(GUILD, "host", 1)
+    await sessions.dropped(GUILD)
+    clock.advance(20)
+    assert (await sessions.connected(GUILD, "host", 1)).resumed
+    clock.advance(100)
+    assert again.session.id != first.session.id
+    assert (await sessions.end(GUILD)).session.ended_at == pytest.approx(clock(), abs=1)
     await sessions.close()
 
 

@@ -9,8 +9,8 @@ It serves, on one aiohttp server:
   with SIGI_STATE) and the webcast ``/webcast/room/check_alive/``;
 * the webcast websocket ``/ws``: binary ``WebcastPushFrame``s (payload_type ``msg``, gzip-compressed
   ``ProtoMessageFetchResult``); it records the client's ``im_enter_room`` / ``hb`` / ``ack`` frames, can
-  refuse the handshake (400 or 200 -> ``WebcastBlockedError``) and close with any code (1000 clean, 1011
-  abnormal).
+  refuse the handshake (400 or 200 -> ``WebcastBlockedError``), close with any code (1000 clean, 1011
+  abnormal) and drop the connection without any close frame (``drop_sockets``: a network cut, 1006).
 
 Point the client at it with ``SIGN_API_URL=fake.base_url``, ``WebDefaults.tiktok_app_url = fake.base_url``
 and ``WebDefaults.tiktok_webcast_url = fake.webcast_url`` (the ``fake_tiktok`` fixture does all three).
@@ -92,6 +92,7 @@ class FakeTikTok:
     backlog: list[Message] = field(default_factory=list)
     port: int = 0
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    _transports: dict[int, asyncio.BaseTransport] = field(default_factory=dict)
     _runner: web.AppRunner | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -190,6 +191,20 @@ class FakeTikTok:
         for ws in list(self._sockets):
             await ws.close(code=code)
 
+    async def drop_sockets(self) -> int:
+        """Cut every client connection at the TCP level, with no close frame and no live-end message.
+
+        What a network drop looks like to the client while the host is still live: the socket task raises
+        ``ConnectionClosedError`` (code 1006) and no ``DisconnectEvent`` is emitted. Returns how many were cut.
+        """
+        cut = 0
+        for ws in list(self._sockets):
+            transport = self._transports.get(id(ws))
+            if transport is not None and not ws.closed and not transport.is_closing():
+                transport.abort()
+                cut += 1
+        return cut
+
     # ------------------------------------------------------------------ routes
 
     async def _sign(self, request: web.Request) -> web.Response:
@@ -242,6 +257,8 @@ class FakeTikTok:
         await ws.prepare(request)
         self.ws_connections += 1
         self._sockets.append(ws)
+        if request.transport is not None:
+            self._transports[id(ws)] = request.transport
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.BINARY:
@@ -249,6 +266,7 @@ class FakeTikTok:
         finally:
             if ws in self._sockets:
                 self._sockets.remove(ws)
+            self._transports.pop(id(ws), None)
         return ws
 
 
