@@ -34,6 +34,7 @@ from services.feed import ChangeFeed
 from services.live_sessions import LiveSessionService
 from services.points import PointsService
 from services.queue import QueueService
+from services.tiktok.worker import LiveWorkerPool
 from ui.debug_log import DebugChannelHandler, DebugReporter
 from ui.displays import DisplayManager
 from ui.respond import NO_MENTIONS, report_error
@@ -135,6 +136,7 @@ class MusicQueueBot(commands.Bot):
     sessions: LiveSessionService
     displays: DisplayManager
     feed: ChangeFeed
+    tiktok: LiveWorkerPool
 
     def __init__(self, config: Config, *, force_sync: bool = False, **options: Any) -> None:
         intents = discord.Intents.default()
@@ -165,6 +167,7 @@ class MusicQueueBot(commands.Bot):
         self.engagement.start()
         self._start_debug_reporter()
         self.displays = DisplayManager(self, self.config.display_refresh_seconds)
+        self.tiktok = LiveWorkerPool(lambda: self.config)  # children start with the first live
         from ui.submission_ui import PERSISTENT_VIEWS as SUBMISSION_VIEWS
 
         # Registered before connecting, so buttons on old messages work right after a restart (SPEC 4);
@@ -237,6 +240,8 @@ class MusicQueueBot(commands.Bot):
                     await self.unload_extension(name)
                 except Exception:
                     log.exception("unloading %s failed", name)
+        if hasattr(self, "tiktok"):
+            await self.tiktok.close()  # lives the cog left (none normally), then the processes
         if hasattr(self, "engagement"):
             try:
                 await self.engagement.stop()

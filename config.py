@@ -41,6 +41,8 @@ class Config:
     engagement_flush_seconds: float = 1.0
     backup_interval_hours: float = 24.0
     backup_keep: int = 7
+    tiktok_workers: int = 0
+    """TikTok connection processes (``TIKTOK_WORKERS``); 0 means one per core."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -114,6 +116,7 @@ def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | 
         engagement_flush_seconds=_number(env, "ENGAGEMENT_FLUSH_SECONDS", 1.0, minimum=0.05),
         backup_interval_hours=_number(env, "BACKUP_INTERVAL_HOURS", 24.0),
         backup_keep=int(_number(env, "BACKUP_KEEP", 7, minimum=1)),
+        tiktok_workers=int(_number(env, "TIKTOK_WORKERS", 0)),
     )
 
 

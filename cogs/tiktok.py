@@ -1,7 +1,7 @@
 """The TikTok cog: ``/tiktok connect|status|disconnect|simulate`` and the live connection's Discord side.
 
 The connection itself is a service (``services.tiktok.live.LiveConnectionManager``, one per guild, run in a
-process of its own by ``services.tiktok.worker.LiveWorker`` so that decoding a busy live never delays an
+pool of processes by ``services.tiktok.worker.LiveWorkerPool`` so that decoding a busy live never delays an
 interaction); this cog wires its callbacks to the engagement writer, the session records and the Discord
 messages: a status message in the channel where the connect was asked (edited as the state changes, because
 interaction tokens expire), the green and orange embeds in the debug channel, and the recap in the metrics
@@ -84,9 +84,7 @@ class TikTok(commands.GroupCog, group_name="tiktok", group_description="Connect 
     def _manager(self, guild_id: int) -> _GuildLive:
         live = self.lives.get(guild_id)
         if live is None:
-            from services.tiktok.worker import LiveWorker
-
-            manager = LiveWorker(guild_id, self._listener(guild_id), config=self.bot.config)
+            manager = self.bot.tiktok.connection(guild_id, self._listener(guild_id))
             live = self.lives[guild_id] = _GuildLive(manager)
         return live
 

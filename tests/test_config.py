@@ -36,12 +36,14 @@ def test_every_variable_is_read() -> None:
             "TIKTOK_WEB_URL": "http://127.0.0.1:3",
             "TIKTOK_WEBCAST_URL": "http://127.0.0.1:3/webcast",
             "LOG_LEVEL": "debug",
+            "TIKTOK_WORKERS": "3",
         }
     )
     assert config.guild_id == 123 and config.database_path == Path("/tmp/x.db")
     assert config.discord_api_base_url == "http://127.0.0.1:1" and config.log_level == "DEBUG"
     assert config.sign_api_key == "key" and config.tiktok_webcast_url.endswith("/webcast")
     assert "key" not in repr(config) and "'t'" not in repr(config)
+    assert config.tiktok_workers == 3
 
 
 @pytest.mark.parametrize(
@@ -65,6 +67,7 @@ def test_env_example_documents_every_variable() -> None:
         "DISCORD_TOKEN", "GUILD_ID", "DATABASE_PATH", "DATA_DIR", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
         "SIGN_API_KEY", "SIGN_API_URL", "TIKTOK_WEB_URL", "TIKTOK_WEBCAST_URL", "LOG_LEVEL",
         "DISPLAY_REFRESH_SECONDS", "ENGAGEMENT_FLUSH_SECONDS", "BACKUP_INTERVAL_HOURS", "BACKUP_KEEP",
+        "TIKTOK_WORKERS",
     ]  # fmt: skip
     assert [n for n in names if f"\n{n}=" not in text] == []
 
