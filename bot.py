@@ -125,8 +125,12 @@ def apply_endpoint_overrides(config: Config) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord_gateway_url)
 
 
-class MusicQueueBot(commands.Bot):
-    """The bot: owns the database, the services and the TikTok connections; closes them in reverse order."""
+class MusicQueueBot(commands.AutoShardedBot):
+    """The bot: owns the database, the services and the TikTok connections; closes them in reverse order.
+
+    Sharded (discord.py picks the shard count, or ``SHARD_COUNT`` / ``SHARD_IDS`` split it over processes);
+    with one shard it behaves like a plain ``Bot``.
+    """
 
     db: Database
     queue: QueueService
@@ -143,6 +147,8 @@ class MusicQueueBot(commands.Bot):
         intents.message_content = True  # the submission channel rule reads ordinary chatter
         options.setdefault("chunk_guilds_at_startup", False)
         options.setdefault("max_ratelimit_timeout", 60.0)
+        options.setdefault("shard_count", config.shard_count)
+        options.setdefault("shard_ids", list(config.shard_ids) if config.shard_ids else None)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -160,6 +166,10 @@ class MusicQueueBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Open the database, build the services, load every cog, then sync the tree if it changed."""
+        if self.shard_count is None and self.config.discord_gateway_url:
+            # discord.py takes the gateway URL from /gateway/bot unless the shard count is known: ask for
+            # the count here, so that DISCORD_GATEWAY_URL (a proxy, the tests' fake) is still used.
+            self.shard_count = (await self.http.get_bot_gateway())[0]
         await self.db.connect()
         self.queue = QueueService(self.db, feed=self.feed)
         self.points = PointsService(self.db, self.queue)
@@ -177,6 +187,12 @@ class MusicQueueBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)  # an exception here aborts start-up, loudly
         await self.sync_commands(force=self.force_sync)
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process serves a guild: its shard (Discord's rule) is one of this process's shards."""
+        if self.shard_ids is None:
+            return True
+        return (guild_id >> 22) % (self.shard_count or 1) in self.shard_ids
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()
