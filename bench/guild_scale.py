@@ -31,6 +31,8 @@ WINDOW = 10.0
 """Seconds after READY in which start-up requests are counted."""
 MEMORY_TARGET_KB = 50.0
 READY_TO_SERVING_TARGET = 1.0
+SERVING_CAP = 60.0
+"""Give up waiting for a first answered interaction after this many seconds (reported as not served)."""
 """Seconds: well inside Discord's 3 s to acknowledge."""
 
 
@@ -112,14 +114,13 @@ async def _one_start(fake: Any, data_dir: Path, **extra: str) -> dict[str, Any]:
     at_ready = time.monotonic()
     try:
         missed = 0  # interactions not acknowledged within Discord's 3 s (the fake waits 3.5 s)
-        while True:
+        served = False
+        while not served and time.monotonic() - at_ready < SERVING_CAP:
             try:
                 await fake.admin.slash(general, "queue")
-                break
+                served = True
             except AssertionError:
                 missed += 1
-                if time.monotonic() - at_ready > 120:
-                    raise
         serving = time.monotonic() - at_ready
         await asyncio.sleep(max(0.0, at_ready + WINDOW - time.monotonic()))
         window = [r for r in fake.requests if at_ready <= r.t <= at_ready + WINDOW]
@@ -129,9 +130,14 @@ async def _one_start(fake: Any, data_dir: Path, **extra: str) -> dict[str, Any]:
         memory = await _line(process)
     finally:
         await stop_bot(process)
-    return {"ready_s": ready["ready_s"], "serving_s": serving, "missed": missed, "requests": len(window),
+    return {"ready_s": ready["ready_s"], "serving_s": serving, "served": served, "missed": missed,
+            "requests": len(window),
             "peak_per_s": max(per_second), "rss_mb": memory["rss_mb"], "guilds": memory["guilds"],
             "verify_pending": memory["verify_pending"]}  # fmt: skip
+
+
+def _serving(start: dict[str, Any]) -> str:
+    return f"{start['serving_s']:.2f} s" if start["served"] else f"none answered in {SERVING_CAP:.0f} s"
 
 
 async def run(quick: bool = False) -> list[Result]:
@@ -162,9 +168,10 @@ async def run(quick: bool = False) -> list[Result]:
     bound = int(WINDOW * 10) + 20  # the verification rate (10/s) for the window, plus the bot's own start
     return [
         Result(f"guilds: READY to serving, {guilds} guilds", after["serving_s"], "s",
-               f"<= {READY_TO_SERVING_TARGET:.0f} s (before: {before['serving_s']:.2f} s)",
-               after["serving_s"] <= READY_TO_SERVING_TARGET and after["missed"] == 0,
+               f"<= {READY_TO_SERVING_TARGET:.0f} s (before: {_serving(before)})",
+               after["served"] and after["serving_s"] <= READY_TO_SERVING_TARGET and after["missed"] == 0,
                {"launch_to_ready_s": round(after["ready_s"], 2), "before_serving_s": round(before["serving_s"], 3),
+                "before_served": before["served"],
                 "before_missed_interactions": before["missed"], "missed_interactions": after["missed"],
                 "small_serving_s": round(small["serving_s"], 3)}),
         Result(f"guilds: REST requests in the first {WINDOW:.0f} s after READY, {guilds} guilds", after["requests"],
