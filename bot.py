@@ -48,6 +48,7 @@ from services.points import PointsService
 from services.positions import PositionMemory
 from services.queue import QueueService
 from services.tiktok.connections import LiveConnections
+from services.tiktok.worker import LiveWorkerPool
 from services.web_access import WebAccess
 from ui import expiry, queue_ui, setup_ui, submission_ui
 from ui.debug_log import DebugChannelHandler, DebugReporter
@@ -169,8 +170,12 @@ def required_intents() -> discord.Intents:
     return discord.Intents(guilds=True, guild_messages=True)
 
 
-class MusicQueueBot(commands.Bot):
-    """The bot: owns the database, the services and the TikTok connections; closes them in reverse order."""
+class MusicQueueBot(commands.AutoShardedBot):
+    """The bot: owns the database, the services and the TikTok connections; closes them in reverse order.
+
+    Sharded (discord.py picks the shard count, or ``SHARD_COUNT`` / ``SHARD_IDS`` split it over processes);
+    with one shard it behaves like a plain ``Bot``.
+    """
 
     feed: ChangeFeed
     db: Database
@@ -184,6 +189,7 @@ class MusicQueueBot(commands.Bot):
     live_status: LiveStatusBoard
     displays: DisplayManager
     backups: BackupService
+    tiktok: LiveWorkerPool
     web_access: WebAccess
     web: WebServer
 
@@ -192,6 +198,8 @@ class MusicQueueBot(commands.Bot):
         intents = required_intents()
         options.setdefault("chunk_guilds_at_startup", False)
         options.setdefault("max_ratelimit_timeout", 60.0)
+        options.setdefault("shard_count", config.shard_count)
+        options.setdefault("shard_ids", list(config.shard_ids) if config.shard_ids else None)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -214,6 +222,10 @@ class MusicQueueBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Build every long-lived object in dependency order, register the components, load every cog."""
         config = self.config
+        if self.shard_count is None and config.discord_gateway_url:
+            # discord.py takes the gateway URL from /gateway/bot unless the shard count is known: ask for
+            # the count here, so that DISCORD_GATEWAY_URL (a proxy, the tests' fake) is still used.
+            self.shard_count = (await self.http.get_bot_gateway())[0]
         await self.db.connect()  # migrations first: nothing reads the database before they ran
         # Uploads whose submission was never written (a crash in between) go after an hour's grace.
         await self.audio.prune_orphans(await self.db.referenced_files(), older_than=3600)
@@ -233,7 +245,10 @@ class MusicQueueBot(commands.Bot):
         self._closers.append(("live session grace timers", self.sessions.close))
         # A session a crash left open is closed now; its recap (marked recovered) follows from LiveEnded.
         await self.sessions.recover()
-        self.lives = LiveConnections.with_workers(self.sessions, self.feed, lambda: self.config)
+        # The connection processes, each hosting many guilds' lives; children start with the first live.
+        self.tiktok = LiveWorkerPool(lambda: self.config)
+        self._closers.append(("TikTok connection processes", self.tiktok.close))
+        self.lives = LiveConnections(self.sessions, self.feed, self.tiktok.connection)
         # Every live is disconnected and every open session ended (with its recap) before the writer stops.
         self._closers.append(("TikTok connections", self.lives.close))
         self.live_status = LiveStatusBoard(self.lives, self.sessions, self.notifier, self.feed)
@@ -273,6 +288,12 @@ class MusicQueueBot(commands.Bot):
         for view_class in (*queue_ui.PERSISTENT_VIEWS, *submission_ui.PERSISTENT_VIEWS, *setup_ui.PERSISTENT_VIEWS):
             self.add_view(view_class())
         self.add_dynamic_items(*queue_ui.DYNAMIC_ITEMS, LeaderboardButton)
+
+    def owns_guild(self, guild_id: int) -> bool:
+        """Whether this process serves a guild: its shard (Discord's rule) is one of this process's shards."""
+        if self.shard_ids is None:
+            return True
+        return (guild_id >> 22) % (self.shard_count or 1) in self.shard_ids
 
     def _start_debug_reporter(self) -> None:
         handler = DebugChannelHandler()

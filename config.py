@@ -48,6 +48,13 @@ class Config:
     file_link_hours: float = 24.0
     web_rate_per_minute: int = 240
 
+    tiktok_workers: int = 0
+    """TikTok connection processes (``TIKTOK_WORKERS``); 0 means one per core."""
+    shard_count: int | None = None
+    """``SHARD_COUNT``: shards of the whole bot (None: Discord's recommendation)."""
+    shard_ids: tuple[int, ...] | None = None
+    """``SHARD_IDS``: the shards this process runs (None: all of them)."""
+
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never reach a log line or a message."""
@@ -97,6 +104,25 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _shards(env: Mapping[str, str]) -> tuple[int | None, tuple[int, ...] | None]:
+    """``SHARD_COUNT`` and ``SHARD_IDS`` (comma-separated, each below the count; needs the count)."""
+    count_raw = env.get("SHARD_COUNT", "").strip()
+    ids_raw = env.get("SHARD_IDS", "").strip()
+    count: int | None = None
+    if count_raw:
+        if not count_raw.isdigit() or int(count_raw) < 1:
+            raise ConfigError(f"SHARD_COUNT must be a whole number of at least 1, got {count_raw!r}")
+        count = int(count_raw)
+    if not ids_raw:
+        return count, None
+    if count is None:
+        raise ConfigError("SHARD_IDS needs SHARD_COUNT: every process must agree on the number of shards")
+    parts = [part.strip() for part in ids_raw.split(",")]
+    if not all(part.isdigit() and int(part) < count for part in parts):
+        raise ConfigError(f"SHARD_IDS must be comma-separated shard ids below SHARD_COUNT ({count}), got {ids_raw!r}")
+    return count, tuple(sorted({int(part) for part in parts}))
+
+
 def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | None = ".env") -> Config:
     """Build a ``Config`` from ``env`` (default: ``.env`` values overlaid by the real environment)."""
     if env is None:
@@ -124,6 +150,7 @@ def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | 
     if level not in _LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {level!r}")
 
+    shard_count, shard_ids = _shards(env)
     return Config(
         token=token,
         guild_id=guild_id,
@@ -146,6 +173,9 @@ def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | 
         public_base_url=_url(env, "PUBLIC_BASE_URL", ("http", "https")),
         file_link_hours=_number(env, "FILE_LINK_HOURS", 24.0, minimum=0.1),
         web_rate_per_minute=int(_number(env, "WEB_RATE_PER_MINUTE", 240, minimum=10)),
+        tiktok_workers=int(_number(env, "TIKTOK_WORKERS", 0)),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
     )
 
 

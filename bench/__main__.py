@@ -22,7 +22,17 @@ from pathlib import Path
 
 from bench.common import Result, profiled, render_table, write_json
 
-SECTIONS = ("ingest", "live_throughput", "queue_scale", "discord_load", "overlay", "live_chart")
+SECTIONS = (
+    "ingest",
+    "live_throughput",
+    "queue_scale",
+    "discord_load",
+    "overlay",
+    "live_chart",
+    "live_pool",
+    "guild_scale",
+    "shard_sim",
+)
 
 
 async def run_section(name: str, quick: bool, profile: bool, out: Path) -> None:

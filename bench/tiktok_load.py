@@ -3,12 +3,13 @@
 In production TikTok is another machine; running the load generator inside the measured process would
 charge its work (framing, websocket writes) to the bot. ``bench.discord_load`` starts this module as a child:
 
-    python -m bench.tiktok_load --rate 2000 --per-frame 20 --seconds 60
+    python -m bench.tiktok_load --rate 2000 --per-frame 20 --seconds 60 [--lives 100]
 
-It builds every frame first, then writes ``url <base url>`` on stdout, waits for a client to enter the
-room, writes ``burst`` and sends frames at the rate. The lines ``pause`` and ``resume`` on stdin hold and
-restart the sending; ``stop`` (or the end of stdin, or the last frame) ends it with ``sent <events>``; the
-live stays open until stdin closes.
+It builds every frame first, then writes ``url <base url>`` on stdout, waits for ``--lives`` clients to
+enter the room, writes ``burst`` and sends frames at the rate, each frame to every client (so every live
+gets ``--rate`` events per second; ``bench.live_pool`` runs 100 lives at 20 each). The lines ``pause`` and
+``resume`` on stdin hold and restart the sending; ``stop`` (or the end of stdin, or the last frame) ends
+it with ``sent <events>``; the live stays open until stdin closes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--rate", type=int, default=2000, help="events per second")
     parser.add_argument("--per-frame", type=int, default=20, help="events in one push frame")
     parser.add_argument("--seconds", type=float, default=60.0, help="the most seconds of sending")
+    parser.add_argument("--lives", type=int, default=1, help="clients to wait for before sending")
     args = parser.parse_args(argv)
     frames = push_frames(int(args.rate * args.seconds), args.per_frame)
     fake = FakeTikTok()
@@ -63,7 +65,7 @@ async def main(argv: list[str]) -> None:
     sending, stop = asyncio.Event(), asyncio.Event()
     sending.set()
     commands = asyncio.create_task(_commands(stdin, sending, stop))
-    await fake.wait_connected(timeout=120)
+    await fake.wait_connected(args.lives, timeout=600)
     _say("burst")
     interval = args.per_frame / args.rate
     sent = 0

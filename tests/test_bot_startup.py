@@ -15,6 +15,7 @@ async def test_a_cog_that_fails_to_load_stops_start_up(tmp_path: Path, monkeypat
     config = load_config({"DISCORD_TOKEN": "x", "DATA_DIR": str(tmp_path)})
     monkeypatch.setattr(bot_module, "EXTENSIONS", ("cogs.submission", "tests.fixtures.broken_cog"))
     instance = bot_module.MusicQueueBot(config)
+    await instance._async_setup_hook()  # what login() does before setup_hook (the sharded close needs it)
     try:
         with pytest.raises(commands.ExtensionFailed) as info:
             await instance.setup_hook()

@@ -20,6 +20,7 @@ def test_defaults_and_alternative_token_name() -> None:
     assert config.token == "abc" and config.guild_id is None
     assert config.database_path == Path("data/music_queue.db") and config.data_dir == Path("data")
     assert config.display_refresh_seconds == 2.0 and config.log_level == "INFO"
+    assert config.shard_count is None and config.shard_ids is None and config.tiktok_workers == 0
 
 
 def test_every_variable_is_read() -> None:
@@ -36,12 +37,16 @@ def test_every_variable_is_read() -> None:
             "TIKTOK_WEB_URL": "http://127.0.0.1:3",
             "TIKTOK_WEBCAST_URL": "http://127.0.0.1:3/webcast",
             "LOG_LEVEL": "debug",
+            "TIKTOK_WORKERS": "3",
+            "SHARD_COUNT": "4",
+            "SHARD_IDS": "3, 1",
         }
     )
     assert config.guild_id == 123 and config.database_path == Path("/tmp/x.db")
     assert config.discord_api_base_url == "http://127.0.0.1:1" and config.log_level == "DEBUG"
     assert config.sign_api_key == "key" and config.tiktok_webcast_url.endswith("/webcast")
     assert "key" not in repr(config) and "'t'" not in repr(config)
+    assert config.tiktok_workers == 3 and config.shard_count == 4 and config.shard_ids == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +57,9 @@ def test_every_variable_is_read() -> None:
         ({"DISCORD_TOKEN": "t", "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({"DISCORD_TOKEN": "t", "DISCORD_GATEWAY_URL": "http://x"}, "DISCORD_GATEWAY_URL"),
         ({"DISCORD_TOKEN": "t", "DISPLAY_REFRESH_SECONDS": "soon"}, "DISPLAY_REFRESH_SECONDS"),
+        ({"DISCORD_TOKEN": "t", "SHARD_COUNT": "0"}, "SHARD_COUNT"),
+        ({"DISCORD_TOKEN": "t", "SHARD_IDS": "0,1"}, "SHARD_IDS needs SHARD_COUNT"),
+        ({"DISCORD_TOKEN": "t", "SHARD_COUNT": "2", "SHARD_IDS": "1,2"}, "below SHARD_COUNT"),
     ],
 )
 def test_invalid_configuration_names_the_variable(env: dict[str, str], message: str) -> None:
@@ -65,6 +73,7 @@ def test_env_example_documents_every_variable() -> None:
         "DISCORD_TOKEN", "GUILD_ID", "DATABASE_PATH", "DATA_DIR", "DISCORD_API_BASE_URL", "DISCORD_GATEWAY_URL",
         "SIGN_API_KEY", "SIGN_API_URL", "TIKTOK_WEB_URL", "TIKTOK_WEBCAST_URL", "LOG_LEVEL",
         "DISPLAY_REFRESH_SECONDS", "ENGAGEMENT_FLUSH_SECONDS", "BACKUP_INTERVAL_HOURS", "BACKUP_KEEP",
+        "TIKTOK_WORKERS", "SHARD_COUNT", "SHARD_IDS",
     ]  # fmt: skip
     assert [n for n in names if f"\n{n}=" not in text] == []
 

@@ -292,3 +292,29 @@ async def test_startup_verifies_every_stored_display_once(world: World, manager:
         assert world.count("edit") == 0  # unchanged content: verified with a fetch, never edited
     finally:
         await restarted.close()
+
+
+async def test_startup_verification_is_spread_over_time_and_skips_guilds_served_elsewhere(world: World) -> None:
+    first = DisplayManager(world, render=world.render)  # type: ignore[arg-type]
+    guilds = [GUILD + n for n in range(6)]
+    for n, guild in enumerate(guilds):
+        await first.ensure(guild, KIND, CHANNEL + n)
+    await first.close()
+    world.calls.clear()
+    served = set(guilds[:4])
+    world.owns_guild = lambda guild_id: guild_id in served  # type: ignore[attr-defined]  # another process's shards
+    restarted = DisplayManager(world, window=0.01, render=world.render, verify_rate=20)  # type: ignore[arg-type]
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        restarted.start()
+        await asyncio.sleep(0.08)
+        early = world.count("fetch")
+        assert restarted._startup is not None
+        await restarted._startup
+        await restarted.flush()
+        elapsed = loop.time() - started
+        assert early <= 2  # not all at once: one verification every 1/20 s
+        assert world.count("fetch") == 4 and elapsed >= 4 / 20  # only the served guilds, one each
+    finally:
+        await restarted.close()

@@ -1,9 +1,13 @@
-"""The TikTok connection in its own process: ``LiveWorker``, a real child, TikTokLive in it, the fake TikTok.
+"""TikTok connections in child processes (``LiveWorker``, ``LiveWorkerPool``), TikTokLive in them, the fake TikTok.
+
+``LiveWorker`` has a child of its own; ``LiveWorkerPool`` hosts many lives per child.
 
 What must hold across the process boundary is what the manager promises in one process: the same
 snapshots, events only inside a session and in order, the same errors, the child's log in the bot's log;
 plus what a second process adds: a crash ends the session as a drop and a persistent connection comes back,
 the child dies with the bot, never sees the Discord token, and refuses frames that name foreign classes.
+And what the pool adds: lives that share a child stay apart, a new live goes to the least-loaded child,
+and a crash of one child ends only that child's lives.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import os
 import pickle
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,11 +28,13 @@ import pytest
 from errors import NotConnectedError, NotFoundError
 from models import EventKind
 from services.tiktok.live import ConnectionState
-from services.tiktok.worker import NICENESS, Channel, LiveWorker
+from services.tiktok.worker import NICENESS, Channel, LiveWorker, LiveWorkerPool
 from tests.faketiktok.server import FakeTikTok, chat, like, user
 from tests.test_tiktok_live import LONG, SHORT, Recorder
 
 pytest_plugins = ["tests.faketiktok.pytest_plugin"]
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def until(predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
@@ -131,9 +138,10 @@ async def test_the_child_exits_with_the_bot_and_closes_the_live(worker) -> None:
     await until(lambda: fake.open_sockets == 1, "the webcast socket")
     pid = live.pid
     assert pid is not None
-    assert live._channel is not None
-    live._closing = True  # as if the bot were gone: only the pipe closes, nobody asks for a disconnect
-    live._channel.close()
+    channel = live.own._channel
+    assert channel is not None
+    live.own._closing = True  # as if the bot were gone: only the pipe closes, nobody asks for a disconnect
+    channel.close()
     await until(lambda: not alive(pid), "the child to exit")
     await until(lambda: fake.open_sockets == 0, "the webcast socket to close")
 
@@ -162,3 +170,157 @@ async def test_a_frame_naming_a_foreign_class_is_refused() -> None:
     oversized.feed_data((2**31).to_bytes(4, "big"))
     with pytest.raises(pickle.UnpicklingError, match="frame of"):
         await Channel(oversized, None).receive()  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- the pool
+
+
+def _config(fake: FakeTikTok) -> SimpleNamespace:
+    url = fake.base_url
+    return SimpleNamespace(sign_api_url=url, sign_api_key=None, tiktok_web_url=url, tiktok_webcast_url=fake.webcast_url)
+
+
+@pytest.fixture
+async def pool_of(fake_tiktok: FakeTikTok) -> AsyncIterator[Callable[[int], LiveWorkerPool]]:
+    """Build pools of a given size on the fake; every pool is closed after the test."""
+    pools: list[LiveWorkerPool] = []
+
+    def build(size: int) -> LiveWorkerPool:
+        pool = LiveWorkerPool(_config(fake_tiktok), size=size, restart_delay=0.05,
+                              manager_options={"short_delay": SHORT, "long_delay": LONG})  # fmt: skip
+        pools.append(pool)
+        return pool
+
+    yield build
+    for pool in pools:
+        await pool.close()
+
+
+async def _connect_all(pool: LiveWorkerPool, fake: FakeTikTok, guilds: list[int]) -> dict[int, Recorder]:
+    recorders = {}
+    for guild in guilds:
+        fake.host(f"host{guild}", live=True)
+        recorders[guild] = Recorder()
+        await pool.connection(guild, recorders[guild]).connect(f"host{guild}")
+    for guild in guilds:
+        live = pool.connection(guild, recorders[guild])
+        await until(lambda live=live: live.status().state is ConnectionState.CONNECTED, f"guild {guild} connected")
+    return recorders
+
+
+async def test_two_guilds_in_one_process_get_their_own_events(pool_of, fake_tiktok: FakeTikTok) -> None:
+    pool = pool_of(1)
+    recorders = await _connect_all(pool, fake_tiktok, [1, 2])
+    one, two = pool.connection(1, recorders[1]), pool.connection(2, recorders[2])
+    assert one.pid is not None and one.pid == two.pid and pool.loads() == [(one.pid, 2)]
+    fan = user("Fan.One", 5)
+    await fake_tiktok.push_to("host1", chat(fan, "for one", 1))
+    await fake_tiktok.push_to("host2", like(fan, 7, 7, 1), chat(fan, "for two", 2))
+    await until(lambda: len(recorders[1].events) == 1 and len(recorders[2].events) == 2, "each guild's events")
+    assert [e.text for e in recorders[1].events] == ["for one"]
+    assert [(e.kind, e.count) for e in recorders[2].events] == [(EventKind.LIKE, 7), (EventKind.COMMENT, 1)]
+    assert recorders[1].connected[0].guild_id == 1 and recorders[2].connected[0].username == "host2"
+    await one.disconnect()  # the other live goes on in the same process
+    assert recorders[1].calls[-2:] == ["disconnected", "session_end"] and not recorders[2].disconnected
+    await fake_tiktok.push_to("host2", chat(fan, "still here", 3))
+    await until(lambda: len(recorders[2].events) == 3, "the other guild's next event")
+    assert len(recorders[1].events) == 1 and two.status().state is ConnectionState.CONNECTED
+    assert pool.loads() == [(two.pid, 1)]
+
+
+async def test_a_new_live_goes_to_the_least_loaded_process(pool_of, fake_tiktok: FakeTikTok) -> None:
+    pool = pool_of(2)
+    recorders = await _connect_all(pool, fake_tiktok, [1, 2, 3])
+    pid = {guild: pool.connection(guild, recorders[guild]).pid for guild in (1, 2, 3)}
+    assert pid[1] != pid[2] and pid[3] == pid[1]  # one each, then the tie goes to the first running child
+    assert sorted(load for _, load in pool.loads()) == [1, 2]
+    await pool.connection(1, recorders[1]).disconnect()
+    await pool.connection(3, recorders[3]).disconnect()
+    await _connect_all(pool, fake_tiktok, [4])
+    assert pool.connection(4, Recorder()).pid == pid[1]  # the now empty child, not the one with a live
+
+
+async def test_killing_one_process_ends_only_its_lives_as_drops_and_they_reconnect(
+    pool_of, fake_tiktok: FakeTikTok
+) -> None:
+    pool = pool_of(2)
+    guilds = [1, 2, 3, 4]
+    recorders = await _connect_all(pool, fake_tiktok, guilds)
+    lives = {guild: pool.connection(guild, recorders[guild]) for guild in guilds}
+    victim = lives[1].pid
+    assert victim is not None
+    hit = [g for g in guilds if lives[g].pid == victim]
+    spared = [g for g in guilds if g not in hit]
+    assert len(hit) == 2 and len(spared) == 2
+    os.kill(victim, signal.SIGKILL)
+    await until(lambda: all(recorders[g].ended for g in hit), "the sessions on the dead process to end")
+    for guild in hit:
+        assert recorders[guild].unexpected() == [True]
+        assert "process stopped" in (recorders[guild].disconnected[0][0].last_error or "")
+    await until(lambda: all(len(recorders[g].connected) == 2 for g in hit), "the lives to come back", timeout=30)
+    for guild in spared:
+        assert recorders[guild].disconnected == [] and len(recorders[guild].connected) == 1
+        assert lives[guild].status().state is ConnectionState.CONNECTED
+    assert all(lives[g].pid not in (None, victim) for g in hit)
+    fan = user("Fan", 9)
+    for guild in guilds:
+        await fake_tiktok.push_to(f"host{guild}", chat(fan, f"to {guild}", 100 + guild))
+    await until(lambda: all(recorders[g].events for g in guilds), "every live to receive again")
+    assert all([e.text for e in recorders[g].events] == [f"to {g}"] for g in guilds)
+
+
+async def test_pool_children_run_without_the_token_and_below_the_bots_priority(
+    pool_of, fake_tiktok: FakeTikTok, monkeypatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
+    pool = pool_of(2)
+    await _connect_all(pool, fake_tiktok, [1, 2])
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    pids = [pid for pid, _ in pool.loads()]
+    assert len(pids) == 2 and None not in pids
+    for pid in pids:
+        assert pid is not None
+        environment = Path(f"/proc/{pid}/environ").read_bytes()  # noqa: ASYNC240 - procfs, never blocks
+        assert b"secret-token-value" not in environment and b"DISCORD_TOKEN" not in environment
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, own + NICENESS)
+
+
+_PARENT = """
+import asyncio, sys, types
+from services.tiktok.worker import LiveWorkerPool
+
+class Quiet:
+    def on_events(self, events): pass
+    def on_state(self, snapshot): pass
+    async def on_connected(self, info): pass
+    async def on_disconnected(self, info, unexpected, duration): pass
+    async def on_session_end(self, info): pass
+
+async def main():
+    url, webcast = sys.argv[1], sys.argv[2]
+    config = types.SimpleNamespace(sign_api_url=url, tiktok_web_url=url, tiktok_webcast_url=webcast)
+    pool = LiveWorkerPool(config, size=2)
+    for guild in (1, 2, 3):
+        await pool.connection(guild, Quiet()).connect(f"host{guild}")
+    print(" ".join(str(pid) for pid, _ in pool.loads()), flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_pool_children_exit_with_the_bot_and_close_their_lives(fake_tiktok: FakeTikTok) -> None:
+    for guild in (1, 2, 3):
+        fake_tiktok.host(f"host{guild}", live=True)
+    parent = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _PARENT, fake_tiktok.base_url, fake_tiktok.webcast_url,
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert parent.stdout is not None
+    pids = [int(pid) for pid in (await asyncio.wait_for(parent.stdout.readline(), 60)).split()]
+    assert len(pids) == 2
+    await until(lambda: fake_tiktok.open_sockets == 3, "three webcast sockets", timeout=30)
+    parent.kill()  # the bot dies without closing anything: only its pipes close
+    await parent.wait()
+    await until(lambda: not any(alive(pid) for pid in pids), "the children to exit")
+    await until(lambda: fake_tiktok.open_sockets == 0, "the webcast sockets to close")

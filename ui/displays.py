@@ -20,7 +20,11 @@ Self-healing, each a real failure of long-lived pinned messages:
 
 Display messages are found through the database (``displays`` table), never a settings cache loaded
 later (research R5); start-up asks for one verified refresh of every stored display once the bot is
-ready, so changes made while it was down show up and a message deleted meanwhile comes back.
+ready, so changes made while it was down show up and a message deleted meanwhile comes back. Those
+verifications are spread over time (``VERIFY_PER_SECOND``): a bot in 1,000 servers has 3,000 displays, and
+asking for all of them at once would be 3,000 renders and REST calls in the first seconds, queued in front
+of the interactions it must answer within 3 s. Only the displays of guilds this process serves (its
+shards) are verified.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ MAX_PINS_CODE = 30003
 # After a replacement, another long rate limit within this time is the channel's, not the message's.
 REPLACE_COOLDOWN = 300.0
 MAX_BACKOFF = 600.0
+VERIFY_PER_SECOND = 10.0
+"""Start-up verifications per second (a fifth of Discord's global 50 requests/s, the rest for the users)."""
 NAMES = {
     DisplayKind.LIVE_QUEUE: "live queue",
     DisplayKind.REVIEWER_MAIN: "reviewer queue panel",
@@ -105,8 +111,16 @@ class DisplayManager:
     display's lock, so a setup command, a button and a coalesced refresh never interleave on one message.
     """
 
-    def __init__(self, bot: MusicQueueBot, window: float | None = None, *, render: Renderer | None = None) -> None:
+    def __init__(
+        self,
+        bot: MusicQueueBot,
+        window: float | None = None,
+        *,
+        render: Renderer | None = None,
+        verify_rate: float = VERIFY_PER_SECOND,
+    ) -> None:
         self.bot = bot
+        self.verify_rate = verify_rate
         self.window = bot.config.display_refresh_seconds if window is None else window
         self._render = render or self.render
         self._guild_windows: dict[int, float] = {}
@@ -155,19 +169,33 @@ class DisplayManager:
         await self.refresh_all()
 
     async def refresh_all(self) -> None:
-        """Verify and refresh every stored display (after a restart); repeated calls add nothing."""
+        """Verify and refresh every stored display of the guilds served here, ``verify_rate`` per second.
+
+        After a restart; repeated calls add nothing. A display whose queue changes before its turn is
+        verified by that refresh and skipped here.
+        """
         if self._startup_requested:
             return
         self._startup_requested = True
-        for display in await self.bot.db.all_displays():
-            if display.kind in QUEUE_DISPLAYS and display.message_id is not None:
-                key = (display.guild_id, display.kind)
-                # Verified once: a message deleted while the bot was down comes back even if nothing changed.
-                self._verify.add(key)
+        owns = getattr(self.bot, "owns_guild", None)
+        keys = [(d.guild_id, d.kind) for d in await self.bot.db.all_displays()
+                if d.kind in QUEUE_DISPLAYS and d.message_id is not None
+                and (owns is None or owns(d.guild_id))]  # fmt: skip
+        # Verified once: a message deleted while the bot was down comes back even if nothing changed.
+        self._verify.update(keys)
+        pause = 1.0 / self.verify_rate if self.verify_rate > 0 else 0.0
+        for key in keys:
+            if self._closed:
+                return
+            if key in self._verify:
                 self.request_kind(*key)
+                await asyncio.sleep(pause)
 
     async def flush(self) -> None:
-        """Wait for every requested refresh (tests, shutdown)."""
+        """Wait for every requested refresh, including a start-up verification pass under way (tests)."""
+        startup = self._startup
+        if startup is not None and self._startup_requested and not startup.done():
+            await asyncio.wait({startup})
         await self.coalescer.flush()
 
     @contextlib.asynccontextmanager

@@ -1,12 +1,12 @@
 """Every guild's TikTok LIVE connection, owned in one place (built once by ``bot.py``).
 
-One connection per guild (a ``LiveWorker``: the manager running in a process of its own, so decoding a
-busy live never delays an interaction), created at the first ``/tiktok connect`` and kept until the bot
-closes, so reloading the TikTok cog never drops a live. What a connection reports is translated here:
-engagement goes to the live sessions (and from there to the engagement writer); a connect opens a
-session; the end of a connected period closes it (its recap follows from ``LiveEnded``); state changes,
-connects and unexpected drops are published on the change feed. Nothing here knows Discord: the
-notifier and the status messages subscribe to the feed.
+One connection per guild (a ``PooledLive``: the manager running in one of a small pool of connection processes,
+``services.tiktok.worker.LiveWorkerPool``, so decoding a busy live never delays an interaction), created at
+the first ``/tiktok connect`` and kept until the bot closes, so reloading the TikTok cog never drops a live.
+What a connection reports is translated here: engagement goes to the live sessions (and from there to the
+engagement writer); a connect opens a session; the end of a connected period closes it (its recap follows from
+``LiveEnded``); state changes, connects and unexpected drops are published on the change feed. Nothing here
+knows Discord: the notifier and the status messages subscribe to the feed.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Protocol
 from models import EngagementEvent
 from services.feed import ChangeFeed, LiveConnected, LiveDropped, LiveStatusChanged
 from services.live_sessions import LiveSessionService
-from services.tiktok.live import EndReason, LiveInfo, LiveListener, SessionId, StatusSnapshot, TikTokSettings
+from services.tiktok.live import EndReason, LiveInfo, LiveListener, SessionId, StatusSnapshot
 
 log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
-    """What a guild's connection offers (``LiveWorker``, or a fake in tests)."""
+    """What a guild's connection offers (``PooledLive``, or a fake in tests)."""
 
     guild_id: int
 
@@ -92,23 +92,6 @@ class LiveConnections:
         self.feed = feed
         self._factory = factory
         self._connections: dict[int, Connection] = {}
-
-    @classmethod
-    def with_workers(
-        cls, sessions: LiveSessionService, feed: ChangeFeed, config: Callable[[], TikTokSettings | None]
-    ) -> LiveConnections:
-        """Connections that each run in a child process (``services.tiktok.worker.LiveWorker``).
-
-        ``config`` is read when a guild's connection is created, so it sees the configuration of that
-        moment (the TikTok endpoints and sign server settings).
-        """
-
-        def factory(guild_id: int, listener: LiveListener) -> Connection:
-            from services.tiktok.worker import LiveWorker  # imported on first use: it pulls in TikTokLive
-
-            return LiveWorker(guild_id, listener, config=config())
-
-        return cls(sessions, feed, factory)
 
     def get(self, guild_id: int) -> Connection | None:
         """The guild's connection, if one was ever asked for."""

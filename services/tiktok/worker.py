@@ -1,34 +1,43 @@
-"""The TikTok LIVE connection in a process of its own, so that a busy live never slows Discord down.
+"""TikTok LIVE connections in a small pool of processes, so that busy lives never slow Discord down.
 
 TikTokLive decodes every push frame (gzip, then protobuf in pure Python) on the event loop that runs it.
 On discord.py's loop, a 2,000 events/s live more than doubled the p99 time to acknowledge an interaction
 (``python -m bench --only discord_load``), and a thread of its own made it worse, because the decoding holds
-the GIL. So each guild's ``LiveConnectionManager`` runs, unchanged, in a child process
-(``python -m services.tiktok.worker``), and ``LiveWorker`` stands in for it inside the bot with the same
-surface: ``connect``, ``disconnect``, ``close``, ``status``, ``running``.
+the GIL. So the guilds' ``LiveConnectionManager``s run, unchanged, in child processes
+(``python -m services.tiktok.worker``). One child hosts many guilds' lives: a process costs ~70 MB before
+its first live (Python, TikTokLive, pydantic), a live in it only its client and socket
+(``python -m bench --only live_pool``). ``LiveWorkerPool`` keeps ``TIKTOK_WORKERS`` children (default: the
+number of cores), started lazily, and puts each new live on the child with the fewest lives.
+
+Inside the bot each guild sees a ``PooledLive`` with the manager's surface (``connect``, ``disconnect``,
+``close``, ``status``, ``running``); ``LiveWorker`` is the same with a child of its own.
 
 The protocol is length-prefixed pickle frames on the child's stdin and stdout; the child points its own
 file descriptor 1 at stderr, so nothing a library prints can corrupt a frame. Frames are unpickled with an
 allowlist of the project's plain types, never arbitrary classes.
 
-* bot -> child: ``("init", WorkerSettings)``, ``("connect", id, handle, persistent)``, ``("disconnect", id)``,
-  ``("reply", id, value)``.
-* child -> bot: ``("events", [EngagementEvent fields as tuples])`` batched every ``EVENT_BATCH_SECONDS``; ``("state",
-  StatusSnapshot)``; ``("call", id, name, args)``, a listener coroutine the child waits for
-  (``on_connected``, ``on_disconnected``, ``on_session_end``); ``("result", id, error)`` for a command;
-  ``("log", level, logger, text)``, so the bot's handlers (file, redaction) see the child's log.
+* bot -> child: ``("init", WorkerSettings)``, ``("connect", guild, id, handle, persistent)``,
+  ``("disconnect", guild, id)``, ``("release", guild)`` (drop an idle manager), ``("reply", id, value)``.
+* child -> bot: ``("events", [(guild, [EngagementEvent fields as tuples]), ...])`` batched every
+  ``EVENT_BATCH_SECONDS``; ``("state", guild, StatusSnapshot)``; ``("call", guild, id, name, args)``, a
+  listener coroutine the child waits for (``on_connected``, ``on_disconnected``, ``on_session_end``);
+  ``("result", guild, id, error)`` for a command; ``("log", level, logger, text)``, so the bot's handlers
+  (file, redaction) see the child's log.
 
-Order is what the manager guarantees in one process: the child sends buffered events before any other
-frame, and the bot handles frames one at a time, awaiting a listener call before it reads the next.
+Order is what the manager guarantees in one process, per guild: the child sends buffered events before any
+other frame, and the bot hands each guild's frames to it one at a time, awaiting a listener call before the
+next frame of that guild. Guilds do not wait for each other: a slow ``on_connected`` (a Discord post under
+a rate limit) holds back only its own guild's frames.
 
-The child exits when its stdin closes (the bot stopped, or was killed), after disconnecting. If the child
-dies, the bot ends an open session as an unexpected drop and, when the connection was persistent, starts a
-new child and connects again.
+A child exits when its stdin closes (the bot stopped, or was killed), after disconnecting its lives. If a
+child dies, the bot ends the open sessions of that child's lives (only those) as unexpected drops and
+connects the persistent ones again, on the least-loaded child (a new one in the dead one's place).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import itertools
 import logging
@@ -39,7 +48,7 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypedDict, Unpack, cast
@@ -59,7 +68,7 @@ from services.tiktok.live import (
 log = logging.getLogger(__name__)
 
 EVENT_BATCH_SECONDS = 0.1
-"""How long the child gathers events before sending them (one frame per batch, not per event)."""
+"""How long the child gathers events before sending them (one frame per batch for all its lives)."""
 
 MAX_FRAME = 64 * 1024 * 1024
 """A frame longer than this is a broken stream, not a message."""
@@ -103,14 +112,19 @@ class ManagerOptions(TypedDict, total=False):
     backlog_tolerance: float | None
 
 
+def default_pool_size() -> int:
+    """One connection process per core (decoding is CPU-bound; more processes only cost memory)."""
+    return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    """What the child needs: the guild, TikTok endpoints and sign key, log level, manager options.
+    """What a child needs: TikTok endpoints and sign key, log level, manager options (for all its lives).
 
     Sent as the first frame, never on the command line, where any local user could read the sign key.
     """
 
-    guild_id: int
+    guild_id: int | None = None
     sign_api_url: str | None = None
     sign_api_key: str | None = None
     tiktok_web_url: str | None = None
@@ -120,7 +134,7 @@ class WorkerSettings:
 
     @classmethod
     def from_config(
-        cls, guild_id: int, config: TikTokSettings | None, **manager_options: Unpack[ManagerOptions]
+        cls, guild_id: int | None, config: TikTokSettings | None, **manager_options: Unpack[ManagerOptions]
     ) -> WorkerSettings:
         """Read the TikTok settings of the bot's ``Config`` (any object with those attributes, or None)."""
         return cls(
@@ -149,7 +163,7 @@ class Channel:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
-        self._events: list[EngagementEvent] = []
+        self._events: dict[int, list[Frame]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
 
     def send(self, message: Frame) -> None:
@@ -158,9 +172,13 @@ class Channel:
             self._flush_events()
         self._write(message)
 
-    def send_events(self, events: list[EngagementEvent]) -> None:
-        """Queue events for the next batch frame."""
-        self._events.extend(events)
+    def send_events(self, guild_id: int, events: list[EngagementEvent]) -> None:
+        """Queue one guild's events for the next batch frame."""
+        # Plain tuples: unpickling frozen dataclasses costs the bot's loop 3x more (7.9 vs 2.4 ms per 2,000).
+        rows = self._events.get(guild_id)
+        if rows is None:
+            rows = self._events[guild_id] = []
+        rows.extend(_ROW(event) for event in events)
         if self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(EVENT_BATCH_SECONDS, self._flush_events)
 
@@ -168,10 +186,9 @@ class Channel:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        events, self._events = self._events, []
-        if events:
-            # Plain tuples: unpickling frozen dataclasses costs the bot's loop 3x more (7.9 vs 2.4 ms per 2,000).
-            self._write(("events", [_ROW(event) for event in events]))
+        batches, self._events = self._events, {}
+        if batches:
+            self._write(("events", list(batches.items())))
 
     def _write(self, message: Frame) -> None:
         if self.writer.is_closing():
@@ -214,34 +231,166 @@ def _error(reply: tuple[str, str]) -> BotError:
 # ---------------------------------------------------------------------------------------------- bot side
 
 
-class LiveWorker:
-    """The bot's side of one guild's TikTok connection process; the same surface as the manager it runs.
+class _Process:
+    """The bot's side of one connection process: its pipe, its reader, and the lives it hosts.
 
-    The child starts at the first ``connect`` and stays for the next ones (starting Python and importing
-    TikTokLive takes about a second); ``close`` stops it. ``status()`` is the last snapshot the child sent.
+    The child starts at the first request and stays (starting Python and importing TikTokLive takes about a
+    second); ``close`` stops it. After a crash the same slot starts a new child at the next request.
     """
 
-    def __init__(
-        self,
-        guild_id: int,
-        listener: LiveListener,
-        *,
-        config: TikTokSettings | None = None,
-        restart_delay: float = 5.0,
-        manager_options: ManagerOptions | None = None,
-    ) -> None:
-        self.guild_id = guild_id
-        self.listener = listener
-        self.config = config
-        self.restart_delay = restart_delay
-        self.manager_options: ManagerOptions = manager_options or {}
-        self._snapshot = StatusSnapshot(ConnectionState.IDLE, None, None, None, 0, False, None, None)
+    def __init__(self, settings: Callable[[], WorkerSettings], name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.lives: dict[int, PooledLive] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._channel: Channel | None = None
         self._reader: asyncio.Task[None] | None = None
         self._results: dict[int, asyncio.Future[tuple[str, str] | None]] = {}
         self._ids = itertools.count(1)
         self._start_lock = asyncio.Lock()
+        self._closing = False
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._process.pid if self._process is not None and self._process.returncode is None else None
+
+    @property
+    def load(self) -> int:
+        """Lives assigned to this process."""
+        return len(self.lives)
+
+    async def request(self, guild_id: int, kind: str, *args: object) -> None:
+        """Send a command for one guild's manager and wait for its result (raises the child's error)."""
+        channel = await self.start()
+        request_id = next(self._ids)
+        future: asyncio.Future[tuple[str, str] | None] = asyncio.get_running_loop().create_future()
+        self._results[request_id] = future
+        try:
+            channel.send((kind, guild_id, request_id, *args))
+            error = await future
+        finally:
+            self._results.pop(request_id, None)
+        if error is not None:
+            raise _error(error)
+
+    def send(self, message: Frame) -> None:
+        """A frame without an answer (``release``); dropped when no child runs."""
+        if self._channel is not None:
+            self._channel.send(message)
+
+    def resolve(self, request_id: int, error: tuple[str, str] | None) -> None:
+        """A command's result arrived (in its guild's order)."""
+        future = self._results.get(request_id)
+        if future is not None and not future.done():
+            future.set_result(error)
+
+    async def start(self) -> Channel:
+        """The running child's channel; starts the child when there is none."""
+        async with self._start_lock:
+            if self._channel is not None:
+                return self._channel
+            self._closing = False
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.tiktok.worker",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_PROJECT_ROOT, env=_child_env(),
+            )  # fmt: skip
+            assert process.stdin is not None and process.stdout is not None
+            channel = Channel(process.stdout, process.stdin)
+            channel.send(("init", self.settings()))
+            self._process, self._channel = process, channel
+            self._reader = asyncio.create_task(self._read(process, channel), name=self.name)
+            log.info("TikTok process %s started (%s)", process.pid, self.name)
+            return channel
+
+    async def close(self) -> None:
+        """Stop the child: stdin EOF, it disconnects what is left and exits (killed after ``STOP_TIMEOUT``)."""
+        self._closing = True
+        process, channel, reader = self._process, self._channel, self._reader
+        if process is None or channel is None:
+            return
+        channel.close()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("the TikTok process %s (%s) did not exit in time; killing it", process.pid, self.name)
+            process.kill()
+        if reader is not None:
+            await asyncio.wait({reader})
+
+    async def _read(self, process: asyncio.subprocess.Process, channel: Channel) -> None:
+        try:
+            while (message := await channel.receive()) is not None:
+                self._dispatch(channel, message)
+        except Exception:
+            log.exception("the TikTok process %s sent a broken frame; stopping it", process.pid)
+            process.kill()
+        finally:
+            channel.close()
+            code = await process.wait()
+            self._lost(code)
+
+    def _dispatch(self, channel: Channel, message: Frame) -> None:
+        """Hand a frame to its guild (never awaits: one guild's slow listener must not hold up the others)."""
+        kind = message[0]
+        if kind == "events":
+            for guild_id, rows in message[1]:
+                live = self.lives.get(guild_id)
+                if live is not None:
+                    live._deliver(("events", rows), self, channel)
+        elif kind in ("state", "call", "result"):
+            live = self.lives.get(message[1])
+            if live is not None:
+                live._deliver((kind, *message[2:]), self, channel)
+            elif kind == "result":
+                self.resolve(message[2], message[3])
+            elif kind == "call":
+                channel.send(("reply", message[2], None))  # a released guild: nobody to ask
+        elif kind == "log":
+            _, level, name, text = message
+            logging.getLogger(name).log(level, "%s", text)
+        else:
+            raise ValueError(f"unknown frame kind {kind!r}")
+
+    def _lost(self, code: int) -> None:
+        """The child exited: fail the waiting requests; its lives (only those) end as drops."""
+        self._process = self._channel = self._reader = None
+        lives, self.lives = self.lives, {}
+        for future in self._results.values():
+            if not future.done():
+                future.set_result(("NotConnectedError", "The TikTok connection process stopped."))
+        if self._closing:
+            return
+        log.error("the TikTok connection process (%s) stopped with exit code %s; %d live(s) on it end as drops",
+                  self.name, code, len(lives))  # fmt: skip
+        for live in lives.values():
+            live._lost_process(self, code)
+
+
+class PooledLive:
+    """One guild's TikTok connection, run by a manager in a pool process; the manager's own surface.
+
+    ``status()`` is the last snapshot the child sent. The live is placed on the least-loaded process at
+    ``connect`` and leaves it at ``disconnect`` (so load counts lives, not guilds that once had one).
+    """
+
+    def __init__(
+        self,
+        guild_id: int,
+        listener: LiveListener,
+        assign: Callable[[], _Process],
+        *,
+        restart_delay: float = 5.0,
+    ) -> None:
+        self.guild_id = guild_id
+        self.listener = listener
+        self.restart_delay = restart_delay
+        self._assign = assign
+        self._process: _Process | None = None
+        self._snapshot = StatusSnapshot(ConnectionState.IDLE, None, None, None, 0, False, None, None)
+        self._lock = asyncio.Lock()  # one command at a time per guild (connect, disconnect, release)
+        self._inbox: collections.deque[tuple[Frame, _Process, Channel | None]] = collections.deque()
+        self._drainer: asyncio.Task[None] | None = None
         self._session: LiveInfo | None = None  # the session the child opened and has not ended
         self._wanted: tuple[str, bool] | None = None  # a persistent connection to restore after a crash
         self._restart: asyncio.Task[None] | None = None
@@ -249,8 +398,8 @@ class LiveWorker:
 
     @property
     def pid(self) -> int | None:
-        """The child's process id while it runs."""
-        return self._process.pid if self._process is not None and self._process.returncode is None else None
+        """The process id of the child this live runs in (None when not placed)."""
+        return self._process.pid if self._process is not None else None
 
     def status(self) -> StatusSnapshot:
         """The latest state the child reported."""
@@ -262,11 +411,17 @@ class LiveWorker:
         return self._snapshot.state is not ConnectionState.IDLE
 
     async def connect(self, username: str, *, persistent: bool = True) -> StatusSnapshot:
-        """Connect in the child (see ``LiveConnectionManager.connect``: same errors, same waiting)."""
+        """Connect in a child (see ``LiveConnectionManager.connect``: same errors, same waiting)."""
         self._closing = False
         self._wanted = (username, True) if persistent else None
         try:
-            await self._request("connect", username, persistent)
+            async with self._lock:
+                process = self._place()
+                try:
+                    await process.request(self.guild_id, "connect", username, persistent)
+                except BotError:
+                    self._leave(process)  # the manager is idle again: free the slot
+                    raise
         except BotError:
             self._wanted = None
             raise
@@ -276,73 +431,63 @@ class LiveWorker:
         """End the connection or the attempts (no alert); returns once the child is idle."""
         self._wanted = None
         self._cancel_restart()
-        if self._channel is None:
-            return
-        try:
-            await self._request("disconnect")
-        except NotConnectedError:
-            log.info("the TikTok process of guild %s was gone before the disconnect", self.guild_id)
+        async with self._lock:
+            process = self._process
+            if process is None:
+                return
+            try:
+                await process.request(self.guild_id, "disconnect")
+            except NotConnectedError:
+                log.info("the TikTok process of guild %s was gone before the disconnect", self.guild_id)
+            self._leave(process)
 
     async def close(self) -> None:
-        """Disconnect and stop the child process."""
+        """Disconnect; the process stays for the other lives (the pool stops it)."""
         await self.disconnect()
         self._closing = True
-        process, channel, reader = self._process, self._channel, self._reader
-        if process is None or channel is None:
-            return
-        channel.close()  # stdin EOF: the child disconnects (already idle) and exits
-        try:
-            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            log.warning("the TikTok process of guild %s did not exit in time; killing it", self.guild_id)
-            process.kill()
-        if reader is not None:
-            await asyncio.wait({reader})
 
     # ------------------------------------------------------------------ plumbing
 
-    async def _request(self, kind: str, *args: object) -> None:
-        channel = await self._start()
-        request_id = next(self._ids)
-        future: asyncio.Future[tuple[str, str] | None] = asyncio.get_running_loop().create_future()
-        self._results[request_id] = future
+    def _place(self) -> _Process:
+        if self._process is None:
+            self._process = self._assign()
+            self._process.lives[self.guild_id] = self
+        return self._process
+
+    def _leave(self, process: _Process) -> None:
+        if process.lives.get(self.guild_id) is self:
+            del process.lives[self.guild_id]
+            process.send(("release", self.guild_id))
+        if self._process is process:
+            self._process = None
+
+    def _deliver(self, message: Frame, process: _Process, channel: Channel | None) -> None:
+        """A frame for this guild, handled in arrival order; inline unless a listener call is pending."""
+        if self._drainer is None and message[0] not in ("call", "lost"):
+            self._handle(message, process)
+            return
+        self._inbox.append((message, process, channel))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name=f"tiktok-live-{self.guild_id}")
+
+    async def _drain(self) -> None:
         try:
-            channel.send((kind, request_id, *args))
-            error = await future
+            while self._inbox:
+                message, process, channel = self._inbox.popleft()
+                kind = message[0]
+                if kind == "call":
+                    _, call_id, name, args = message
+                    value = await self._call(name, args)
+                    if channel is not None:
+                        channel.send(("reply", call_id, value))  # a closed channel (dead child) drops it
+                elif kind == "lost":
+                    await self._on_lost(message[1])
+                else:
+                    self._handle(message, process)
         finally:
-            self._results.pop(request_id, None)
-        if error is not None:
-            raise _error(error)
+            self._drainer = None
 
-    async def _start(self) -> Channel:
-        async with self._start_lock:
-            if self._channel is not None:
-                return self._channel
-            process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.tiktok.worker",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=_PROJECT_ROOT, env=_child_env(),
-            )  # fmt: skip
-            assert process.stdin is not None and process.stdout is not None
-            channel = Channel(process.stdout, process.stdin)
-            channel.send(("init", WorkerSettings.from_config(self.guild_id, self.config, **self.manager_options)))
-            self._process, self._channel = process, channel
-            self._reader = asyncio.create_task(self._read(process, channel), name=f"tiktok-worker-{self.guild_id}")
-            log.info("TikTok process %s started for guild %s", process.pid, self.guild_id)
-            return channel
-
-    async def _read(self, process: asyncio.subprocess.Process, channel: Channel) -> None:
-        try:
-            while (message := await channel.receive()) is not None:
-                await self._handle(channel, message)
-        except Exception:
-            log.exception("the TikTok process of guild %s sent a broken frame; stopping it", self.guild_id)
-            process.kill()
-        finally:
-            channel.close()
-            code = await process.wait()
-            await self._lost(code)
-
-    async def _handle(self, channel: Channel, message: Frame) -> None:
+    def _handle(self, message: Frame, process: _Process) -> None:
         kind = message[0]
         if kind == "events":
             try:
@@ -352,18 +497,8 @@ class LiveWorker:
         elif kind == "state":
             self._snapshot = message[1]
             self._notify()
-        elif kind == "call":
-            _, call_id, name, args = message
-            channel.send(("reply", call_id, await self._call(name, args)))
         elif kind == "result":
-            future = self._results.get(message[1])
-            if future is not None and not future.done():
-                future.set_result(message[2])
-        elif kind == "log":
-            _, level, name, text = message
-            logging.getLogger(name).log(level, "%s", text)
-        else:
-            raise ValueError(f"unknown frame kind {kind!r}")
+            process.resolve(message[1], message[2])
 
     async def _call(self, name: str, args: Frame) -> object:
         if name not in _CALLS:
@@ -384,12 +519,13 @@ class LiveWorker:
         except Exception:
             log.exception("state listener failed")
 
-    async def _lost(self, code: int) -> None:
-        """The child exited: fail the waiting requests, end an open session, restart a persistent one."""
-        self._process = self._channel = self._reader = None
-        for future in self._results.values():
-            if not future.done():
-                future.set_result(("NotConnectedError", "The TikTok connection process stopped."))
+    def _lost_process(self, process: _Process, code: int) -> None:
+        if self._process is process:
+            self._process = None
+        self._deliver(("lost", code), process, None)  # after the frames that arrived before the crash
+
+    async def _on_lost(self, code: int) -> None:
+        """The child died: end an open session as a drop, restart a persistent connection."""
         if self._closing:
             return
         reason = f"the TikTok connection process stopped (exit code {code})"
@@ -423,57 +559,153 @@ class LiveWorker:
         self._restart = None
 
 
+class LiveWorkerPool:
+    """The bot's TikTok connection processes: ``size`` children (default: one per core), many lives each.
+
+    ``connection(guild_id, listener)`` gives the guild's ``PooledLive`` (the same object on every call);
+    ``close()`` disconnects every live and stops the children. A new live goes to the process with the
+    fewest lives. ``config`` gives the TikTok endpoints and sign key: the bot's ``Config``, or a function
+    returning the current one (read when a child starts, so a changed configuration reaches new children).
+    """
+
+    def __init__(
+        self,
+        config: TikTokSettings | Callable[[], TikTokSettings | None] | None = None,
+        *,
+        size: int | None = None,
+        restart_delay: float = 5.0,
+        manager_options: ManagerOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.size = size or getattr(self._config(), "tiktok_workers", 0) or default_pool_size()
+        self.restart_delay = restart_delay
+        self.manager_options: ManagerOptions = manager_options or {}
+        self.processes = [_Process(self._settings, f"tiktok-pool-{n}") for n in range(self.size)]
+        self._lives: dict[int, PooledLive] = {}
+
+    def connection(self, guild_id: int, listener: LiveListener) -> PooledLive:
+        """The guild's connection (created at the first call; ``listener`` receives its callbacks)."""
+        live = self._lives.get(guild_id)
+        if live is None:
+            live = self._lives[guild_id] = PooledLive(guild_id, listener, self._least_loaded,
+                                                      restart_delay=self.restart_delay)  # fmt: skip
+        else:
+            live.listener = listener
+        return live
+
+    def loads(self) -> list[tuple[int | None, int]]:
+        """``(pid, lives)`` of every process slot (pid None: not started)."""
+        return [(process.pid, process.load) for process in self.processes]
+
+    async def close(self) -> None:
+        """Disconnect every live (user-initiated: sessions close in order), then stop the children."""
+        lives = list(self._lives.values())
+        outcomes = await asyncio.gather(*(live.close() for live in lives), return_exceptions=True)
+        for live, outcome in zip(lives, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("closing the TikTok live of guild %s failed", live.guild_id, exc_info=outcome)
+        await asyncio.gather(*(process.close() for process in self.processes))
+
+    def _config(self) -> TikTokSettings | None:
+        return self.config() if callable(self.config) else self.config
+
+    def _settings(self) -> WorkerSettings:
+        return WorkerSettings.from_config(None, self._config(), **self.manager_options)
+
+    def _least_loaded(self) -> _Process:
+        # Ties go to a running child, then to the lowest slot: no new process while one has room for free.
+        return min(self.processes, key=lambda p: (p.load, p.pid is None, self.processes.index(p)))
+
+
+class LiveWorker(PooledLive):
+    """A guild's connection with a child process of its own (the layout before the pool; benchmarks)."""
+
+    def __init__(
+        self,
+        guild_id: int,
+        listener: LiveListener,
+        *,
+        config: TikTokSettings | None = None,
+        restart_delay: float = 5.0,
+        manager_options: ManagerOptions | None = None,
+    ) -> None:
+        self.config = config
+        self.manager_options: ManagerOptions = manager_options or {}
+        self.own = _Process(lambda: WorkerSettings.from_config(guild_id, self.config, **self.manager_options),
+                            f"tiktok-worker-{guild_id}")  # fmt: skip
+        super().__init__(guild_id, listener, lambda: self.own, restart_delay=restart_delay)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (it stays between connects)."""
+        return self.own.pid
+
+    async def close(self) -> None:
+        """Disconnect and stop the child process."""
+        await super().close()
+        await self.own.close()
+
+
 # ---------------------------------------------------------------------------------------------- child side
 
 
-class _ForwardingListener:
-    """The manager's listener inside the child: everything goes to the bot over the channel."""
+class _Calls:
+    """Listener calls the child waits on, answered by the bot's ``reply`` frames (ids unique per child)."""
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.detached = False
-        self._calls: dict[int, asyncio.Future[object]] = {}
+        self._waiting: dict[int, asyncio.Future[object]] = {}
         self._ids = itertools.count(1)
 
-    def on_events(self, events: list[EngagementEvent]) -> None:
-        self.channel.send_events(events)
-
-    def on_state(self, snapshot: StatusSnapshot) -> None:
-        self.channel.send(("state", snapshot))
-
-    async def on_connected(self, info: LiveInfo) -> SessionId | None:
-        # The bot answers with what its listener's ``on_connected`` returned (a session id, or None).
-        return cast("SessionId | None", await self._call("on_connected", info))
-
-    async def on_disconnected(self, info: LiveInfo, unexpected: bool, duration: float) -> None:
-        await self._call("on_disconnected", info, unexpected, duration)
-
-    async def on_session_end(self, info: LiveInfo) -> None:
-        await self._call("on_session_end", info)
-
-    async def _call(self, name: str, *args: object) -> object:
+    async def call(self, guild_id: int, name: str, *args: object) -> object:
         if self.detached:
             return None
         call_id = next(self._ids)
         future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._calls[call_id] = future
+        self._waiting[call_id] = future
         try:
-            self.channel.send(("call", call_id, name, args))
+            self.channel.send(("call", guild_id, call_id, name, args))
             return await future
         finally:
-            self._calls.pop(call_id, None)
+            self._waiting.pop(call_id, None)
 
     def resolve(self, call_id: int, value: object) -> None:
-        future = self._calls.get(call_id)
+        future = self._waiting.get(call_id)
         if future is not None and not future.done():
             future.set_result(value)
 
     def detach(self) -> None:
         """The bot is gone: answer every waiting and future call with None."""
         self.detached = True
-        for future in self._calls.values():
+        for future in self._waiting.values():
             if not future.done():
                 future.set_result(None)
+
+
+class _ForwardingListener:
+    """One manager's listener inside the child: everything goes to the bot, tagged with the guild."""
+
+    def __init__(self, channel: Channel, guild_id: int, calls: _Calls) -> None:
+        self.channel = channel
+        self.guild_id = guild_id
+        self.calls = calls
+
+    def on_events(self, events: list[EngagementEvent]) -> None:
+        self.channel.send_events(self.guild_id, events)
+
+    def on_state(self, snapshot: StatusSnapshot) -> None:
+        self.channel.send(("state", self.guild_id, snapshot))
+
+    async def on_connected(self, info: LiveInfo) -> SessionId | None:
+        # The bot answers with what its listener's ``on_connected`` returned (a session id, or None).
+        return cast("SessionId | None", await self.calls.call(self.guild_id, "on_connected", info))
+
+    async def on_disconnected(self, info: LiveInfo, unexpected: bool, duration: float) -> None:
+        await self.calls.call(self.guild_id, "on_disconnected", info, unexpected, duration)
+
+    async def on_session_end(self, info: LiveInfo) -> None:
+        await self.calls.call(self.guild_id, "on_session_end", info)
 
 
 class _ForwardingHandler(logging.Handler):
@@ -494,7 +726,7 @@ class _ForwardingHandler(logging.Handler):
             self.handleError(record)
 
 
-async def _command(channel: Channel, request_id: int, operation: Awaitable[object]) -> None:
+async def _command(channel: Channel, guild_id: int, request_id: int, operation: Awaitable[object]) -> None:
     error: tuple[str, str] | None = None
     try:
         await operation
@@ -503,7 +735,11 @@ async def _command(channel: Channel, request_id: int, operation: Awaitable[objec
     except Exception as exc:
         log.exception("TikTok command failed in the worker")
         error = ("NotConnectedError", f"The TikTok connection failed: {type(exc).__name__}.")
-    channel.send(("result", request_id, error))
+    channel.send(("result", guild_id, request_id, error))
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _open_stdio() -> Channel:
@@ -519,7 +755,7 @@ async def _open_stdio() -> Channel:
 
 
 async def child_main() -> None:
-    """The child process: run one guild's ``LiveConnectionManager`` until stdin closes."""
+    """The child process: run the managers of the guilds the bot places here, until stdin closes."""
     from services.tiktok.adapter import warm_event_classes
     from services.tiktok.live import LiveConnectionManager
 
@@ -533,26 +769,43 @@ async def child_main() -> None:
     root.handlers[:] = [_ForwardingHandler(channel)]
     root.setLevel(settings.log_level)
     warm_event_classes()
-    listener = _ForwardingListener(channel)
-    manager = LiveConnectionManager(settings.guild_id, listener, config=settings, **settings.manager_options)
+    calls = _Calls(channel)
+    managers: dict[int, LiveConnectionManager] = {}
     commands: set[asyncio.Task[None]] = set()
+
+    def manager(guild_id: int) -> LiveConnectionManager:
+        found = managers.get(guild_id)
+        if found is None:
+            found = managers[guild_id] = LiveConnectionManager(
+                guild_id, _ForwardingListener(channel, guild_id, calls), config=settings, **settings.manager_options
+            )
+        return found
+
+    def spawn(operation: Awaitable[object], guild_id: int, request_id: int) -> None:
+        task = asyncio.create_task(_command(channel, guild_id, request_id, operation))
+        commands.add(task)
+        task.add_done_callback(commands.discard)
+
     while (message := await channel.receive()) is not None:
         kind = message[0]
         if kind == "reply":
-            listener.resolve(message[1], message[2])
-            continue
-        if kind == "connect":
-            operation: Awaitable[object] = manager.connect(message[2], persistent=message[3])
+            calls.resolve(message[1], message[2])
+        elif kind == "connect":
+            _, guild_id, request_id, handle, persistent = message
+            spawn(manager(guild_id).connect(handle, persistent=persistent), guild_id, request_id)
         elif kind == "disconnect":
-            operation = manager.disconnect()
+            _, guild_id, request_id = message
+            found = managers.get(guild_id)
+            spawn(found.disconnect() if found is not None else _nothing(), guild_id, request_id)
+        elif kind == "release":
+            found = managers.pop(message[1], None)
+            if found is not None and found.running:  # the bot releases idle managers only; be safe anyway
+                log.warning("released the TikTok manager of guild %s while it was running", message[1])
+                spawn(found.disconnect(), message[1], 0)
         else:
             log.error("unknown command %r from the bot", kind)
-            continue
-        task = asyncio.create_task(_command(channel, message[1], operation))
-        commands.add(task)
-        task.add_done_callback(commands.discard)
-    listener.detach()
-    await manager.disconnect()
+    calls.detach()
+    await asyncio.gather(*(found.disconnect() for found in managers.values()), return_exceptions=True)
     for task in list(commands):
         task.cancel()
     channel.close()

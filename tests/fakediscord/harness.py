@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class BotEnv:
     async def start(self) -> MusicQueueBot:
         """Start the bot and wait until it is ready."""
         self.bot = MusicQueueBot(self.config, guild_ready_timeout=0.05)
+        self.bot.before_identify_hook = _no_identify_wait  # type: ignore[method-assign]
         self.task = asyncio.create_task(self.bot.start(self.config.token))
         await self.fake.wait_for(lambda: self.bot.is_ready() or self.task.done(), 30, "the bot to be ready")
         if self.task.done():
@@ -59,13 +61,25 @@ class BotEnv:
     async def settle(self) -> None:
         """Wait for pending display refreshes and engagement flushes."""
         await self.bot.engagement.flush()
-        await self.bot.displays.coalescer.flush()
+        await self.bot.displays.flush()  # the start-up verification pass included
 
 
-async def create_env(data_dir: Path, **settings: str) -> BotEnv:
-    """Start a fake Discord and the real bot against it (endpoint class attributes are changed globally)."""
+async def _no_identify_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    """discord.py waits 5 s before each further shard's IDENTIFY (Discord's limit); the fake has no limit."""
+
+
+async def create_env(
+    data_dir: Path, *, prepare: Callable[[FakeDiscord], dict[str, str] | None] | None = None, **settings: str
+) -> BotEnv:
+    """Start a fake Discord and the real bot against it (endpoint class attributes are changed globally).
+
+    ``prepare`` shapes the fake before the bot connects (more guilds, the recommended shard count) and may
+    return settings that depend on it (``SHARD_IDS`` of the test guild's shard).
+    """
     fake = FakeDiscord()
     await fake.start()
+    if prepare is not None:
+        settings = {**settings, **(prepare(fake) or {})}
     channels = {name: fake.ensure_channel(name) for name in CHANNELS}
     reviewer_role = fake.add_role("Reviewer")
     values = {

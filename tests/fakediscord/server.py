@@ -19,7 +19,7 @@ from aiohttp import web
 from tests.fakediscord.actors import Actor, CommandHidden, InteractionRecord
 from tests.fakediscord.gateway import Gateway
 from tests.fakediscord.openapi import ContractChecker
-from tests.fakediscord.rest import RestApi
+from tests.fakediscord.rest import RestApi, json_response
 from tests.fakediscord.state import (
     ACK_WINDOW,
     BASIC_PERMISSIONS,
@@ -60,6 +60,7 @@ class FakeDiscord(State):
         app = web.Application(client_max_size=110 * 1024 * 1024)  # above the 100 MiB of boost level 3
         app.router.add_get("/", self.gateway.handle)
         app.router.add_get("/attachments/{id}/{name}", self.rest.attachment)
+        app.router.add_get("/api/v10/gateway/bot", self._gateway_bot)  # before the REST catch-all
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
         app.router.add_route("*", "/{tail:.*}", self._stray)
         self._runner = web.AppRunner(app, access_log=None)
@@ -77,6 +78,10 @@ class FakeDiscord(State):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def _gateway_bot(self, request: web.Request) -> web.Response:
+        """``GET /gateway/bot``: the gateway URL and the recommended shard count (``gateway.shard_count``)."""
+        return json_response(self.gateway.bot_gateway())
 
     async def _stray(self, request: web.Request) -> web.Response:
         self.unknown_routes.append(f"{request.method} {request.path}")
@@ -109,7 +114,7 @@ class FakeDiscord(State):
     @property
     def guild(self) -> GuildInfo:
         """The test guild: id, name, and channel and role ids by name."""
-        channels = {c["name"]: c["id"] for c in self.channels.values() if c.get("name")}
+        channels = {c["name"]: c["id"] for c in self.channels.values() if c.get("guild_id") == self.guild_id}
         roles = {r["name"]: r["id"] for r in self.roles.values()}
         return GuildInfo(self.guild_id, self.guild_name, self.guild_id, self.admin.user_id, channels, roles)
 
@@ -219,7 +224,7 @@ class FakeDiscord(State):
 
     def dispatch_if_connected(self, event: str, data: Any) -> None:
         """Dispatch only to a live session; before login the event is part of GUILD_CREATE anyway."""
-        if self.gateway.session_id:
+        if self.gateway.has_session:
             self.gateway.dispatch(event, data)
 
     async def drop_gateway(self, code: int = 4000) -> None:

@@ -128,6 +128,8 @@ class State:
         self.intents = 0  # what the client asked for in IDENTIFY
         # Added to time.monotonic() by now(), so a test can age interaction tokens without sleeping.
         self.clock_offset = 0.0
+        self.extra_guilds: dict[str, dict[str, Any]] = {}  # more servers the bot is in (scale, shards)
+        self._guild_ms = int(time.time() * 1000) - 10_000_000  # their ids: one creation millisecond each
         self.roles[self.guild_id] = self.role_payload(self.guild_id, "@everyone", BASIC_PERMISSIONS)
         self.bot_role_id = self.snowflake()
         self.roles[self.bot_role_id] = self.role_payload(self.bot_role_id, "QueueBot", BOT_PERMISSIONS) | {
@@ -168,7 +170,8 @@ class State:
         return {
             "id": self.guild_id, "name": self.guild_name, "unavailable": False, "owner_id": self.owner_id,
             "member_count": len(self.members), "members": list(self.members.values()),
-            "channels": [c for c in self.channels.values() if c["type"] != 1], "roles": list(self.roles.values()),
+            "channels": [c for c in self.channels.values() if c.get("guild_id") == self.guild_id],
+            "roles": list(self.roles.values()),
             "features": [], "emojis": [], "stickers": [], "threads": [], "voice_states": [], "presences": [],
             "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [], "large": False,
             "icon": None, "preferred_locale": "en-US", "premium_tier": self.premium_tier, "afk_timeout": 300,
@@ -186,6 +189,40 @@ class State:
     def upload_limit_for(self, channel_id: str) -> int:
         """The upload limit in a channel: the guild's, or the unboosted default in DMs."""
         return UPLOAD_LIMITS[0] if (self.channels.get(channel_id) or {}).get("type") == 1 else self.upload_limit
+
+    def guild_ids(self) -> list[str]:
+        """Every guild the bot is in: the test guild first, then the extra ones."""
+        return [self.guild_id, *self.extra_guilds]
+
+    def guild_create_payload(self, guild_id: str) -> dict[str, Any]:
+        """GUILD_CREATE data of any guild (an extra guild has its channels, @everyone and the bot)."""
+        if guild_id == self.guild_id:
+            return self.guild_payload()
+        extra = self.extra_guilds[guild_id]
+        channels = [self.channels[c] for c in extra["channels"].values()]
+        return self.guild_payload() | {
+            "id": guild_id, "name": extra["name"], "owner_id": self.owner_id, "member_count": 1,
+            "members": [self.members[self.app_id]], "channels": channels, "roles": [extra["everyone"]],
+        }  # fmt: skip
+
+    def add_guild(self, name: str, channels: tuple[str, ...] = ("queue", "reviewers")) -> tuple[str, dict[str, str]]:
+        """Another guild the bot is in, with text channels; returns its id and channel ids by name.
+
+        Ids get a creation millisecond each (as real guilds created apart do), so that Discord's shard rule
+        ``(guild_id >> 22) % shard_count`` spreads them over the shards.
+        """
+        self._guild_ms += 1
+        guild_id = str((self._guild_ms << 22) | 1)
+        everyone = self.role_payload(guild_id, "@everyone", BASIC_PERMISSIONS)
+        ids: dict[str, str] = {}
+        for position, channel_name in enumerate(channels):
+            channel_id = ids[channel_name] = self.snowflake()
+            self.channels[channel_id] = {"id": channel_id, "type": 0, "name": channel_name, "position": position,
+                                         "permission_overwrites": [], "guild_id": guild_id, "parent_id": None,
+                                         "nsfw": False, "rate_limit_per_user": 0, "topic": None}  # fmt: skip
+            self.channel_order[channel_id] = []
+        self.extra_guilds[guild_id] = {"name": name, "everyone": everyone, "channels": ids}
+        return guild_id, ids
 
     # ------------------------------------------------------------------ world building
 
@@ -313,7 +350,7 @@ class State:
             "allowed_mentions": payload.get("allowed_mentions"),
         }  # fmt: skip
         if channel.get("type") != 1:
-            message["guild_id"] = self.guild_id
+            message["guild_id"] = channel.get("guild_id", self.guild_id)
         self.messages[message["id"]] = message
         self.channel_order.setdefault(channel_id, []).append(message["id"])
         return message

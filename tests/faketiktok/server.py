@@ -93,6 +93,7 @@ class FakeTikTok:
     port: int = 0
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
     _transports: dict[int, asyncio.BaseTransport] = field(default_factory=dict)
+    _rooms: dict[int, str] = field(default_factory=dict)  # id(socket) -> the room_id it asked for
     _runner: web.AppRunner | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -175,16 +176,27 @@ class FakeTikTok:
 
     async def push(self, *messages: Message, compress: bool = True, need_ack: bool = False) -> None:
         """Send messages in one push frame to every connected client (gzip unless ``compress=False``)."""
+        data = self._frame(messages, compress, need_ack)
+        for ws in list(self._sockets):
+            if not ws.closed:
+                await ws.send_bytes(data)
+
+    async def push_to(self, handle: str, *messages: Message, compress: bool = True) -> None:
+        """Send messages in one push frame only to the clients in ``handle``'s room (several lives at once)."""
+        data = self._frame(messages, compress, False)
+        room = str(self.hosts[handle].room_id)
+        for ws in list(self._sockets):
+            if not ws.closed and self._rooms.get(id(ws)) == room:
+                await ws.send_bytes(data)
+
+    def _frame(self, messages: tuple[Message, ...], compress: bool, need_ack: bool) -> bytes:
         result = ProtoMessageFetchResult(messages=list(messages), cursor=str(time.time_ns()), internal_ext="ext",
                                          need_ack=need_ack)  # fmt: skip
         payload = bytes(result)
         headers = [PushHeader(key="compress_type", value="gzip")] if compress else []
         frame = WebcastPushFrame(payload_type="msg", log_id=next(self._ids), headers=headers,
                                  payload=gzip.compress(payload) if compress else payload)  # fmt: skip
-        data = bytes(frame)
-        for ws in list(self._sockets):
-            if not ws.closed:
-                await ws.send_bytes(data)
+        return bytes(frame)
 
     async def close_sockets(self, code: int = 1000) -> None:
         """Close every client socket (1000: clean end, the task returns; 1011: abnormal, the task raises)."""
@@ -259,6 +271,7 @@ class FakeTikTok:
         self._sockets.append(ws)
         if request.transport is not None:
             self._transports[id(ws)] = request.transport
+        self._rooms[id(ws)] = request.query.get("room_id", "")
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.BINARY:
@@ -267,6 +280,7 @@ class FakeTikTok:
             if ws in self._sockets:
                 self._sockets.remove(ws)
             self._transports.pop(id(ws), None)
+            self._rooms.pop(id(ws), None)
         return ws
 
 

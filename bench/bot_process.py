@@ -1,0 +1,77 @@
+"""The real bot in a process of its own, for the scale and shard benchmarks: ``python -m bench.bot_process``.
+
+Configured like ``bot.py``, from the environment (each benchmark points it at its fake Discord, which runs
+in the benchmark's process, so that the fake's memory is not counted as the bot's). It writes one JSON line
+on stdout when ready: pid, the guilds it serves, seconds from launch to READY and resident memory; then one
+JSON line for every ``rss`` line on stdin; it closes (as on SIGTERM) at ``stop`` or the end of stdin.
+``BENCH_VERIFY_RATE`` overrides the displays' start-up verification rate (0: all at once, as before it
+was spread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from typing import Any
+
+LAUNCHED = time.monotonic()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
+
+
+def _say(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+async def _no_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    """The fake Discord has no IDENTIFY rate limit (discord.py waits 5 s per further shard for Discord's)."""
+
+
+async def main() -> None:
+    """Start the bot, report READY, answer ``rss``, stop at ``stop``."""
+    from bot import MusicQueueBot, apply_endpoint_overrides, setup_logging
+    from config import load_config
+    from ui.displays import DisplayManager
+
+    rate = os.environ.get("BENCH_VERIFY_RATE")
+    if rate is not None:
+        original = DisplayManager.refresh_all
+
+        async def refresh_all(self: DisplayManager) -> None:
+            self.verify_rate = float(rate)
+            await original(self)
+
+        DisplayManager.refresh_all = refresh_all  # type: ignore[method-assign]
+    config = load_config(env_file=None)
+    setup_logging(config)
+    apply_endpoint_overrides(config)
+    bot = MusicQueueBot(config)
+    bot.before_identify_hook = _no_wait  # type: ignore[method-assign]
+    task = asyncio.create_task(bot.start(config.token))
+    ready = asyncio.create_task(bot.wait_until_ready())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()  # start-up failed: raise why
+    _say({"event": "ready", "pid": os.getpid(), "guilds": sorted(g.id for g in bot.guilds),
+          "shards": sorted(bot.shards), "ready_s": time.monotonic() - LAUNCHED, "rss_mb": _rss_mb()})  # fmt: skip
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while (line := (await reader.readline()).strip()) and line != b"stop":
+        if line == b"rss":
+            _say({"event": "rss", "rss_mb": _rss_mb(), "guilds": len(bot.guilds),
+                  "verify_pending": len(bot.displays._verify)})  # fmt: skip
+    await bot.close()
+    await task
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
