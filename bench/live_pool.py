@@ -116,19 +116,19 @@ async def run(quick: bool = False) -> list[Result]:
             try:
                 env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
                                          tiktok_webcast_url=url + "/webcast")  # fmt: skip
-                cog: Any = env.bot.get_cog("TikTok")
+                sessions: Any = env.bot.sessions  # counted on its way in: the connections hand events to it
                 received: Counter[int] = Counter()
-                record = cog.sessions.record
+                record = sessions.record
 
                 def counting(guild_id: int, events: list[Any]) -> None:
                     received[guild_id] += len(events)
                     record(guild_id, events)
 
-                cog.sessions.record = counting
+                sessions.record = counting
                 idle = await _latencies(env, samples // 2)  # no lives yet
                 _forget_answers(env)
                 guilds = [env.guild_id + 1 + n for n in range(LIVES)]
-                lives = [cog._manager(guild).manager for guild in guilds]
+                lives = [env.bot.lives.connection(guild) for guild in guilds]
                 await lives[0].connect("host")
                 await _until(lambda: lives[0].status().state is ConnectionState.CONNECTED, "the first live", 300)
                 await asyncio.sleep(2.0)
