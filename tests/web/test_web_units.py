@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from config import ConfigError, load_config
@@ -109,3 +111,87 @@ def test_every_page_extends_the_one_base_template_and_escapes_user_text() -> Non
     assert re.search(r'<body class="layout-portrait" data-state="connecting" data-n="5"', rendered["overlay.html"])
     assert '<meta http-equiv="refresh" content="30">' in rendered["public.html"]
     assert '<link rel="stylesheet" href="../static/public.css">' in rendered["public.html"]
+
+
+class FakeTransport(asyncio.WriteTransport):
+    """A connection that records what is written to it (and can pretend to be slow or gone)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.buffered = 0
+        self.closing = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data) if not isinstance(data, bytes) else data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+
+async def test_a_page_gets_what_waited_after_its_first_snapshot_then_each_frame_as_one_chunk() -> None:
+    from web.hub import MAX_BUFFERED, REVOKED, Client, frame
+
+    client = Client(1, "overlay", "h")
+    early = frame("snapshot", {"total": 2})
+    assert client.offer(early)  # the stream is not started yet: it waits
+    transport = FakeTransport()
+    client.attach(transport, chunked=True)
+    assert transport.writes == [b"%x\r\n%b\r\n" % (len(early.raw), early.raw)]
+    late = frame("gift", {"title": "x"})
+    assert client.offer(late) and transport.writes[-1] == late.chunk
+    transport.buffered = MAX_BUFFERED + 1  # the page stopped reading: dropped, it reconnects and resyncs
+    assert not client.offer(late) and client.done.is_set() and len(transport.writes) == 2
+    plain, gone = Client(1, "overlay", "h"), FakeTransport()
+    plain.end(REVOKED)  # revoked before its first snapshot went out: told right after it
+    plain.attach(gone, chunked=False)
+    assert gone.writes == [REVOKED.raw] and plain.done.is_set()
+    closed = Client(1, "overlay", "h")
+    dead = FakeTransport()
+    closed.attach(dead, chunked=True)
+    dead.closing = True
+    assert not closed.offer(late) and closed.done.is_set() and dead.writes == []
+
+
+async def test_a_push_is_built_and_encoded_once_and_written_once_to_every_page() -> None:
+    from services.feed import ChangeFeed, QueueChanged
+    from web.hub import EventHub
+
+    builds = []
+
+    async def build(guild_id: int) -> dict[str, object]:
+        builds.append(guild_id)
+        return {"total": len(builds)}
+
+    async def check(kind: str, hashed: str) -> int | None:
+        return 1
+
+    feed = ChangeFeed()
+    hub = EventHub(feed, build, check, None, window=0.01)  # type: ignore[arg-type]  # no gift here: no database
+    hub.start()
+    try:
+        pages = []
+        for _ in range(200):
+            client = hub.join(1, "overlay", "h")
+            transport = FakeTransport()
+            client.attach(transport, chunked=True)
+            pages.append(transport)
+        other = hub.join(2, "overlay", "h")
+        elsewhere = FakeTransport()
+        other.attach(elsewhere, chunked=True)
+        feed.publish(QueueChanged(1))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if all(p.writes for p in pages):
+                break
+        first = pages[0].writes[0]
+        assert b'"total":1' in first and builds == [1]  # one build for 200 pages
+        assert all(len(p.writes) == 1 and p.writes[0] is first for p in pages)  # the same bytes object
+        assert elsewhere.writes == []  # another guild's page sees nothing of it
+        assert hub.pushes == 1
+    finally:
+        await hub.close()
+    assert all(c.done.is_set() for cs in hub._clients.values() for c in cs)
