@@ -45,7 +45,6 @@ class Config:
     web_host: str = "127.0.0.1"
     web_port: int = 8765
     public_base_url: str | None = None
-    file_link_hours: float = 24.0
     web_rate_per_minute: int = 240
 
     tiktok_workers: int = 0
@@ -171,7 +170,6 @@ def load_config(env: Mapping[str, str] | None = None, *, env_file: str | Path | 
         web_host=env.get("WEB_HOST", "").strip() or "127.0.0.1",
         web_port=_port(env, "WEB_PORT", 8765),
         public_base_url=_url(env, "PUBLIC_BASE_URL", ("http", "https")),
-        file_link_hours=_number(env, "FILE_LINK_HOURS", 24.0, minimum=0.1),
         web_rate_per_minute=int(_number(env, "WEB_RATE_PER_MINUTE", 240, minimum=10)),
         tiktok_workers=int(_number(env, "TIKTOK_WORKERS", 0)),
         shard_count=shard_count,

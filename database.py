@@ -1390,30 +1390,21 @@ class Database:
         return float(row[0]) if row else None
 
     async def get_web_settings(self, guild_id: int) -> WebSettings:
-        """A guild's public page switches (defaults: off, no links)."""
-        row = await self._fetchone("SELECT * FROM web_settings WHERE guild_id = ?", (guild_id,))
+        """A guild's public page options (default: no links; on/off is the ``public_queue_enabled`` setting)."""
+        row = await self._fetchone("SELECT public_links FROM web_settings WHERE guild_id = ?", (guild_id,))
         if row is None:
             return WebSettings(guild_id)
-        return WebSettings(guild_id, bool(row["public_enabled"]), bool(row["public_links"]))
+        return WebSettings(guild_id, bool(row["public_links"]))
 
-    async def update_web_settings(
-        self, guild_id: int, *, public_enabled: bool | None = None, public_links: bool | None = None
-    ) -> WebSettings:
-        """Change a guild's public page switches and return them."""
+    async def update_web_settings(self, guild_id: int, *, public_links: bool) -> WebSettings:
+        """Change whether a guild's public page shows submitted links, and return its options."""
         async with self.transaction() as conn:
-            await conn.execute("INSERT OR IGNORE INTO web_settings (guild_id) VALUES (?)", (guild_id,))
-            if public_enabled is not None:
-                await conn.execute(
-                    "UPDATE web_settings SET public_enabled = ? WHERE guild_id = ?", (int(public_enabled), guild_id)
-                )
-            if public_links is not None:
-                await conn.execute(
-                    "UPDATE web_settings SET public_links = ? WHERE guild_id = ?", (int(public_links), guild_id)
-                )
-            async with conn.execute("SELECT * FROM web_settings WHERE guild_id = ?", (guild_id,)) as cur:
-                row = await cur.fetchone()
-        assert row is not None  # inserted above
-        return WebSettings(guild_id, bool(row["public_enabled"]), bool(row["public_links"]))
+            await conn.execute(
+                "INSERT INTO web_settings (guild_id, public_links) VALUES (?, ?) "
+                "ON CONFLICT (guild_id) DO UPDATE SET public_links = excluded.public_links",
+                (guild_id, int(public_links)),
+            )
+        return WebSettings(guild_id, public_links)
 
     async def last_played(self, guild_id: int) -> Submission | None:
         """The guild's most recently played submission (the overlay's "now playing")."""

@@ -376,10 +376,13 @@ class LeaderboardRow:
 
 @dataclass(frozen=True, slots=True)
 class WebSettings:
-    """A guild's switches for the public queue page (off by default; links hidden unless allowed)."""
+    """How a guild's public queue page looks: submitted links hidden unless allowed.
+
+    Whether the page is on at all is the ``public_queue_enabled`` setting (``GuildSettings``), one switch
+    that ``/settings`` and ``/overlay public`` both write.
+    """
 
     guild_id: int
-    public_enabled: bool = False
     public_links: bool = False
 
 

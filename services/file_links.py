@@ -68,18 +68,21 @@ def _b64(data: bytes) -> str:
 class FileLinks:
     """Makes and checks the signed part of ``/f/<link>`` URLs."""
 
-    def __init__(self, secret: bytes, *, lifetime_seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, secret: bytes, *, clock: Callable[[], float] = time.time) -> None:
         self._secret = secret
-        self.lifetime = lifetime_seconds
         self.clock = clock
 
     def _signature(self, guild_id: int, row_id: int, expires: int) -> str:
         message = f"file:{guild_id}:{row_id}:{expires}".encode()
         return _b64(hmac.new(self._secret, message, hashlib.sha256).digest())
 
-    def make(self, guild_id: int, row_id: int) -> str:
-        """The link part for a submission's file, valid for ``lifetime`` seconds from now."""
-        expires = int(self.clock() + self.lifetime)
+    def make(self, guild_id: int, row_id: int, *, lifetime_seconds: float) -> str:
+        """The link part for a submission's file, valid for ``lifetime_seconds`` from now.
+
+        The lifetime is the guild's File-link expiry setting at signing time; it is signed into the link, so
+        changing the setting later neither shortens nor extends links already given.
+        """
+        expires = int(self.clock() + lifetime_seconds)
         return f"{row_id}.{expires}.{self._signature(guild_id, row_id, expires)}"
 
     @staticmethod

@@ -227,21 +227,19 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "public_queue_enabled",
         "Public queue page",
-        "A read-only web page of the queue for the streamer's TikTok bio.",
+        "A read-only web page of the queue for the streamer's TikTok bio (/overlay public gives its link).",
         "bool",
         False,
-        built=False,
     ),
     SettingSpec(
         "file_link_expiry_hours",
         "File-link expiry",
-        "How long a signed download link for an uploaded file works.",
+        "How long a signed download link for an uploaded file works (counted from when it is given).",
         "int",
         24,
         1,
         720,
         "h",
-        built=False,
     ),
 )
 BY_KEY: dict[str, SettingSpec] = {spec.key: spec for spec in SETTINGS}

@@ -3,7 +3,8 @@
 A token is ``secrets.token_urlsafe(24)`` (192 random bits). The database keeps its SHA-256, so neither a
 copy of the database nor a log line can open a page; a presented token is hashed, looked up and compared
 in constant time. Replacing a token publishes ``WebAccessChanged`` on the feed, and the web server ends
-every open page that used the old one (it never needs to be called from here).
+every open page that used the old one (it never needs to be called from here). The public page's on/off
+switch is the guild's ``public_queue_enabled`` setting, which ``set_public`` writes like ``/settings`` does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from database import Database
 from models import WebSettings
+from services import settings as registry
 from services.feed import ChangeFeed, WebAccessChanged
 
 OVERLAY = "overlay"
@@ -59,12 +61,23 @@ class WebAccess:
         """Same as ``guild_for`` for a token already hashed (re-checking an open page)."""
         return await self.db.web_token_guild(kind, hashed)
 
-    async def settings(self, guild_id: int) -> WebSettings:
-        """The public page switches."""
+    async def page_options(self, guild_id: int) -> WebSettings:
+        """How the public page looks (whether it shows submitted links)."""
         return await self.db.get_web_settings(guild_id)
 
     async def set_public(self, guild_id: int, *, enabled: bool, links: bool | None = None) -> WebSettings:
-        """Switch the public page on or off (and whether it shows submitted links)."""
-        settings = await self.db.update_web_settings(guild_id, public_enabled=enabled, public_links=links)
-        self.feed.publish(WebAccessChanged(guild_id, PUBLIC))
-        return settings
+        """Switch the public page on or off (and whether it shows submitted links); ``/overlay public``.
+
+        On/off is the ``public_queue_enabled`` setting, the same one ``/settings`` changes: it is written
+        through the settings' one write path (which refreshes the cache and publishes ``SettingsChanged``),
+        so the page and the panel can never disagree. The links option is written first, so a page switched
+        on "without links" never shows them for a moment.
+        """
+        value = registry.spec("public_queue_enabled").check(enabled)
+        options = (
+            await self.db.update_web_settings(guild_id, public_links=links)
+            if links is not None
+            else await self.db.get_web_settings(guild_id)
+        )
+        await self.db.update_settings(guild_id, public_queue_enabled=value)
+        return options

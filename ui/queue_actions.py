@@ -138,7 +138,7 @@ async def play_next(interaction: Interaction) -> None:
         # Discord refused the upload size for this server: the details (and a link, if any) still reach the reviewer.
         await respond(
             interaction,
-            _link_text(interaction, sub) or "⚠️ The file is too large to attach here.",
+            await _link_text(interaction, sub) or "⚠️ The file is too large to attach here.",
             embed=embed,
             view=queue_ui.now_playing_view(sub.public_id, bookmark_channel=_bookmark_channel(interaction, settings)),
         )
@@ -163,7 +163,7 @@ async def _file_for(interaction: Interaction, sub: Submission) -> tuple[discord.
         # Discord's upload cap for this server (10 MiB unboosted; boosts raise it), sent with every interaction.
         if size > limits.upload_limit(interaction):
             # Such files are accepted only with a public address: the reviewer gets a signed download link.
-            return None, _link_text(interaction, sub) or "⚠️ The file is too large to attach in this server."
+            return None, await _link_text(interaction, sub) or "⚠️ The file is too large to attach in this server."
         data = await interaction.client.audio.read(sub.file_path)
     except OSError:
         log.exception("the stored file of %s (%s) can't be read", sub.display_id, sub.file_path)
@@ -172,14 +172,14 @@ async def _file_for(interaction: Interaction, sub: Submission) -> tuple[discord.
     return discord.File(io.BytesIO(data), filename=limits.clip(name, 100)), None
 
 
-def _link_text(interaction: Interaction, sub: Submission) -> str | None:
+async def _link_text(interaction: Interaction, sub: Submission) -> str | None:
     """A private download link for a file too large to attach (None without a public address)."""
-    bot = interaction.client
-    url = bot.web.file_url(sub)
-    if url is None:
+    link = await interaction.client.web.file_link(sub)  # valid for the guild's File-link expiry setting
+    if link is None:
         return None
-    hours = bot.config.file_link_hours
-    return f"🔗 The file is larger than this server lets me attach. Listen or download (valid {hours:g} h): {url}"
+    return (
+        f"🔗 The file is larger than this server lets me attach. Listen or download (valid {link.hours} h): {link.url}"
+    )
 
 
 async def _notify_players(bot: MusicQueueBot, guild_id: int, result: PlayResult) -> None:

@@ -6,7 +6,7 @@ One more object of the composition root (``bot.py`` builds it in ``setup_hook``,
 Routes (every other path, and every wrong token, gets the same 404):
 
 * ``/o/<token>`` the overlay page, ``/o/<token>/events`` its Server-Sent Events stream;
-* ``/q/<token>`` the public queue page (only while an admin has it switched on);
+* ``/q/<token>`` the public queue page (only while the guild's Public queue page setting is on);
 * ``/f/<link>`` a player page for an uploaded file, ``/f/<link>/audio`` the file (Range and HEAD);
 * ``/static/…`` the pages' CSS and JavaScript, ``/healthz`` a liveness probe.
 
@@ -25,10 +25,11 @@ import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from config import Config
 from database import Database
@@ -48,7 +49,6 @@ HERE = Path(__file__).parent
 WIDGETS = ("now", "next", "lines", "top", "goal", "gift")
 LAYOUTS = ("portrait", "landscape")
 DEFAULT_ACCENT = "ff2d55"
-HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 1000
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".m4a": "audio/mp4", ".flac": "audio/flac"}
 CSP = (
@@ -169,6 +169,23 @@ def client_address(request: web.Request) -> str:
     return remote
 
 
+def template_environment() -> jinja2.Environment:
+    """The pages' templates: each extends ``base.html`` (the one ``<head>``) and autoescapes everything."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        autoescape=True,  # every template, whatever its name: user text is data
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FileLink:
+    """A signed download link for one file and the hours it stays valid (for the reviewer's message)."""
+
+    url: str
+    hours: int
+
+
 class WebServer:
     """Serves the pages; ``start()`` binds (when enabled), ``close()`` ends every stream and unbinds."""
 
@@ -191,11 +208,7 @@ class WebServer:
         self.hub = EventHub(feed, self.snapshots.overlay, access.guild_for_hash, db)
         self.links: FileLinks | None = None
         self.limiter = RateLimiter(config.web_rate_per_minute)
-        self.templates = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(HERE / "templates"),
-            autoescape=True,  # every template, whatever its name: user text is data
-            undefined=jinja2.StrictUndefined,
-        )
+        self.templates = template_environment()
         self._runner: web.AppRunner | None = None
         self._streams: set[asyncio.Task[None]] = set()
         self.port: int | None = None
@@ -228,11 +241,16 @@ class WebServer:
         """Whether reviewers can be given download links (the server runs and has a public address)."""
         return self.running and self.links is not None and bool(self.config.public_base_url)
 
-    def file_url(self, sub: Submission) -> str | None:
-        """A signed player link for a submission's file, or None when links cannot leave this machine."""
+    async def file_link(self, sub: Submission) -> FileLink | None:
+        """A signed player link for a submission's file, or None when links cannot leave this machine.
+
+        It stays valid for the guild's File-link expiry setting (``/settings``), read when it is signed.
+        """
         if not self.links_available or not sub.file_path or self.links is None:
             return None
-        return f"{self.base_url}/f/{self.links.make(sub.guild_id, sub.id)}"
+        hours = (await self.db.get_settings(sub.guild_id)).file_link_expiry_hours
+        signed = self.links.make(sub.guild_id, sub.id, lifetime_seconds=hours * 3600)
+        return FileLink(f"{self.base_url}/f/{signed}", hours)
 
     def build_app(self) -> web.Application:
         """The aiohttp application with every route and the safety middleware."""
@@ -252,7 +270,7 @@ class WebServer:
         if not self.config.web_enabled:
             log.info("web server disabled (WEB_ENABLED=false): no overlay, public page or file links")
             return
-        self.links = FileLinks(load_secret(self.config.data_dir), lifetime_seconds=self.config.file_link_hours * 3600)
+        self.links = FileLinks(load_secret(self.config.data_dir))
         for name in ("aiohttp.access", "aiohttp.server", "aiohttp.web"):
             logging.getLogger(name).addFilter(self._log_filter)
         self.hub.start()
@@ -338,18 +356,17 @@ class WebServer:
         if request.method == "HEAD":
             return web.Response(status=200, headers=headers)
         response = web.StreamResponse(headers=headers)
-        client = self.hub.join(guild_id, OVERLAY, hashed)
+        # The hub writes pushes straight to the connection (see web/hub.py), framed as chunks on HTTP/1.1;
+        # an HTTP/1.0 client gets a plain body that ends when the connection closes.
+        chunked = request.version >= HttpVersion11
+        if chunked:
+            response.enable_chunked_encoding()
+        client = self.hub.join(guild_id, OVERLAY, hashed)  # from here on, pushes wait for the first snapshot
         try:
             await response.prepare(request)
-            await response.write(f"retry: {RETRY_MS}\n\n".encode() + await self.hub.snapshot(guild_id))
-            while True:
-                try:
-                    data = await asyncio.wait_for(client.queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    data = b": ping\n\n"  # keeps proxies from closing an idle stream; finds dead pages
-                if data is None:
-                    break
-                await response.write(data)
+            await response.write(f"retry: {RETRY_MS}\n\n".encode() + (await self.hub.snapshot(guild_id)).raw)
+            client.attach(request.transport, chunked=chunked)
+            await client.done.wait()  # ended by the hub: revoked, too slow, gone, or the bot stopping
         except (ConnectionResetError, ConnectionError):
             pass  # the page went away; it reconnects by itself if it still exists
         finally:
@@ -358,11 +375,13 @@ class WebServer:
 
     async def _public(self, request: web.Request) -> web.Response:
         guild_id, _ = await self._guild(request, PUBLIC)
-        settings = await self.access.settings(guild_id)
-        if not settings.public_enabled:
+        # The one switch (/settings or /overlay public), read from the settings cache on every request: a
+        # page switched off answers the next refresh with the same 404 as a wrong token.
+        if not (await self.db.get_settings(guild_id)).public_queue_enabled:
             raise web.HTTPNotFound()
         page_number = _int_param(request.query, "page", 1, 1, 100_000)
-        page = await self.snapshots.public_page(guild_id, page_number, links=settings.public_links)
+        options = await self.access.page_options(guild_id)
+        page = await self.snapshots.public_page(guild_id, page_number, links=options.public_links)
         return self._render("public.html", page=page)
 
     async def _file(self, request: web.Request) -> tuple[Submission, Path]:

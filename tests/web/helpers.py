@@ -12,6 +12,7 @@ import aiohttp
 
 from models import Line
 from tests.conftest import BotEnv
+from ui.setup_ui import SETTINGS_PICK_ID
 
 URL = re.compile(r"https?://\S+")
 
@@ -36,6 +37,16 @@ async def public_url(env: BotEnv, **options: Any) -> str:
     record = await env.admin.slash(env.channels["general"], "overlay", "public", state="on", **options)
     text = await record.wait_text("/q/")
     return URL.findall(text)[0]
+
+
+async def settings_switch(env: BotEnv, key: str, value: str) -> None:
+    """Change one setting the way an admin does: /settings, pick it in the select, type the value."""
+    panel = (await env.admin.slash(env.channels["general"], "settings")).messages()[0]
+    opened = await env.admin.select(panel, SETTINGS_PICK_ID, [key])
+    assert opened.modal is not None
+    accepted = await env.admin.submit_modal(opened, {"value": value})
+    text = await accepted.wait_text("✅")
+    assert "not built yet" not in text
 
 
 async def add(env: BotEnv, user: int, n: int, line: Line = Line.FREE, **kw: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tests.audio_samples import mp3_bytes
 from tests.conftest import BotEnv
 from tests.fakediscord.actors import Actor
 from tests.fakediscord.harness import close_env, create_env
-from tests.web.helpers import free_port
+from tests.web.helpers import free_port, settings_switch
 
 TEN_MIB = 10 * 1024 * 1024
 BIG = mp3_bytes(27_000)  # 11.2 MB of valid MP3 frames: over 10 MiB, under the 25 MB cap
@@ -76,6 +77,7 @@ async def test_without_a_public_address_a_file_over_the_server_limit_is_refused_
 
 async def test_with_a_public_address_the_reviewer_gets_a_signed_link_that_plays(linked_env: BotEnv) -> None:
     env = linked_env
+    await settings_switch(env, "file_link_expiry_hours", "3")  # this server's File-link expiry, not the 24 h default
     text = await submit_file(env, BIG, "Lossless master.mp3")
     assert "Is this submission a skip" in text
     records = [r for r in env.fake.interactions.values() if r.label == "/submitfile"]
@@ -89,6 +91,9 @@ async def test_with_a_public_address_the_reviewer_gets_a_signed_link_that_plays(
     assert "too large" not in answer_text and record.ephemeral
     link = next(word for word in answer_text.split() if "/f/" in word)
     assert link.startswith(f"http://127.0.0.1:{env.bot.web.port}/f/")
+    assert "(valid 3 h)" in answer_text
+    expires = int(link.rsplit("/f/", 1)[1].split(".")[1])
+    assert abs(expires - (time.time() + 3 * 3600)) < 60  # signed with the guild's 3 h
     async with aiohttp.ClientSession() as http:
         async with http.get(link) as player:
             html = await player.text()
@@ -107,6 +112,18 @@ async def test_with_a_public_address_the_reviewer_gets_a_signed_link_that_plays(
         async with http.get(link + "/audio?download=1") as download:
             assert "attachment" in download.headers["Content-Disposition"]
             assert "Lossless%20master.mp3" in download.headers["Content-Disposition"]
+        links = env.bot.web.links
+        assert links is not None
+        real_clock = links.clock
+        try:
+            links.clock = lambda: real_clock() + 3 * 3600 - 120  # two minutes before its expiry: still plays
+            async with http.head(link + "/audio") as late:
+                assert late.status == 200
+            links.clock = lambda: real_clock() + 3 * 3600 + 60  # a minute after: refused
+            async with http.get(link) as expired:
+                assert expired.status == 403 and "expired" in await expired.text()
+        finally:
+            links.clock = real_clock
 
 
 async def test_tampered_expired_and_traversing_links_get_403(linked_env: BotEnv) -> None:
@@ -120,21 +137,22 @@ async def test_tampered_expired_and_traversing_links_get_403(linked_env: BotEnv)
     links = env.bot.web.links
     assert links is not None
     base = f"{env.bot.web.local_url}/f/"
-    valid = links.make(env.guild_id, good.submission.id)
+    day = 24 * 3600
+    valid = links.make(env.guild_id, good.submission.id, lifetime_seconds=day)
     row, expires, signature = valid.split(".")
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
     real_clock = links.clock
     links.clock = lambda: real_clock() - 2 * 86400  # made two days ago: past the 24 h default
-    expired = links.make(env.guild_id, good.submission.id)
+    expired = links.make(env.guild_id, good.submission.id, lifetime_seconds=day)
     links.clock = real_clock
-    other_guild = links.make(env.guild_id + 1, good.submission.id)
+    other_guild = links.make(env.guild_id + 1, good.submission.id, lifetime_seconds=day)
     cases = {
         "tampered signature": f"{row}.{expires}.{flipped}",
         "longer life": f"{row}.{int(expires) + 3600}.{signature}",
         "another row": f"{outside.submission.id}.{expires}.{signature}",
         "signed for another guild": other_guild,
         "expired": expired,
-        "outside the store": links.make(env.guild_id, outside.submission.id),
+        "outside the store": links.make(env.guild_id, outside.submission.id, lifetime_seconds=day),
         "encoded traversal": "..%2F..%2Fweb_secret",
         "garbage": "x",
     }

@@ -12,7 +12,7 @@ import pytest
 from models import Line
 from services.web_access import OVERLAY
 from tests.conftest import BotEnv
-from tests.web.helpers import EventStream, add, overlay_url, public_url
+from tests.web.helpers import EventStream, add, overlay_url, public_url, settings_switch
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -40,7 +40,8 @@ async def test_overlay_link_is_ephemeral_secret_and_a_wrong_token_looks_like_an_
             html = await page.text()
             assert "<script>" not in html and "style=" not in html  # nothing inline for the CSP to allow
         answers = []
-        for path in ("/nothing-here", "/o/", f"/o/{token[:-1]}x", f"/o/{token}x", "/o/" + "A" * 32,
+        changed = token[:-1] + ("x" if token[-1] != "x" else "y")  # one character off (never the token itself)
+        for path in ("/nothing-here", "/o/", f"/o/{changed}", f"/o/{token}x", "/o/" + "A" * 32,
                      f"/o/{token[:-2]}/events", f"/q/{token}", "/f/1.2.3"):  # fmt: skip
             async with http.get(base + path) as response:
                 answers.append((path, response.status, await response.text(), comparable(response)))
@@ -219,3 +220,25 @@ async def test_web_enabled_false_serves_nothing(tmp_path, monkeypatch) -> None:
         await record.wait_text("web server is off")
     finally:
         await close_env(env)
+
+
+async def test_the_settings_panel_and_overlay_public_are_one_switch(bot_env: BotEnv) -> None:
+    await add(bot_env, 1, 1, title="Visible song")
+    url = await public_url(bot_env)
+    assert (await bot_env.bot.db.get_settings(bot_env.guild_id)).public_queue_enabled  # /overlay public wrote it
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as page:
+            assert page.status == 200 and "Visible song" in await page.text()
+        await settings_switch(bot_env, "public_queue_enabled", "off")
+        async with http.get(url) as page:
+            assert page.status == 404 and await page.text() == "404: Not Found"  # closed, like a wrong token
+        await settings_switch(bot_env, "public_queue_enabled", "on")
+        async with http.get(url) as page:
+            assert page.status == 200 and "Visible song" in await page.text()  # the same link opens again
+        off = await bot_env.admin.slash(bot_env.channels["general"], "overlay", "public", state="off")
+        await off.wait_text("is off")
+        assert not (await bot_env.bot.db.get_settings(bot_env.guild_id)).public_queue_enabled  # the panel shows it
+        async with http.get(url) as page:
+            assert page.status == 404
+    shown = await bot_env.admin.slash(bot_env.channels["general"], "show-settings")
+    assert "Public queue page: off" in shown.text()
