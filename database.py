@@ -1498,3 +1498,12 @@ class Database:
             (guild_id, since),
         )
         return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ handle standing
+
+    async def link_code_of(self, guild_id: int, handle: str, user_id: int) -> str | None:
+        """The open chat code ``user_id`` was given to prove ``handle``, if any (a primary-key lookup)."""
+        row = await self._fetchone(
+            "SELECT code FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id = ?", (guild_id, handle, user_id)
+        )
+        return str(row[0]) if row else None

@@ -42,6 +42,21 @@ class LinkResult:
     claim: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class HandleStanding:
+    """Whether the handle named on a submission carries its points for the submitter, and if not, why.
+
+    ``counts`` False means the song gets nothing from ``handle`` until it is proven: it is unlinked or linked
+    without proof (``code`` is the submitter's open chat code for it, if they asked for one), or it is
+    proven as another member's (``other_owner``).
+    """
+
+    handle: str
+    counts: bool
+    other_owner: bool = False
+    code: str | None = None
+
+
 class PointsService:
     """Everything that changes who owns a handle or how many points it has.
 
@@ -179,3 +194,21 @@ class PointsService:
         own = [h.handle for h in await self.db.user_handles(guild_id, user_id)]
         mine = await self.db.leaderboard_ranks(guild_id, weights, own, session_id=session_id)
         return Leaderboard(session, all_time, rows, total, page, pages, mine)
+
+    # ------------------------------------------------------------------ handle standing (issue 12 point 4)
+
+    async def handle_standing(self, guild_id: int, user_id: int, handle: str) -> HandleStanding:
+        """Whether ``handle``, named on a submission by ``user_id``, carries points for it under the guild's rules.
+
+        With proven handles only (the setting, on by default) only a handle the submitter proved counts; any
+        other is accepted on the song but adds nothing until it is proven. With the setting off the named
+        handle is taken as it is (the queue's own rule decides what it adds).
+        """
+        if not (await self.db.get_settings(guild_id)).verified_handles_only:
+            return HandleStanding(handle, counts=True)
+        known = await self.db.get_handle(guild_id, handle)
+        if known is not None and known.verified and known.user_id is not None:
+            if known.user_id == user_id:
+                return HandleStanding(handle, counts=True)
+            return HandleStanding(handle, counts=False, other_owner=True)
+        return HandleStanding(handle, counts=False, code=await self.db.link_code_of(guild_id, handle, user_id))

@@ -141,3 +141,27 @@ async def test_verified_link_wins(db: Database, points: PointsService) -> None:
     assert handle.user_id == 2 and handle.verified and previous == 1
     with pytest.raises(HandleOwnedError):
         await points.link(GUILD, 1, "claimed")
+
+
+async def test_handle_standing_says_which_named_handles_carry_no_points(points: PointsService, db: Database) -> None:
+    """Issue 12.4: with proven handles only (the default), only the submitter's proven handle counts."""
+    own = await points.link(GUILD, 1, "mine.unproven")  # linked without proof: an open code
+    await points.admin_link(GUILD, 1, "mine.proven")
+    await points.admin_link(GUILD, 2, "theirs.proven")
+    await points.link(GUILD, 2, "theirs.unproven")
+    claim = await points.link(GUILD, 1, "theirs.unproven")  # a claim: user 1 gets a code, the link stays 2's
+
+    standing = await points.handle_standing(GUILD, 1, "mine.unproven")
+    assert not standing.counts and standing.code == own.code and not standing.other_owner
+    assert (await points.handle_standing(GUILD, 1, "mine.proven")).counts
+    other = await points.handle_standing(GUILD, 1, "theirs.proven")
+    assert not other.counts and other.other_owner and other.code is None
+    claimed = await points.handle_standing(GUILD, 1, "theirs.unproven")
+    assert not claimed.counts and claimed.code == claim.code and not claimed.other_owner
+    never_seen = await points.handle_standing(GUILD, 1, "nobody.knows")
+    assert not never_seen.counts and never_seen.code is None and not never_seen.other_owner
+    # Someone else's code is never shown to the submitter.
+    assert (await points.handle_standing(GUILD, 3, "mine.unproven")).code is None
+
+    await db.update_settings(GUILD, verified_handles_only=False)
+    assert (await points.handle_standing(GUILD, 1, "mine.unproven")).counts

@@ -18,6 +18,7 @@ import discord
 
 from errors import BotError
 from models import Line, Submission
+from services.points import HandleStanding
 from services.queue import Draft, Placement
 from services.validation import ARTIST_MAX, LINK_MAX, NOTE_MAX, TITLE_MAX
 from ui import limits, palette, queue_ui
@@ -51,11 +52,28 @@ def status_text(placement: Placement) -> str:
     )
 
 
-def confirmation_embed(placement: Placement) -> discord.Embed:
-    """The ephemeral receipt after submitting: id, line, position and ETA."""
+def standing_text(standing: HandleStanding) -> str | None:
+    """One line when the song's TikTok handle carries no points for it, saying how to change that."""
+    if standing.counts:
+        return None
+    name = f"@{limits.safe(standing.handle, 40)}"
+    if standing.other_owner:
+        return f"⚠️ {name} is linked to another member, so it carries no points for this song."
+    if standing.code:
+        how = f"type `{standing.code}` in the live chat from {name}"
+    else:
+        how = f"run `/link-tiktok {standing.handle}` to get a code to type in the live chat"
+    return f"⚠️ {name} carries no points for this song until it is proven: {how}."
+
+
+def confirmation_embed(placement: Placement, standing: HandleStanding | None = None) -> discord.Embed:
+    """The ephemeral receipt after submitting: id, line, position and ETA; and why its handle adds nothing."""
     sub = placement.submission
-    embed = palette.embed(f"{palette.EMOJI['success']} Submitted", "success",
-                          description=f"**{queue_ui.song(sub, 300)}**")  # fmt: skip
+    description = f"**{queue_ui.song(sub, 300)}**"
+    note = standing_text(standing) if standing is not None else None
+    if note:
+        description += f"\n{note}"
+    embed = palette.embed(f"{palette.EMOJI['success']} Submitted", "success", description=description)
     embed.add_field(name="Id", value=sub.display_id)
     embed.add_field(name="Line", value=queue_ui.LINE_TAGS.get(sub.line, sub.line.value))
     if placement.position is not None:
@@ -153,8 +171,10 @@ class SkipQuestionView(ExpiringView):
             return
         self.done = True
         self.stop()
+        handle = placement.submission.tiktok_handle
+        standing = await bot.points.handle_standing(guild_id, interaction.user.id, handle) if handle else None
         # The question is answered: its text and both buttons go, only the receipt stays.
-        await update(interaction, REMOVE, embed=confirmation_embed(placement), view=REMOVE)
+        await update(interaction, REMOVE, embed=confirmation_embed(placement, standing), view=REMOVE)
 
     async def _drop_upload(self) -> None:
         """Delete the uploaded file of a draft that will never be submitted (a copy's file is the original's)."""

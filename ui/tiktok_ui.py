@@ -16,6 +16,15 @@ from services.live_sessions import LiveFigures
 from ui import limits, palette
 
 
+def grace_words(seconds: float) -> str:
+    """A grace window in words: ``20 s`` under a minute, ``5 min`` (or ``1 min 30 s``) from one minute on."""
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
 def _ids(room_id: int | None, session_id: int | None) -> str:
     return f"Room {room_id or '—'} · Session {session_id or '—'}"
 
@@ -64,10 +73,24 @@ def status_embed(
     last_error: str | None = None,
     figures: LiveFigures | None = None,
     now: float | None = None,
+    reconnect_until: float | None = None,
 ) -> discord.Embed:
-    """Active (live colour: what matters during a live; ids in the footer), In progress (info), Not connected."""
+    """Active (live colour: what matters during a live; ids in the footer), In progress (info), Not connected.
+
+    ``reconnect_until`` is set while a dropped live's session waits for its reconnect: then the connection
+    is not waiting for a new live but getting back to the same one (warning colour, until when it waits).
+    """
     now = time.time() if now is None else now
-    if state == "connected":
+    if reconnect_until is not None and state in {"connecting", "waiting_to_retry"}:
+        embed = palette.embed(f"🟠 Reconnecting to the same live: @{limits.safe(username, 40)}", "warning")
+        embed.description = (
+            f"The connection dropped. If the live is back before <t:{int(reconnect_until)}:T> "
+            f"(<t:{int(reconnect_until)}:R>), it stays one session with one recap; otherwise the live ends "
+            "there and its recap is posted."
+        )
+        embed.add_field(name="Attempts", value=str(attempts))
+        embed.set_footer(text=_ids(room_id, session_id))
+    elif state == "connected":
         embed = palette.embed(f"🟢 Active: @{limits.safe(username, 40)}", "live")
         if figures is not None:
             _figures_fields(embed, figures, now)

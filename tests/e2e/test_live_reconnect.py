@@ -119,6 +119,15 @@ def orange_embeds(env: BotEnv) -> list[dict]:
     return [e for e in debug_embeds(env) if "disconnected unexpectedly" in e.get("title", "")]
 
 
+def status_message(env: BotEnv) -> dict:
+    """The TikTok status message, posted where ``/tiktok connect`` ran."""
+    return next(m for m in env.fake.channel_messages(env.channels["general"]) if m["embeds"])
+
+
+def status_title(env: BotEnv) -> str:
+    return str(status_message(env)["embeds"][0].get("title", ""))
+
+
 async def wait_figures(env: BotEnv, check: Callable[[LiveFigures], bool], what: str) -> None:
     """Wait until the open session's figures (what ``/tiktok status`` reads from the database) pass ``check``."""
     deadline = time.monotonic() + WAIT
@@ -185,14 +194,11 @@ async def test_a_drop_and_a_reconnect_within_the_grace_window_make_one_live_with
     await tiktok.push(live_end(30))
     await env.fake.wait_for(lambda: recaps(env), WAIT, "the recap")
 
-    def status_message() -> dict:
-        return next(m for m in env.fake.channel_messages(env.channels["general"]) if m["embeds"])
-
     # The connection is persistent: it now waits for the host's next live. Stopping it ends nothing more (the
     # live already ended), and the status message becomes the live's summary, which waits for the recap.
     bye = await env.admin.slash_sub(env.channels["general"], "tiktok", "disconnect")
     await bye.wait_text("Disconnected", WAIT)
-    await env.fake.wait_for(lambda: "Live ended" in status_message()["embeds"][0]["title"], WAIT, "the summary")
+    await env.fake.wait_for(lambda: "Live ended" in status_message(env)["embeds"][0]["title"], WAIT, "the summary")
     assert feed.ended() == [(session.id, "ended")]
     assert len(recaps(env)) == 1
     recap = recaps(env)[0]
@@ -204,7 +210,7 @@ async def test_a_drop_and_a_reconnect_within_the_grace_window_make_one_live_with
     assert rows["super.fan"]["likes"] == "20" and rows["super.fan"]["comments"] == "1"
     assert rows["rose.giver"]["coins"] == "15" and rows["rose.giver"]["gifts"] == "1"
     assert rows["quiet.one"]["likes"] == "10" and rows["quiet.one"]["coins"] == "100"
-    summary = status_message()["embeds"][0]["description"]
+    summary = status_message(env)["embeds"][0]["description"]
     assert "30 likes" in summary and "115 coins" in summary
     assert len(orange_embeds(env)) == 1  # the host's end is not an unexpected drop
     assert [s.id for s in await env.bot.db.open_sessions()] == []
@@ -236,6 +242,7 @@ async def test_a_drop_longer_than_the_grace_window_ends_the_session_and_a_later_
     assert ended is not None and ended.ended_at is not None
     recap = recaps(env)[0]
     assert recap["embeds"][0]["footer"]["text"] == f"Session {first.id}"
+    assert recap["embeds"][0]["title"] == "📊 Live recap: @streamer · the connection did not come back"
     fields = recap_fields(recap)
     assert fields["Likes"] == "12" and fields["Coins"] == "50" and fields["Comments"] == "1"
 
@@ -257,6 +264,35 @@ async def test_a_drop_longer_than_the_grace_window_ends_the_session_and_a_later_
     assert feed.ended() == [(first.id, "expired"), (second.id, "ended")]
     newest = recaps(env)[1]
     assert newest["embeds"][0]["footer"]["text"] == f"Session {second.id}"
+    assert newest["embeds"][0]["title"] == "📊 Live recap: @streamer"  # an ordinary end carries no mark
     fields = recap_fields(newest)
     assert fields["Likes"] == "7" and fields["Coins"] == "0" and fields["Comments"] == "0"
     assert len(recaps(env)) == 2 and len(orange_embeds(env)) == 1
+
+
+async def test_the_status_message_says_it_is_reconnecting_to_the_same_live_while_the_grace_window_runs(
+    live,
+) -> None:
+    env, tiktok, feed = live
+    await connect(env, tiktok)
+    session = env.bot.sessions.current(env.guild_id)
+    assert session is not None
+    await env.fake.wait_for(lambda: status_title(env) == "🟢 Active: @streamer", WAIT, "the connected status")
+
+    # The drop, and the host's live is not found at once: the connection waits to retry, the session is held.
+    tiktok.set_live("streamer", False)
+    assert await tiktok.drop_sockets() == 1
+    await env.fake.wait_for(
+        lambda: "Reconnecting to the same live" in status_title(env), WAIT, "the reconnecting status"
+    )
+    shown = status_message(env)["embeds"][0]
+    assert status_title(env) == "🟠 Reconnecting to the same live: @streamer"
+    assert "one session with one recap" in shown["description"] and f"Session {session.id}" in shown["footer"]["text"]
+    assert feed.dropped() == [(session.id, 300)] and env.bot.sessions.reconnecting(env.guild_id)
+
+    # The live is found again: the same session goes on and the status says connected again.
+    tiktok.set_live("streamer", True)
+    await tiktok.wait_connected(2, WAIT)
+    await env.fake.wait_for(lambda: status_title(env) == "🟢 Active: @streamer", WAIT, "the connected status again")
+    assert feed.connected() == [(session.id, False), (session.id, True)] and feed.ended() == []
+    assert f"Session {session.id}" in status_message(env)["embeds"][0]["footer"]["text"]

@@ -184,3 +184,41 @@ async def test_two_members_fill_the_form_at_the_same_time(bot_env: BotEnv) -> No
     history = await bot_env.bot.db.user_history(bot_env.guild_id, first.id)
     assert history[0].tiktok_handle == "first.handle"  # the first form kept its own option
     assert await bot_env.bot.db.count_user_history(bot_env.guild_id, second.id) == 1
+
+
+# ---------------------------------------------------------------------- the named handle's standing (issue 12.4)
+
+NO_POINTS = "carries no points for this song"
+
+
+async def test_an_unproven_own_handle_is_accepted_and_the_receipt_gives_its_code(bot_env: BotEnv) -> None:
+    linked = await bot_env.member.slash(bot_env.channels["general"], "link-tiktok", handle="@Max.Beats")
+    code = await bot_env.bot.db.link_code_of(bot_env.guild_id, "max.beats", bot_env.member.id)
+    assert code and code in linked.text()
+    done = await submit_link(bot_env, bot_env.member, "A", "Unproven", "https://x.test/u", handle="max.beats")
+    text = done.text()
+    assert "Submitted" in text and NO_POINTS in text
+    assert f"type `{code}` in the live chat from @max.beats" in text
+    assert (await bot_env.bot.db.user_history(bot_env.guild_id, bot_env.member.id))[0].tiktok_handle == "max.beats"
+
+
+async def test_an_unlinked_handle_points_to_link_tiktok_and_someone_elses_says_so(bot_env: BotEnv) -> None:
+    done = await submit_link(bot_env, bot_env.member, "A", "Unlinked", "https://x.test/n", handle="never.linked")
+    assert NO_POINTS in done.text() and "`/link-tiktok never.linked`" in done.text()
+    other = bot_env.fake.member("owner")
+    await bot_env.bot.points.admin_link(bot_env.guild_id, other.id, "their.handle")
+    rider = bot_env.fake.member("rider")
+    taken = await submit_link(bot_env, rider, "B", "Borrowed", "https://x.test/b", handle="their.handle")
+    assert "Submitted" in taken.text() and "linked to another member" in taken.text()
+    assert f"<@{other.id}>" not in taken.text() and "owner" not in taken.text().lower()
+
+
+async def test_a_proven_handle_and_the_setting_off_add_no_line(bot_env: BotEnv) -> None:
+    await bot_env.bot.points.admin_link(bot_env.guild_id, bot_env.member.id, "max.real")
+    proven = await submit_link(bot_env, bot_env.member, "A", "Proven", "https://x.test/p", handle="max.real")
+    assert "Submitted" in proven.text() and "⚠️" not in proven.text() and NO_POINTS not in proven.text()
+    await bot_env.bot.db.update_settings(bot_env.guild_id, verified_handles_only=False)
+    other = bot_env.fake.member("zoe")
+    await other.slash(bot_env.channels["general"], "link-tiktok", handle="zoe.unproven")
+    off = await submit_link(bot_env, other, "B", "Off", "https://x.test/o", handle="zoe.unproven")
+    assert "Submitted" in off.text() and "⚠️" not in off.text() and NO_POINTS not in off.text()
