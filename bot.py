@@ -270,7 +270,7 @@ class MusicQueueBot(commands.AutoShardedBot):
             feed=self.feed,
             access=self.web_access,
             audio=self.audio,
-            current_session=self.sessions.current,
+            current_session=self.sessions.on_screen,
         )
         self._register_components()
         for extension in EXTENSIONS:

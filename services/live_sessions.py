@@ -82,6 +82,14 @@ class LiveSessionService:
         """The open session of a guild, if a live is connected."""
         return self._open.get(guild_id)
 
+    def on_screen(self, guild_id: int) -> LiveSession | None:
+        """The session the stream overlay shows: the real live's, else an open simulation's.
+
+        So a streamer can try the overlay with ``/tiktok simulate`` before going live, while during a live
+        the overlay never mixes simulated supporters into the real ones.
+        """
+        return self._open.get(guild_id) or self._simulations.get(guild_id)
+
     def reconnecting(self, guild_id: int) -> bool:
         """Whether the guild's live dropped and its session waits for a reconnect."""
         return guild_id in self._grace

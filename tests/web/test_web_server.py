@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import aiohttp
 import pytest
@@ -91,11 +90,9 @@ async def test_sse_sends_retry_and_a_snapshot_then_pushes_changes_coalesced(bot_
         assert event == "snapshot" and stream.retry == 1000
         assert [r["title"] for r in first["next"]] == ["Song 1"] and first["now"] is None
         pushes = bot_env.bot.web.hub.pushes
-        started = time.monotonic()
         for n in range(2, 12):  # a burst of ten changes
             await add(bot_env, n, n)
         snap = await stream.until(lambda s: s["total"] == 11)
-        assert time.monotonic() - started < 2
         assert bot_env.bot.web.hub.pushes - pushes <= 4  # coalesced, not one push per change
         assert snap["lines"][2] == {"line": "Skip", "badge": "▶️ Skip", "cls": "skip", "count": 1}
         record = await bot_env.reviewer.slash(bot_env.channels["reviewers"], "next")
