@@ -1507,3 +1507,24 @@ class Database:
             "SELECT code FROM link_codes WHERE guild_id = ? AND handle = ? AND user_id = ?", (guild_id, handle, user_id)
         )
         return str(row[0]) if row else None
+
+    # ------------------------------------------------------------------ every Nth from Free
+
+    async def plays_since_free(self, guild_id: int, limit: int) -> tuple[int, int | None]:
+        """Paid plays since the guild's latest Free play (at most ``limit``) and the latest play's row id.
+
+        The row id is None before the first play. The state behind "every Nth song comes from Free", read
+        from the archive so it survives a restart.
+        Plays are ordered by ``played_at``, then id; one indexed read of at most ``limit`` rows.
+        """
+        rows = await self._fetchall(
+            "SELECT id, played_from FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+            "AND line = 'Played' ORDER BY played_at DESC, id DESC LIMIT ?",
+            (guild_id, limit),
+        )
+        streak = 0
+        for row in rows:
+            if row["played_from"] == Line.FREE.value:
+                break
+            streak += 1
+        return streak, (int(rows[0]["id"]) if rows else None)

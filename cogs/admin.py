@@ -14,8 +14,8 @@ from discord.ext import commands
 
 from errors import ValidationError
 from models import BlockEntry, BlockKind, GuildSettings, Line
+from services import play_order, validation
 from services import settings as registry
-from services import validation
 from services.analytics import format_duration
 from ui import limits, palette
 from ui.checks import admin_command
@@ -320,6 +320,7 @@ def settings_embed(settings: GuildSettings, guild: discord.Guild | None) -> disc
     embed.add_field(name="Reviewer role", value=role(settings.reviewer_role_id))
     embed.add_field(name="Admin role", value=role(settings.admin_role_id))
     embed.add_field(name="Free line", value="open" if settings.free_open else "closed")
+    embed.add_field(name="Play order", value=play_order.describe_rule(settings.free_every_nth), inline=False)
     w = settings.weights
     embed.add_field(
         name="Points",

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from services import play_order
 from ui import limits, palette
 from ui.checks import is_admin
 from ui.respond import guild_id_of, respond
@@ -110,14 +111,16 @@ class User(commands.Cog):
     @app_commands.guild_only()
     async def help(self, interaction: discord.Interaction[MusicQueueBot]) -> None:
         """How the queue works and how to earn points."""
-        w = (await self.bot.db.get_settings(guild_id_of(interaction))).weights
+        settings = await self.bot.db.get_settings(guild_id_of(interaction))
+        w = settings.weights
         embed = palette.embed(f"{palette.EMOJI['help']} How the queue works", "queue")
         if interaction.guild is not None and await is_admin(interaction):
             embed.add_field(name="Admins: get started", value=ADMIN_STEPS, inline=False)
         embed.add_field(
             name="Lines",
             value="**BackToBack** > **DoubleSkip** > **Skip** > **Free**. Paid lines play first, in the order "
-            "songs entered them. Skips wait in **Pending Skips** until a reviewer checks them.",
+            "songs entered them. Skips wait in **Pending Skips** until a reviewer checks them.\n"
+            f"**Play order here:** {play_order.describe_rule(settings.free_every_nth)}",
             inline=False,
         )
         embed.add_field(

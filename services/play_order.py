@@ -6,6 +6,15 @@ is a slice. It knows which handles make up each Free score (SPEC 2: the submitte
 the submission's own handle when it is linked to nobody), so a flush that changes the points of k
 handles re-keys exactly the submissions those points belong to.
 
+Optional fairness (SPEC 2, issue 12.9): with ``every_nth`` = N (0 = off, strict priority) every Nth song
+comes from Free while a Free song waits. The rule depends only on stored state: ``streak`` is the number of
+songs played from paid lines since the last Free play (read from the archive, see
+``Database.plays_since_free``), and the next song is the top Free one once N-1 paid songs played in a row.
+The sorted list keeps strict priority, in which every paid submission comes before every Free one, so the
+played sequence interleaves two sorted runs: ``paid = keys[:p]`` and ``free = keys[p:]``. Positions,
+pages and ``first`` map between that interleaving and the sorted list arithmetically, in O(log n) plus
+the page size, without building the interleaved list.
+
 It does no I/O and every method runs to completion without awaiting: the queue service mutates it under
 its lock, and a reader in another coroutine sees the order either before or after a change, never half
 of one. ``version`` counts the changes.
@@ -13,6 +22,7 @@ of one. ``version`` counts the changes.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +33,26 @@ from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 
 OrderKey = tuple[int, int, float, int]
 _EMPTY = EngagementCounts()
+
+# The largest N the setting accepts (services.settings): a longer streak never changes the order.
+MAX_EVERY_NTH = 50
+
+
+def describe_rule(every_nth: int) -> str:
+    """The play-order rule in words, for /help and /show-settings."""
+    if every_nth < 2:
+        return "Strict priority: paid lines always play first; Free plays when they are empty."
+    nth = _ordinal(every_nth)
+    paid = "1 paid song" if every_nth == 2 else f"{every_nth - 1} paid songs"
+    return (
+        f"Every {nth} song comes from Free: after {paid} in a row, the top Free song plays next "
+        "(when one is waiting). Positions and times already count this."
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 @dataclass(slots=True)
@@ -46,6 +76,11 @@ class PlayOrder:
         self._handle_counts: dict[str, EngagementCounts] = {}
         self._per_line: Counter[Line] = Counter()
         self.version = 0
+        # Every Nth song from Free (0 = strict priority), the paid plays since the last Free play, and the
+        # row id of the latest play those count (so applying the same play twice counts it once).
+        self.every_nth = 0
+        self.streak = 0
+        self.last_play: int | None = None
 
     @classmethod
     def build(
@@ -54,9 +89,20 @@ class PlayOrder:
         contributions: Iterable[tuple[int, str, EngagementCounts]],
         weights: PointsWeights,
         key: Callable[[Submission, int], OrderKey],
+        *,
+        every_nth: int = 0,
+        streak: int = 0,
+        last_play: int | None = None,
     ) -> PlayOrder:
-        """An order from scratch: the submissions, and ``(submission id, handle, counters)`` behind each score."""
+        """An order from scratch: the submissions, and ``(submission id, handle, counters)`` behind each score.
+
+        ``every_nth``, ``streak`` and ``last_play``: the fairness setting and the archive's state (see
+        ``note_play``).
+        """
         order = cls(weights, key)
+        order.every_nth = every_nth
+        order.streak = min(max(streak, 0), MAX_EVERY_NTH)
+        order.last_play = last_play
         handles_of: dict[int, list[str]] = {}
         for sid, handle, counts in contributions:
             handles_of.setdefault(sid, []).append(handle)
@@ -80,14 +126,14 @@ class PlayOrder:
     def position(self, submission_id: int) -> int | None:
         """1-based position in play order (O(log n)); None when the submission is not playable."""
         item = self._items.get(submission_id)
-        return None if item is None else self._keys.index(item.key) + 1
+        return None if item is None else self._played_at(self._keys.index(item.key)) + 1
 
     def entry(self, submission_id: int) -> QueueEntry | None:
         """The entry of one submission with its current position."""
         item = self._items.get(submission_id)
         if item is None:
             return None
-        return QueueEntry(self._keys.index(item.key) + 1, item.submission, item.score, item.counts)
+        return QueueEntry(self._played_at(self._keys.index(item.key)) + 1, item.submission, item.score, item.counts)
 
     def first(self) -> QueueEntry | None:
         """What plays next."""
@@ -96,8 +142,12 @@ class PlayOrder:
     def page(self, offset: int, limit: int) -> list[QueueEntry]:
         """Entries ``offset .. offset+limit-1`` in play order (O(log n + limit))."""
         offset = max(offset, 0)
+        stop = min(offset + max(limit, 0), len(self._keys))
+        if offset >= stop:
+            return []
+        keys = self._interleaved_keys(offset, stop) if self._interleaving() else self._keys.islice(offset, stop)
         result = []
-        for position, key in enumerate(self._keys.islice(offset, offset + max(limit, 0)), start=offset + 1):
+        for position, key in enumerate(keys, start=offset + 1):
             item = self._items[key[-1]]
             result.append(QueueEntry(position, item.submission, item.score, item.counts))
         return result
@@ -138,6 +188,24 @@ class PlayOrder:
             self._remove(submission_id)
         self.version += 1
 
+    def set_every_nth(self, every_nth: int) -> None:
+        """The fairness setting changed (O(1): the interleaving is computed on read)."""
+        if every_nth != self.every_nth:
+            self.every_nth = every_nth
+            self.version += 1
+
+    def note_play(self, submission_id: int, from_line: Line) -> None:
+        """A submission was played from ``from_line``: count it in the streak of paid plays.
+
+        Idempotent: the play that is already the latest one counted (``last_play``, also read from the
+        archive when the order is built) is not counted again, so applying a play to an order built after
+        its commit changes nothing.
+        """
+        if submission_id != self.last_play:
+            self.last_play = submission_id
+            self.streak = 0 if from_line is Line.FREE else min(self.streak + 1, MAX_EVERY_NTH)
+        self.version += 1
+
     def ids_in(self, line: Line) -> list[int]:
         """Row ids of the submissions in one line."""
         return [sid for sid, item in self._items.items() if item.submission.line is line]
@@ -168,6 +236,51 @@ class PlayOrder:
                 self._items[submission_id] = item
                 changed.append(submission_id)
         return changed
+
+    # ------------------------------------------------------------------ the every-Nth interleaving
+
+    def _interleaving(self) -> bool:
+        """True when the play order differs from the sorted list (the setting is on, both runs non-empty)."""
+        free = self._per_line[Line.FREE]
+        return self.every_nth >= 2 and 0 < free < len(self._keys)
+
+    def _lead(self) -> int:
+        """How many paid songs play before the first Free one (before the run of paid songs is capped)."""
+        return max(self.every_nth - 1 - self.streak, 0)
+
+    def _free_slot(self, j: int, paid: int) -> int:
+        """0-based play position of the j-th Free song: each comes after N-1 more paid songs, while they last."""
+        return min(paid, self._lead() + j * (self.every_nth - 1)) + j
+
+    def _played_at(self, index: int) -> int:
+        """0-based play position of the submission at ``index`` of the sorted list."""
+        if not self._interleaving():
+            return index
+        free = self._per_line[Line.FREE]
+        paid = len(self._keys) - free
+        if index >= paid:
+            return self._free_slot(index - paid, paid)
+        lead = self._lead()
+        frees_before = 0 if index < lead else min(free, (index - lead) // (self.every_nth - 1) + 1)
+        return index + frees_before
+
+    def _interleaved_keys(self, start: int, stop: int) -> list[OrderKey]:
+        """The keys at play positions ``start .. stop-1`` (0-based), found without building the whole order."""
+        free = self._per_line[Line.FREE]
+        paid = len(self._keys) - free
+        # Free songs placed before ``start``: the first j whose slot is at or after it (slots only grow).
+        frees = bisect.bisect_left(range(free), start, key=lambda j: self._free_slot(j, paid))
+        paids = start - frees
+        paid_keys = iter(self._keys.islice(paids, paid))
+        free_keys = iter(self._keys.islice(paid + frees, len(self._keys)))
+        result: list[OrderKey] = []
+        for position in range(start, stop):
+            if frees < free and self._free_slot(frees, paid) == position:
+                result.append(next(free_keys))
+                frees += 1
+            else:
+                result.append(next(paid_keys))
+        return result
 
     # ------------------------------------------------------------------ internals
 

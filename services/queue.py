@@ -3,7 +3,8 @@
 Invariants the service keeps (and the property tests check):
 
 * each submission is in exactly one line;
-* ``play_order`` is the only ordering: ``next`` plays what ``ordered_queue`` shows first;
+* ``play_order`` is the only ordering: ``next`` plays what ``ordered_queue`` shows first, including the
+  optional "every Nth song from Free" interleaving (``PlayOrder``; the guild's ``free_every_nth``);
 * a user has at most one submission in Free or Pending Skips (the database enforces it too);
 * the same link, or the same artist and title, is active at most once per guild;
 * a Free score is read from the points ledger (when the order is built, and again for every handle whose
@@ -47,8 +48,8 @@ from models import (
     Submission,
 )
 from services import validation
-from services.feed import ChangeFeed, QueueChanged, SongPlayed
-from services.play_order import PlayOrder
+from services.feed import ChangeFeed, FeedEvent, QueueChanged, SettingsChanged, SongPlayed
+from services.play_order import MAX_EVERY_NTH, PlayOrder
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ class QueueService:
       order built from a snapshot taken before or after the commit gives the same result;
     * a reader that finds no order builds one from one database snapshot and stores it only if the
       generation did not move while it read (issue 11 B1), so a slow read never brings back an old order;
-    * ``invalidate`` drops the order (ownership or weight changes); the next reader rebuilds it.
+    * ``invalidate`` drops the order (ownership or weight changes); the next reader rebuilds it;
+    * the every-Nth setting is read from the (cached) settings on every read and set on the order (O(1));
+      a play is counted in the order's streak by the play's row id, so counting it twice is a no-op.
     """
 
     def __init__(self, db: Database, *, feed: ChangeFeed | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -166,6 +169,9 @@ class QueueService:
         self._orders: dict[int, PlayOrder] = {}
         # Bumped by every change: a read that started before a change must not store its order.
         self._generation: dict[int, int] = {}
+        # A settings write may switch "every Nth from Free" on, off or to another N: the order people see
+        # changes, so displays must redraw (the next read applies the new value).
+        self.feed.subscribe(self._settings_changed, SettingsChanged)
 
     # ------------------------------------------------------------------ change notification
 
@@ -177,6 +183,10 @@ class QueueService:
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
         self._orders.pop(guild_id, None)
         self._notify(guild_id)
+
+    def _settings_changed(self, event: FeedEvent) -> None:
+        self._generation[event.guild_id] = self._generation.get(event.guild_id, 0) + 1
+        self._notify(event.guild_id)
 
     def version(self, guild_id: int) -> int:
         """A number that moves on every change of the guild's queue (readers can tell a stale render)."""
@@ -237,12 +247,25 @@ class QueueService:
     # ------------------------------------------------------------------ reading
 
     async def _order(self, guild_id: int) -> PlayOrder:
+        every_nth = (await self.db.get_settings(guild_id)).free_every_nth  # cached: no query once read
         order = self._orders.get(guild_id)
         if order is not None:
+            order.set_every_nth(every_nth)
             return order
         generation = self._generation.get(guild_id, 0)
+        # Read before the snapshot: a play committed in between is then counted by its own ``note_play``
+        # (a different row id), and one committed before both is already in the streak (same row id).
+        streak, last_play = await self.db.plays_since_free(guild_id, MAX_EVERY_NTH)
         snapshot = await self.db.queue_snapshot(guild_id, PLAYABLE_LINES)
-        built = PlayOrder.build(snapshot.submissions, snapshot.contributions, snapshot.weights, play_order_key)
+        built = PlayOrder.build(
+            snapshot.submissions,
+            snapshot.contributions,
+            snapshot.weights,
+            play_order_key,
+            every_nth=every_nth,
+            streak=streak,
+            last_play=last_play,
+        )
         # A change happened while we were reading: our order may predate it, so it is returned to this
         # caller only and never stored over the newer state.
         if self._generation.get(guild_id, 0) == generation:
@@ -561,6 +584,8 @@ class QueueService:
                 # The order we read no longer matches the database: drop it so the next try rereads.
                 self.invalidate(guild_id)
                 raise
+            # No await since the transition updated the order: readers see the play and its count together.
+            self._apply(guild_id, lambda order: order.note_play(played.id, submission.line))
         self._notify(guild_id)
         self.feed.publish(SongPlayed(guild_id, played.public_id, submission.line.value))
         return PlayResult(played, submission.line, top.score, top.counts, remaining, resets)

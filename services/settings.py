@@ -216,13 +216,12 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec(
         "free_every_nth",
         "Every Nth from Free",
-        "Fairness: every Nth song comes from the Free line.",
+        "Fairness: after N-1 paid songs in a row, the top Free song plays next (off: paid lines always first).",
         "int",
         0,
         2,
         50,
         off=0,
-        built=False,
     ),
     SettingSpec(
         "public_queue_enabled",
