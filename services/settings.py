@@ -5,9 +5,6 @@ its type, range, default, label and help. ``/settings`` lists and edits exactly 
 prints them, and ``migrations/0003_settings.sql`` gives the new columns the same defaults (a test compares
 the two). ``parse`` turns what an admin typed into a stored value or raises ``ValidationError`` with a
 short reason; ``describe`` renders a value for people.
-
-``built=False`` marks a setting that is stored and round-trips today, but whose behaviour another change
-brings (the panel says so); nothing reads it yet.
 """
 
 from __future__ import annotations
@@ -44,7 +41,6 @@ class SettingSpec:
     # None is a valid stored value (the column is nullable): "use the bot's default" or "no limit".
     nullable: bool = False
     null_means: str = ""
-    built: bool = True
 
     def range_text(self) -> str:
         """The accepted values, as the refusal and the modal's placeholder say them."""

@@ -450,10 +450,9 @@ async def submit_setting(interaction: Interaction, spec: registry.SettingSpec, t
     await check_admin(interaction)
     value = spec.parse(text)
     await apply_setting(interaction.client, guild_id_of(interaction), spec.key, value)
-    note = "" if spec.built else " (stored; the feature that uses it is not built yet)"
     await respond(
         interaction,
-        f"✅ **{spec.label}** is now {spec.describe(value)} (default {spec.describe(spec.default)}){note}.",
+        f"✅ **{spec.label}** is now {spec.describe(value)} (default {spec.describe(spec.default)}).",
     )
 
 

@@ -200,9 +200,8 @@ def settings_panel_embed(settings: GuildSettings) -> discord.Embed:
     lines = []
     for spec in registry.SETTINGS:
         value = getattr(settings, spec.key)
-        mark = "" if spec.built else " · 🧩 stored; its feature is not built yet"
         lines.append(
-            f"**{spec.label}**: {spec.describe(value)} (default {spec.describe(spec.default)}){mark}\n-# {spec.help}"
+            f"**{spec.label}**: {spec.describe(value)} (default {spec.describe(spec.default)})\n-# {spec.help}"
         )
     embed.description = limits.clip("\n".join(lines), 4000)
     embed.set_footer(text="Choose a setting below to change it. Channels and roles: /setup run or /show-settings.")
