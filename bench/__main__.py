@@ -26,6 +26,7 @@ SECTIONS = (
     "ingest",
     "live_throughput",
     "queue_scale",
+    "queue_burst",
     "discord_load",
     "overlay",
     "live_chart",

@@ -36,10 +36,10 @@ TARGET_RATIO = 1.5
 ACTIVE_MIX = ((Line.BACK_TO_BACK, 40), (Line.DOUBLE_SKIP, 80), (Line.SKIP, 280), (Line.PENDING, 100))
 
 
-def _submission(row_id: int, public_id: str, user: int, line: Line, at: float) -> Submission:
+def _submission(row_id: int, public_id: str, user: int, line: Line, at: float, guild: int = GUILD) -> Submission:
     return Submission(
         id=row_id,
-        guild_id=GUILD,
+        guild_id=guild,
         public_id=public_id,
         user_id=user,
         user_name=f"user{user}",
@@ -63,13 +63,19 @@ async def build(path: Path, archived: int, seed: int = 7, *, active: int = ACTIV
     At the default 2,000 the paid and pending lines have the fixed sizes of ``ACTIVE_MIX``; any other size
     keeps ``ACTIVE_MIX``'s share of each line (a quarter of the queue, the rest Free).
     """
-    rng = random.Random(seed)
     db = Database(path)
     await db.connect()
-    await db.update_settings(GUILD, submit_cooldown_seconds=0, max_pending_per_user=0)
+    await fill(db, archived, seed, active=active)
+    return db
+
+
+async def fill(db: Database, archived: int, seed: int = 7, *, active: int = ACTIVE, guild: int = GUILD) -> None:
+    """Seed an open database as ``build`` describes, for ``guild`` (a running bot's own database too)."""
+    rng = random.Random(seed)
+    await db.update_settings(guild, submit_cooldown_seconds=0, max_pending_per_user=0)
     handles = [
         Handle(
-            guild_id=GUILD,
+            guild_id=guild,
             handle=f"h{i:05d}",
             user_id=(i % USERS) + 1 if i < USERS else None,
             verified=i % 2 == 0,
@@ -86,19 +92,18 @@ async def build(path: Path, archived: int, seed: int = 7, *, active: int = ACTIV
         # The first 500 archived rows give users 1..50 ten songs each in both databases, so "a user's
         # history" compares the same page shape; the rest of the archive is spread over everyone.
         user = (i % 50) + 1 if i < 500 else rng.randint(51, USERS)
-        rows.append((_submission(i + 1, f"A{i:07d}", user, line, start + i), f"a{i}\x1ft{i}", None))
+        rows.append((_submission(i + 1, f"A{i:07d}", user, line, start + i, guild), f"a{i}\x1ft{i}", None))
     scale = active / ACTIVE
     active_lines = [line for line, count in ACTIVE_MIX for _ in range(round(count * scale))]
     active_lines += [Line.FREE] * (active - len(active_lines))
     # Users 1..ACTIVE each hold one active submission, so Free and Pending stay one per user.
     for j, line in enumerate(active_lines):
         row_id = archived + j + 1
-        sub = _submission(row_id, f"Q{j:07d}", j + 1, line, start + archived + j)
+        sub = _submission(row_id, f"Q{j:07d}", j + 1, line, start + archived + j, guild)
         rows.append((sub, f"q{j}\x1ft{j}", f"youtube.com/watch?v=Q{j:07d}"))
     for offset in range(0, len(rows), 20_000):
         await db.import_submissions(rows[offset : offset + 20_000])
     await db.checkpoint()
-    return db
 
 
 class _Fixture:

@@ -68,13 +68,17 @@ def run_adapter(events: list[Any]) -> list[EngagementEvent]:
     return adapted
 
 
-def push_frames(count: int, per_frame: int) -> list[bytes]:
-    """``count`` likes, comments and gifts from 500 fans as gzip push frames of ``per_frame`` messages."""
+def push_frames(count: int, per_frame: int, names: list[str] | None = None) -> list[bytes]:
+    """``count`` likes, comments and gifts from 500 fans as gzip push frames of ``per_frame`` messages.
+
+    ``names``: the fans' handles (default ``fan0000``...), e.g. handles that songs in the queue name.
+    """
     from TikTokLive.proto import ProtoMessageFetchResult, PushHeader, WebcastPushFrame
 
     from tests.faketiktok.server import chat, gift, like, user
 
-    users = [user(f"fan{i:04d}", 1000 + i) for i in range(500)]
+    names = names or [f"fan{i:04d}" for i in range(500)]
+    users = [user(name, 1000 + i) for i, name in enumerate(names)]
     messages = []
     for i in range(count):
         who = users[i % len(users)]

@@ -55,8 +55,14 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--per-frame", type=int, default=20, help="events in one push frame")
     parser.add_argument("--seconds", type=float, default=60.0, help="the most seconds of sending")
     parser.add_argument("--lives", type=int, default=1, help="clients to wait for before sending")
+    parser.add_argument(
+        "--queued-handles",
+        action="store_true",
+        help="fans named like the handles of bench.queue_scale's queued songs (h00000, h00003, ...)",
+    )
     args = parser.parse_args(argv)
-    frames = push_frames(int(args.rate * args.seconds), args.per_frame)
+    names = [f"h{3 * i:05d}" for i in range(500)] if args.queued_handles else None
+    frames = push_frames(int(args.rate * args.seconds), args.per_frame, names)
     fake = FakeTikTok()
     await fake.start()
     fake.host("host", live=True)

@@ -116,6 +116,7 @@ async def test_start_up_prunes_orphans_and_keeps_referenced_files(
         raise _StopHere
 
     monkeypatch.setattr(bot_module, "QueueService", stop)
+    await instance._async_setup_hook()  # what login() does before setup_hook (the sharded client's event queue)
     try:
         with pytest.raises(_StopHere):
             await instance.setup_hook()
