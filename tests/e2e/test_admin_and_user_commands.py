@@ -17,6 +17,13 @@ async def _sub(env: BotEnv, user: int, n: int, *, skip: bool = False) -> str:
     return (await env.bot.queue.submit(env.guild_id, user, f"u{user}", draft, skip=skip)).submission.public_id
 
 
+async def post_portal(env: BotEnv) -> dict:
+    """An admin posts the submission portal in the submit channel; returns the portal message."""
+    setup = await env.admin.slash(env.channels["general"], "setup-submission-portal", channel=env.channels["submit"])
+    await setup.wait_text("portal is in")
+    return env.fake.channel_messages(env.channels["submit"])[-1]
+
+
 async def _known(env: BotEnv, role: str) -> None:
     guild = env.bot.get_guild(env.guild_id)
     await env.fake.wait_for(lambda: guild.get_role(int(role)) is not None, 5, "the bot to learn the new role")
@@ -261,10 +268,7 @@ async def test_portal_history_button_and_history_paging(bot_env: BotEnv) -> None
     for n in range(7):
         pid = await _sub(bot_env, bot_env.member.id, 100 + n)
         await bot_env.bot.queue.move(bot_env.guild_id, pid, Line.SKIP)
-    setup = await bot_env.admin.slash(bot_env.channels["general"], "setup-submission-portal",
-                                      channel=bot_env.channels["submit"])  # fmt: skip
-    await setup.wait_text("portal is in")
-    portal = bot_env.fake.channel_messages(bot_env.channels["submit"])[-1]
+    portal = await post_portal(bot_env)
     picker = await bot_env.member.click(portal, "mq:portal:history")
     await picker.wait_text("Choose a song to submit again")
     menu = picker.messages()[-1]

@@ -9,7 +9,7 @@ import pytest
 
 from models import Line
 from tests.conftest import BotEnv
-from tests.e2e.test_admin_and_user_commands import _sub
+from tests.e2e.test_admin_and_user_commands import _sub, post_portal
 from tests.e2e.test_displays_flow import next_page_id
 from tests.e2e.test_submission_flow import submit_link
 from tests.fakediscord import InteractionRecord
@@ -69,10 +69,7 @@ async def test_paging_the_history_keeps_the_new_page_alive(bot_env: BotEnv, monk
 async def test_resubmit_picker_expires_visibly(bot_env: BotEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(submission_ui, "PICKER_TIMEOUT", SHORT)
     await submit_link(bot_env, bot_env.member, "Artist", "Song", "https://x.test/song")
-    setup = await bot_env.admin.slash(bot_env.channels["general"], "setup-submission-portal",
-                                      channel=bot_env.channels["submit"])  # fmt: skip
-    await setup.wait_text("portal is in")
-    portal = bot_env.fake.channel_messages(bot_env.channels["submit"])[-1]
+    portal = await post_portal(bot_env)
     picker = await bot_env.member.click(portal, "mq:portal:history")
     await picker.wait_text("Choose a song to submit again")
     before = copy.deepcopy(picker.messages()[0])
@@ -104,10 +101,7 @@ async def test_live_components_are_not_answered_twice(bot_env: BotEnv) -> None:
     _, history = await _history(bot_env)
     second = await bot_env.member.click(history, components_of(history)[0]["custom_id"])
     assert "expired" not in second.text()
-    setup = await bot_env.admin.slash(bot_env.channels["general"], "setup-submission-portal",
-                                      channel=bot_env.channels["submit"])  # fmt: skip
-    await setup.wait_text("portal is in")
-    portal = bot_env.fake.channel_messages(bot_env.channels["submit"])[-1]
+    portal = await post_portal(bot_env)
     howto = await bot_env.member.click(portal, "mq:portal:file")
     assert "/submitfile" in howto.text() and "expired" not in howto.text()
 
