@@ -23,7 +23,8 @@ of one. ``version`` counts the changes.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+import itertools
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,12 @@ _EMPTY = EngagementCounts()
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
 MAX_EVERY_NTH = 50
+
+# Removals (not plays) remembered for "Since you last looked"; a look that is older than the oldest one
+# kept is explained without them (see ``removed_ahead``). Bounds the work of one look per song.
+DEPARTURE_LOG = 256
+
+_tokens = itertools.count(1)
 
 
 def describe_rule(every_nth: int) -> str:
@@ -53,6 +60,41 @@ def describe_rule(every_nth: int) -> str:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """Where one submission stands now, split by what is ahead of it (all O(log n) to compute).
+
+    ``paid_ahead`` / ``free_ahead``: how many songs of the paid lines / of Free play before it.
+    """
+
+    submission: Submission
+    position: int
+    paid_ahead: int
+    free_ahead: int
+    key: OrderKey
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A point in an order's history: which order object (``token``) and its monotonic departure counters.
+
+    ``plays_paid`` / ``plays_free`` count the songs played from paid lines / from Free, ``removals`` the
+    submissions that left the order otherwise (removed, withdrawn, cleared, moved to Pending Skips).
+    """
+
+    token: int
+    plays_paid: int
+    plays_free: int
+    removals: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Departure:
+    submission_id: int
+    key: OrderKey
+    free: bool
 
 
 @dataclass(slots=True)
@@ -81,6 +123,12 @@ class PlayOrder:
         self.every_nth = 0
         self.streak = 0
         self.last_play: int | None = None
+        # Departure counters for "Since you last looked" (services.positions): monotonic within this object;
+        # ``token`` tells one order object from a rebuilt one, whose counters start again.
+        self.token = next(_tokens)
+        self._plays = {False: 0, True: 0}  # keyed by "played from Free"
+        self._removals = 0
+        self._departures: deque[_Departure] = deque(maxlen=DEPARTURE_LOG)
 
     @classmethod
     def build(
@@ -156,6 +204,44 @@ class PlayOrder:
         """The whole order."""
         return self.page(0, len(self._keys))
 
+    def standing(self, submission_id: int) -> Standing | None:
+        """Position of one submission and how many paid / Free songs play before it (O(log n))."""
+        item = self._items.get(submission_id)
+        if item is None:
+            return None
+        index = self._keys.index(item.key)
+        played_at = self._played_at(index)
+        paid = len(self._keys) - self._per_line[Line.FREE]
+        if item.submission.line is Line.FREE:
+            free_ahead = index - paid  # Free songs keep their sorted order among themselves
+            return Standing(item.submission, played_at + 1, played_at - free_ahead, free_ahead, item.key)
+        return Standing(item.submission, played_at + 1, index, played_at - index, item.key)
+
+    def mark(self) -> Mark:
+        """The departure counters now (O(1))."""
+        return Mark(self.token, self._plays[False], self._plays[True], self._removals)
+
+    def removed_ahead(self, since: Mark, key: OrderKey) -> tuple[int, int] | None:
+        """Removals since ``since`` whose key sorts before ``key``, as (paid, Free); None when not known.
+
+        Unknown when ``since`` belongs to another order object or more removals happened than are kept.
+        The comparison is by sort key: with every Nth song from Free, a removed song of the other kind of
+        line is counted by where it sorts, not by where it would have played. O(DEPARTURE_LOG).
+        """
+        if since.token != self.token:
+            return None
+        missing = self._removals - since.removals
+        if missing > len(self._departures):
+            return None
+        paid = free = 0
+        for departure in itertools.islice(reversed(self._departures), missing):
+            if departure.key < key:
+                if departure.free:
+                    free += 1
+                else:
+                    paid += 1
+        return paid, free
+
     def line_totals(self) -> dict[Line, int]:
         """How many submissions wait in each playable line."""
         return {line: count for line, count in self._per_line.items() if count}
@@ -171,6 +257,8 @@ class PlayOrder:
 
         ``handles`` are the handles behind a Free score with their counters; ignored outside Free.
         """
+        if not submission.line.is_playable:
+            self._depart(submission.id)
         self._remove(submission.id)
         if submission.line.is_playable:
             free = submission.line is Line.FREE
@@ -185,6 +273,7 @@ class PlayOrder:
     def discard(self, submission_ids: Iterable[int]) -> None:
         """Remove submissions (played, removed, cleared); unknown ids are ignored."""
         for submission_id in submission_ids:
+            self._depart(submission_id)
             self._remove(submission_id)
         self.version += 1
 
@@ -204,6 +293,12 @@ class PlayOrder:
         if submission_id != self.last_play:
             self.last_play = submission_id
             self.streak = 0 if from_line is Line.FREE else min(self.streak + 1, MAX_EVERY_NTH)
+            # The play's departure was logged as a removal a moment ago (same change, no await between):
+            # a play is the top of the order, ahead of every song still waiting.
+            if self._departures and self._departures[-1].submission_id == submission_id:
+                self._departures.pop()
+                self._removals -= 1
+            self._plays[from_line is Line.FREE] += 1
         self.version += 1
 
     def ids_in(self, line: Line) -> list[int]:
@@ -296,6 +391,13 @@ class PlayOrder:
         self._per_line[item.submission.line] += 1
         for handle in item.handles:
             self._by_handle.setdefault(handle, set()).add(item.submission.id)
+
+    def _depart(self, submission_id: int) -> None:
+        """Log a submission leaving the order (``note_play`` turns the last one into a play)."""
+        item = self._items.get(submission_id)
+        if item is not None:
+            self._removals += 1
+            self._departures.append(_Departure(submission_id, item.key, item.submission.line is Line.FREE))
 
     def _remove(self, submission_id: int) -> None:
         item = self._items.pop(submission_id, None)

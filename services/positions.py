@@ -1,10 +1,24 @@
 """Why a song's position moved: the last position a member was shown, and what changed ahead of it.
 
-``/queue`` (and "My position") call ``PositionMemory.observe`` with the play order they show; for every
-song of the member that was shown before at another position, it returns a ``PositionMove`` that says what
-went ahead (a paid song, a Free song with more points) or what made room (songs ahead played or left, or
-the song passed others with its points). Kept in memory, bounded: after a restart the first look simply
-has nothing to compare with.
+``/queue`` (and "My position") call ``PositionMemory.observe`` with the current order; for every song of
+the member that was shown before at another position, it returns a ``PositionMove`` that says what went
+ahead (a paid song, a Free song with more points) or what made room (songs ahead played or left, or the
+song passed others with its points). Kept in memory, bounded: after a restart the first look simply has
+nothing to compare with.
+
+A look costs O(log n) per song (issue 15): nothing is copied from the order. Each remembered song keeps
+O(1) numbers: its position and line, how many paid and Free songs were ahead of it, and the order's
+departure counters (``services.play_order.Mark``). The causes are derived from the differences:
+
+* songs that left from ahead of it = the plays since (a play is always the top song) plus the removals
+  since that sort before it;
+* paid songs that went ahead = the change in paid songs ahead plus the paid ones that left; the same for
+  Free gives "songs with more points went ahead"; a negative balance means the song passed that many.
+
+These are net counts: when, between two looks, some Free songs passed it and it passed others, the
+explanation gives the balance ("1 song with more points went ahead" for 3 ahead and 2 passed). When the
+removals cannot be told (the order was rebuilt, or more removals happened than the order keeps), only
+the changes that are certain are given; with no certain cause the text says "the queue changed".
 """
 
 from __future__ import annotations
@@ -12,10 +26,28 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
-from models import Line, QueueEntry, Submission
+from models import Line, Submission
+from services.play_order import Mark, OrderKey, Standing
 
 PAID_LINES = frozenset({Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP})
+
+
+class OrderView(Protocol):
+    """What a look reads from the order (``services.play_order.PlayOrder``), each call O(log n) or less."""
+
+    def standing(self, submission_id: int) -> Standing | None:
+        """Position of a submission and the paid / Free songs ahead of it; None when not playable."""
+        ...
+
+    def mark(self) -> Mark:
+        """The order's departure counters now."""
+        ...
+
+    def removed_ahead(self, since: Mark, key: OrderKey) -> tuple[int, int] | None:
+        """Removals since ``since`` that sorted before ``key`` (paid, Free); None when not known."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +68,9 @@ class PositionMove:
 class _Seen:
     position: int
     line: Line
-    ahead: frozenset[int]
+    paid_ahead: int
+    free_ahead: int
+    mark: Mark
 
 
 class PositionMemory:
@@ -46,35 +80,47 @@ class PositionMemory:
         self.limit = limit
         self._seen: OrderedDict[tuple[int, int], _Seen] = OrderedDict()
 
-    def observe(self, guild_id: int, entries: list[QueueEntry], submission_ids: Iterable[int]) -> list[PositionMove]:
-        """Remember where ``submission_ids`` stand in ``entries`` now; return the moves since the last look."""
-        wanted = set(submission_ids)
+    def observe(self, guild_id: int, order: OrderView, submission_ids: Iterable[int]) -> list[PositionMove]:
+        """Remember where ``submission_ids`` stand in ``order`` now; return the moves since the last look.
+
+        Moves come in play order. Must be called without awaiting while reading ``order``.
+        """
+        mark = order.mark()
+        standings = [s for s in (order.standing(sid) for sid in set(submission_ids)) if s is not None]
+        standings.sort(key=lambda s: s.position)
         moves: list[PositionMove] = []
-        queued = {entry.submission.id: entry for entry in entries}
-        for index, entry in enumerate(entries):
-            sub = entry.submission
-            if sub.id not in wanted:
-                continue
-            ahead = frozenset(e.submission.id for e in entries[:index])
-            key = (guild_id, sub.id)
+        for now in standings:
+            key = (guild_id, now.submission.id)
             before = self._seen.pop(key, None)
-            self._seen[key] = _Seen(entry.position, sub.line, ahead)
-            if before is None or before.position == entry.position:
+            self._seen[key] = _Seen(now.position, now.submission.line, now.paid_ahead, now.free_ahead, mark)
+            if before is None or before.position == now.position:
                 continue
-            newcomers = [queued[i] for i in ahead - before.ahead]
-            gone = before.ahead - ahead
-            moves.append(
-                PositionMove(
-                    submission=sub,
-                    old_position=before.position,
-                    new_position=entry.position,
-                    paid_ahead=sum(1 for e in newcomers if e.submission.line in PAID_LINES),
-                    points_ahead=sum(1 for e in newcomers if e.submission.line is Line.FREE),
-                    left_ahead=sum(1 for i in gone if i not in queued),
-                    passed=sum(1 for i in gone if i in queued),
-                    old_line=before.line if before.line is not sub.line else None,
-                )
-            )
+            moves.append(_explain(before, now, mark, order.removed_ahead(before.mark, now.key)))
         while len(self._seen) > self.limit:
             self._seen.popitem(last=False)
         return moves
+
+
+def _explain(before: _Seen, now: Standing, mark: Mark, removed: tuple[int, int] | None) -> PositionMove:
+    sub = now.submission
+    old_line = before.line if before.line is not sub.line else None
+    if removed is None:
+        # Removals unknown (see the module docstring): say only what is certain. Songs ahead that are
+        # now fewer may have played, left or been passed; more paid songs ahead can only have gone ahead.
+        gained = now.paid_ahead - before.paid_ahead
+        return PositionMove(sub, before.position, now.position, paid_ahead=max(gained, 0), old_line=old_line)
+    # Known removals imply the same order object, so its play counters are comparable too.
+    left_paid = mark.plays_paid - before.mark.plays_paid + removed[0]
+    left_free = mark.plays_free - before.mark.plays_free + removed[1]
+    paid_in = now.paid_ahead - before.paid_ahead + left_paid
+    free_in = now.free_ahead - before.free_ahead + left_free
+    return PositionMove(
+        submission=sub,
+        old_position=before.position,
+        new_position=now.position,
+        paid_ahead=max(paid_in, 0),
+        points_ahead=max(free_in, 0),
+        left_ahead=left_paid + left_free,
+        passed=max(-paid_in, 0) + max(-free_in, 0),
+        old_line=old_line,
+    )

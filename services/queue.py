@@ -137,11 +137,16 @@ class PlayResult:
 
 @dataclass(frozen=True, slots=True)
 class QueuePage:
-    """One page of the play order: its entries (with positions), the total and the count per line."""
+    """One page of the play order: its entries (with positions), the total and the count per line.
+
+    ``page`` is the page index after clamping, ``first`` what plays next (for "Up next" on any page).
+    """
 
     entries: list[QueueEntry]
     total: int
     line_totals: dict[Line, int]
+    page: int = 0
+    first: QueueEntry | None = None
 
 
 class QueueService:
@@ -282,7 +287,21 @@ class QueueService:
         total = len(order)
         pages = max(1, -(-total // per_page))
         page = min(max(page + pages if page < 0 else page, 0), pages - 1)
-        return QueuePage(order.page(page * per_page, per_page), total, order.line_totals())
+        entries = order.page(page * per_page, per_page)
+        first = entries[0] if page == 0 and entries else order.first()
+        return QueuePage(entries, total, order.line_totals(), page, first)
+
+    async def first(self, guild_id: int) -> QueueEntry | None:
+        """What plays next (O(log n))."""
+        return (await self._order(guild_id)).first()
+
+    async def order_view(self, guild_id: int) -> PlayOrder:
+        """The current order for O(log n) reads of several songs at one instant (``PositionMemory``).
+
+        Read-only by contract: callers use ``standing``, ``mark`` and ``removed_ahead`` and must not await
+        between them, so all they read belongs to one version of the order.
+        """
+        return await self._order(guild_id)
 
     async def pending(self, guild_id: int) -> list[Submission]:
         """Pending Skips, first in first out."""

@@ -12,7 +12,7 @@ from cogs.admin import settings_embed
 from models import GuildSettings, Line, LiveSession, PointsWeights, SessionSummary
 from services.live_sessions import LiveFigures
 from services.queue import Placement
-from tests.test_queue_ui import entries, sub
+from tests.test_queue_ui import entries, page_of, sub
 from ui import metrics_ui, palette, queue_ui, submission_ui, tiktok_ui
 
 NOW = datetime(2027, 1, 1, tzinfo=UTC)
@@ -27,10 +27,13 @@ def built() -> dict[str, tuple[str, discord.Embed]]:
     summary = SessionSummary(session, queue[0].counts, 2, 3, [])
     figures = LiveFigures(started_at=NOW.timestamp() - 3600, viewers_now=80, likes=300, coins=50, songs_played=6)
     return {
-        "live queue": ("queue", queue_ui.live_queue_embed(queue, now_playing=played, now=NOW)),
+        "live queue": ("queue", queue_ui.live_queue_embed(page_of(queue), now_playing=played, now=NOW)),
         "history": ("queue", submission_ui.history_embed([placement], 0, 1)),
         "portal": ("queue", submission_ui.portal_embed()),
-        "reviewer queue": ("reviewer", queue_ui.reviewer_main_embed(queue, PointsWeights(), now_playing=played)),
+        "reviewer queue": (
+            "reviewer",
+            queue_ui.reviewer_main_embed(page_of(queue), PointsWeights(), now_playing=played),
+        ),
         "pending": ("reviewer", queue_ui.pending_embed([sub(5, Line.PENDING)])),
         "now playing": ("reviewer", queue_ui.now_playing_embed(played, Line.SKIP, 0)),
         "bookmark": ("reviewer", queue_ui.bookmark_embed(played, "rita")),
@@ -68,7 +71,7 @@ def test_badges_are_one_unbreakable_token_each_and_distinct() -> None:
     for line in (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP, Line.FREE, Line.PENDING):
         badge = queue_ui.LINE_TAGS[line]
         assert " " not in badge and line.value.replace(" ", palette.NBSP) in badge
-    public = queue_ui.live_queue_embed(entries(8), now=NOW).description or ""
+    public = queue_ui.live_queue_embed(page_of(entries(8)), now=NOW).description or ""
     assert not [c for c in re.findall(r"`([^`]*)`", public) if "Skip" in c or "Free" in c or "Back" in c]
 
 

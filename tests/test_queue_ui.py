@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
+from services.queue import QueuePage
 from ui import limits, queue_ui
 
 HUGE = "x" * 10_000
@@ -44,6 +45,16 @@ def entries(n: int, **changes: object) -> list[QueueEntry]:
     ]
 
 
+def page_of(queue: list[QueueEntry], page: int = 0) -> QueuePage:
+    """The page the queue service would hand the builders for ``queue`` (clamped, as it clamps)."""
+    page = queue_ui.clamp_page(page, len(queue))
+    size = queue_ui.PAGE_SIZE
+    totals: dict[Line, int] = {}
+    for entry in queue:
+        totals[entry.submission.line] = totals.get(entry.submission.line, 0) + 1
+    return QueuePage(queue[page * size : (page + 1) * size], len(queue), totals, page, queue[0] if queue else None)
+
+
 def within_limits(embed: discord.Embed) -> None:
     data = embed.to_dict()
     assert len(data.get("title", "")) <= limits.TITLE
@@ -76,8 +87,8 @@ def test_every_embed_stays_within_limits_with_200_entries_and_10000_char_text() 
     big = entries(200, artist=HUGE, title=HUGE, user_name=HUGE, note=HUGE, tiktok_handle="h" * 24, link=HUGE)
     weights = PointsWeights()
     for page in (0, 7, 19, 99):
-        within_limits(queue_ui.live_queue_embed(big, page))
-        within_limits(queue_ui.reviewer_main_embed(big, weights, page, pending_count=200))
+        within_limits(queue_ui.live_queue_embed(page_of(big, page)))
+        within_limits(queue_ui.reviewer_main_embed(page_of(big, page), weights, pending_count=200))
     within_limits(queue_ui.pending_embed([e.submission for e in big]))
     for entry in big[:4]:
         within_limits(
@@ -89,24 +100,24 @@ def test_every_embed_stays_within_limits_with_200_entries_and_10000_char_text() 
 
 def test_live_queue_pages_footer_and_empty_state() -> None:
     queue = entries(25)
-    first = queue_ui.live_queue_embed(queue, 0)
+    first = queue_ui.live_queue_embed(page_of(queue, 0))
     rows = [line for line in first.description.splitlines() if line.startswith("**")]
     assert len(rows) == 10 and rows[0].startswith("**1.**") and rows[-1].startswith("**10.**")
     assert "Page 1/3 · 25 songs" in first.footer.text
     assert first.timestamp is not None  # "last update"
-    last = queue_ui.live_queue_embed(queue, 99)  # clamped
+    last = queue_ui.live_queue_embed(page_of(queue, 99))  # clamped
     last_rows = [line for line in last.description.splitlines() if line.startswith("**2")]
     assert "Page 3/3" in last.footer.text and len(last_rows) == 5
     free_rows = [r for r in rows if "Free" in r]
     assert free_rows and all(r.endswith(" pts") for r in free_rows)
     assert not any(r.endswith(" pts") for r in rows if "Free" not in r)
-    empty = queue_ui.live_queue_embed([], free_open=False)
+    empty = queue_ui.live_queue_embed(page_of([]), free_open=False)
     assert "empty" in empty.description and "Free line closed" in empty.footer.text
 
 
 def test_user_text_is_escaped_and_cannot_ping() -> None:
     evil = sub(1, artist="**bold** @everyone", title="`code` <@&123> __u__", user_name="@here ~~x~~")
-    embed = queue_ui.live_queue_embed([QueueEntry(1, evil)])
+    embed = queue_ui.live_queue_embed(page_of([QueueEntry(1, evil)]))
     text = embed.description
     assert "**bold**" not in text and "\\*\\*bold\\*\\*" in text
     assert "@everyone" not in text and "@here" not in text
@@ -144,7 +155,7 @@ def test_breakdown_numbers_add_up_to_the_score(counts: EngagementCounts, weights
 
 def test_reviewer_panel_shows_ids_handles_and_breakdown_for_free_only() -> None:
     queue = entries(4)
-    embed = queue_ui.reviewer_main_embed(queue, PointsWeights(), pending_count=3)
+    embed = queue_ui.reviewer_main_embed(page_of(queue), PointsWeights(), pending_count=3)
     assert all(f"`#{e.submission.public_id}`" in embed.description for e in queue)
     assert "@fan\\.1" in embed.description or "@fan.1" in embed.description
     assert embed.description.count("→") == 1  # one Free entry of four

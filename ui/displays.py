@@ -223,17 +223,17 @@ class DisplayManager:
         self.stats.renders += 1
         if kind is DisplayKind.LIVE_QUEUE:
             settings = await self.bot.db.get_settings(guild_id)
-            entries = await self.bot.queue.ordered_queue(guild_id)
+            first_page = await self.bot.queue.queue_page(guild_id, 0, queue_ui.PAGE_SIZE)
             played = await self.bot.db.latest_played(guild_id)
-            embed = queue_ui.live_queue_embed(entries, free_open=settings.free_open, now_playing=played)
-            return embed, queue_ui.LiveQueueView(queue_ui.page_count(len(entries)))
+            embed = queue_ui.live_queue_embed(first_page, free_open=settings.free_open, now_playing=played)
+            return embed, queue_ui.LiveQueueView(queue_ui.page_count(first_page.total))
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
-            entries = await self.bot.queue.ordered_queue(guild_id)
+            first_page = await self.bot.queue.queue_page(guild_id, 0, queue_ui.PAGE_SIZE)
             pending = await self.bot.queue.pending(guild_id)
             played = await self.bot.db.latest_played(guild_id)
             embed = queue_ui.reviewer_main_embed(
-                entries, settings.weights, pending_count=len(pending), now_playing=played
+                first_page, settings.weights, pending_count=len(pending), now_playing=played
             )
             return embed, queue_ui.ReviewerMainView()
         if kind is DisplayKind.REVIEWER_PENDING:

@@ -60,7 +60,6 @@ async def show_queue(
     """
     bot = interaction.client
     guild_id = guild_id_of(interaction)
-    entries = await bot.queue.ordered_queue(guild_id)
     settings = await bot.db.get_settings(guild_id)
     played = await bot.db.latest_played(guild_id)
     mine = None
@@ -72,16 +71,16 @@ async def show_queue(
         placements.sort(key=lambda p: (p.position is None, p.position or 0, p.submission.submitted_at))
         # Paging keeps the clicker's own block (when they have songs); /queue and My position always show it.
         mine = placements if with_mine or placements else None
-        # What moved since this member last looked, and why (a paid song, more points, songs played).
-        moves = bot.positions.observe(guild_id, entries, [p.submission.id for p in placements])
+        # What moved since this member last looked, and why (a paid song, more points, songs played):
+        # O(log n) per song, read from the order with no await in between.
+        order = await bot.queue.order_view(guild_id)
+        moves = bot.positions.observe(guild_id, order, [p.submission.id for p in placements])
         if page is None:
             first = next((p.position for p in placements if p.position is not None), None)
             page = (first - 1) // queue_ui.PAGE_SIZE if first else 0
-    page = page or 0
-    if page < 0:
-        page = queue_ui.page_count(len(entries)) + page
-    page = queue_ui.clamp_page(page, len(entries))
-    embed = queue_ui.live_queue_embed(entries, page, free_open=settings.free_open, now_playing=played)
+    # One page of the order (negative pages count from the end; the service clamps), never all of it.
+    view_page = await bot.queue.queue_page(guild_id, page or 0, queue_ui.PAGE_SIZE)
+    embed = queue_ui.live_queue_embed(view_page, free_open=settings.free_open, now_playing=played)
     if mine is not None:
         embed.add_field(name="Your songs", value=queue_ui.positions_text(mine), inline=False)
         if moves:
@@ -94,7 +93,7 @@ async def show_queue(
                 inline=False,
             )
     embed = limits.fit(embed)
-    view = queue_ui.queue_pager(page, len(entries))
+    view = queue_ui.queue_pager(view_page.page, view_page.total)
     if on_private_message(interaction):
         await update(interaction, embed=embed, view=view)  # the clicker's own page: edit it in place
     else:
@@ -186,9 +185,9 @@ async def _notify_players(bot: MusicQueueBot, guild_id: int, result: PlayResult)
     """DM the submitters who opted in: the one whose song plays, and the one who is next."""
     sub = result.submission
     await bot.notifier.dm_if_opted_in(guild_id, sub.user_id, f"🎶 Your song {queue_ui.song(sub)} is playing now!")
-    upcoming = await bot.queue.ordered_queue(guild_id)
-    if upcoming:
-        top = upcoming[0].submission
+    upcoming = await bot.queue.first(guild_id)
+    if upcoming is not None:
+        top = upcoming.submission
         await bot.notifier.dm_if_opted_in(
             guild_id, top.user_id, f"🔜 Your song {queue_ui.song(top)} is up next in the queue!"
         )
@@ -216,11 +215,11 @@ async def browse(interaction: Interaction, page: int) -> None:
     await check_reviewer(interaction)
     bot = interaction.client
     guild_id = guild_id_of(interaction)
-    entries = await bot.queue.ordered_queue(guild_id)
     settings = await bot.db.get_settings(guild_id)
-    page = queue_ui.clamp_page(page, len(entries))
-    embed = queue_ui.reviewer_main_embed(entries, settings.weights, page)
-    view = queue_ui.reviewer_pager(page, len(entries))
+    # One page, clamped into range (a page below 0 is the first, as the pager's buttons expect).
+    shown = await bot.queue.queue_page(guild_id, max(page, 0), queue_ui.PAGE_SIZE)
+    embed = queue_ui.reviewer_main_embed(shown, settings.weights)
+    view = queue_ui.reviewer_pager(shown.page, shown.total)
     if on_private_message(interaction):
         await update(interaction, embed=embed, view=view)
     else:

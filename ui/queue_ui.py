@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from ui.respond import BaseView, report_error
 if TYPE_CHECKING:
     from bot import MusicQueueBot
     from services.positions import PositionMove
-    from services.queue import Placement
+    from services.queue import Placement, QueuePage
 
     Interaction = discord.Interaction[MusicQueueBot]
 
@@ -111,12 +112,12 @@ def eta_text(seconds: float | None, position: int | None = None) -> str:
     return f"{words} ({ahead} song{'s' if ahead != 1 else ''} ahead)"
 
 
-def line_totals(entries: list[QueueEntry]) -> str:
-    """``💎 BackToBack 1 · ⚡ DoubleSkip 0 · 🎟️ Skip 2 · 🆓 Free 7`` (badges glued by no-break spaces)."""
-    counts = dict.fromkeys(PLAYABLE_LINES, 0)
-    for entry in entries:
-        counts[entry.submission.line] = counts.get(entry.submission.line, 0) + 1
-    return " · ".join(f"{LINE_TAGS[line]} {counts[line]}" for line in PLAYABLE_LINES)
+def line_totals(totals: Mapping[Line, int]) -> str:
+    """``💎 BackToBack 1 · ⚡ DoubleSkip 0 · 🎟️ Skip 2 · 🆓 Free 7`` (badges glued by no-break spaces).
+
+    ``totals``: songs waiting per playable line (``QueuePage.line_totals``; a missing line counts 0).
+    """
+    return " · ".join(f"{LINE_TAGS[line]} {totals.get(line, 0)}" for line in PLAYABLE_LINES)
 
 
 def breakdown_parts(counts: EngagementCounts, weights: PointsWeights) -> list[tuple[str, int, int]]:
@@ -140,10 +141,6 @@ def breakdown(counts: EngagementCounts, weights: PointsWeights) -> str:
     parts = [f"{emoji} {count} (+{points})" for emoji, count, points in breakdown_parts(counts, weights) if count]
     total = counts.points(weights)
     return (" · ".join(parts) if parts else "no engagement yet") + f" → {total} pts"
-
-
-def _page_slice(entries: list[QueueEntry], page: int) -> list[QueueEntry]:
-    return entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
 
 
 def _now() -> datetime:
@@ -173,11 +170,11 @@ def now_playing_block(played: Submission | None, *, reviewer: bool = False, now:
     )
 
 
-def up_next_block(entries: list[QueueEntry]) -> str | None:
+def up_next_block(first: QueueEntry | None) -> str | None:
     """``🔜 Up next: Artist – Title — who · badge`` for the public queue; None when the queue is empty."""
-    if not entries:
+    if first is None:
         return None
-    sub = entries[0].submission
+    sub = first.submission
     return (
         f"{palette.EMOJI['up_next']} **Up next**: **{song(sub, 120)}** — {limits.safe(sub.user_name, 32)}"
         f" · {LINE_TAGS[sub.line]}"
@@ -185,23 +182,25 @@ def up_next_block(entries: list[QueueEntry]) -> str | None:
 
 
 def live_queue_embed(
-    entries: list[QueueEntry],
-    page: int = 0,
+    view: QueuePage,
     *,
     free_open: bool = True,
     now_playing: Submission | None = None,
     now: datetime | None = None,
 ) -> discord.Embed:
-    """The public queue: now playing and up next, then position, song, submitter, line, and points for Free."""
-    page = clamp_page(page, len(entries))
-    pages = page_count(len(entries))
+    """The public queue: now playing and up next, then position, song, submitter, line, and points for Free.
+
+    ``view``: the one page shown (``QueueService.queue_page`` with ``PAGE_SIZE``), never the whole order.
+    """
+    page = view.page
+    pages = page_count(view.total)
     embed = palette.embed(f"{palette.EMOJI['queue']} Live Music Queue", "queue")
     moment = now or _now()
     head = [now_playing_block(now_playing, now=moment.timestamp())]
-    upcoming = up_next_block(entries)
+    upcoming = up_next_block(view.first)
     if upcoming:
         head.append(upcoming)
-    shown = _page_slice(entries, page)
+    shown = view.entries
     if not shown:
         rows = ["The queue is empty. Submit a song with /submit to get it started!"]
     else:
@@ -215,7 +214,7 @@ def live_queue_embed(
             )
     embed.description = limits.clip("\n".join(head) + "\n\n" + "\n".join(rows), limits.DESCRIPTION)
     closed = " · Free line closed" if not free_open else ""
-    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{closed}")
+    embed.set_footer(text=f"Page {page + 1}/{pages} · {view.total} songs · {line_totals(view.line_totals)}{closed}")
     # "Last update": shown by Discord in each reader's time zone; left out of the content hash.
     embed.timestamp = moment
     return limits.fit(embed)
@@ -269,21 +268,23 @@ def _count(n: int, noun: str) -> str:
 
 
 def reviewer_main_embed(
-    entries: list[QueueEntry],
+    view: QueuePage,
     weights: PointsWeights,
-    page: int = 0,
     *,
     pending_count: int | None = None,
     now_playing: Submission | None = None,
     now: datetime | None = None,
 ) -> discord.Embed:
-    """The reviewer's queue: now playing, then ids, submitters, handles, and the points breakdown of Free."""
-    page = clamp_page(page, len(entries))
-    pages = page_count(len(entries))
+    """The reviewer's queue: now playing, then ids, submitters, handles, and the points breakdown of Free.
+
+    ``view``: the one page shown (``QueueService.queue_page`` with ``PAGE_SIZE``).
+    """
+    page = view.page
+    pages = page_count(view.total)
     embed = palette.embed(f"{palette.EMOJI['reviewer']} Reviewer queue", "reviewer")
     moment = now or _now()
     head = now_playing_block(now_playing, reviewer=True, now=moment.timestamp())
-    shown = _page_slice(entries, page)
+    shown = view.entries
     if not shown:
         blocks = ["Nothing to review. 🎉"]
     else:
@@ -299,7 +300,7 @@ def reviewer_main_embed(
             blocks.append(text)
     embed.description = limits.clip(head + "\n\n" + "\n".join(blocks), limits.DESCRIPTION)
     pending = f" · {palette.EMOJI['pending']} {pending_count} pending" if pending_count else ""
-    embed.set_footer(text=f"Page {page + 1}/{pages} · {len(entries)} songs · {line_totals(entries)}{pending}")
+    embed.set_footer(text=f"Page {page + 1}/{pages} · {view.total} songs · {line_totals(view.line_totals)}{pending}")
     embed.timestamp = moment
     return limits.fit(embed)
 

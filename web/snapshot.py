@@ -1,13 +1,14 @@
 """What the pages show, built from the services: plain dicts ready for JSON (the overlay) or a template.
 
-The play order comes from ``QueueService.ordered_queue`` (the same function as ``/next`` and the pinned
-displays) and waiting times from ``estimate_seconds``; nothing here orders songs on its own. Only display
-names and song text leave this module: no Discord ids, notes or links (links only where a page allows).
+The play order comes from ``QueueService.queue_page`` (the same order as ``/next`` and the pinned
+displays; only the rows shown are read, never the whole order) and waiting times from
+``estimate_seconds``; nothing here orders songs on its own. Only display names and song text leave this
+module: no Discord ids, notes or links (links only where a page allows).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from database import Database
@@ -87,7 +88,7 @@ class Snapshots:
 
     async def overlay(self, guild_id: int) -> dict[str, object]:
         """Everything every overlay widget needs (a page shows the widgets and row counts it asked for)."""
-        entries = await self.queue.ordered_queue(guild_id)
+        head = await self.queue.queue_page(guild_id, 0, MAX_ENTRIES)  # only the rows an overlay can show
         settings = await self.db.get_settings(guild_id)
         played = await self.db.last_played(guild_id)
         session = self.current_session(guild_id)
@@ -111,9 +112,9 @@ class Snapshots:
             }
         return {
             "now": _song(played) if played else None,
-            "next": [_entry(e) for e in entries[:MAX_ENTRIES]],
-            "lines": _counts(entries),
-            "total": len(entries),
+            "next": [_entry(e) for e in head.entries],
+            "lines": _counts(head.line_totals),
+            "total": head.total,
             "supporters": supporters,
             "live": session is not None,
             "goal": goal,
@@ -121,26 +122,24 @@ class Snapshots:
 
     async def public_page(self, guild_id: int, page: int, *, links: bool) -> PublicPage:
         """One page of every playable line in play order, with positions and estimated times."""
-        entries = await self.queue.ordered_queue(guild_id)
+        # 1-based here, 0-based in the service (which clamps past the end); below 1 is the first page.
+        shown = await self.queue.queue_page(guild_id, max(page, 1) - 1, PUBLIC_PAGE_SIZE)
         pending = len(await self.queue.pending(guild_id))
         play_times = await self.db.recent_play_times(guild_id)
-        pages = max(1, -(-len(entries) // PUBLIC_PAGE_SIZE))
-        page = min(max(page, 1), pages)
+        pages = max(1, -(-shown.total // PUBLIC_PAGE_SIZE))
+        page = shown.page + 1
         rows = []
-        for entry in entries[(page - 1) * PUBLIC_PAGE_SIZE : page * PUBLIC_PAGE_SIZE]:
+        for entry in shown.entries:
             row = _entry(entry)
             row["eta"] = eta_words(estimate_seconds(play_times, entry.position))
             link = entry.submission.link
             row["link"] = link if links and link and link.startswith(("https://", "http://")) else None
             rows.append(row)
-        return PublicPage(rows, page, pages, len(entries), pending, _counts(entries))
+        return PublicPage(rows, page, pages, shown.total, pending, _counts(shown.line_totals))
 
 
-def _counts(entries: list[QueueEntry]) -> list[dict[str, object]]:
-    counts = dict.fromkeys(PLAYABLE_LINES, 0)
-    for entry in entries:
-        counts[entry.submission.line] += 1
+def _counts(totals: Mapping[Line, int]) -> list[dict[str, object]]:
     return [
-        {"line": line.value, "badge": BADGES[line], "cls": LINE_CLASSES[line], "count": counts[line]}
+        {"line": line.value, "badge": BADGES[line], "cls": LINE_CLASSES[line], "count": totals.get(line, 0)}
         for line in PLAYABLE_LINES
     ]
