@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from models import Line, PointsWeights
 from services.play_order import DEPARTURE_LOG, PlayOrder, Standing
 from services.positions import PositionMemory, PositionMove, _Seen
-from services.queue import play_order_key
+from services.queue import QueueService, play_order_key
+from tests.conftest import GUILD
 from tests.test_play_order import likes, sub
 
 G = 1
@@ -189,3 +190,25 @@ def test_causes_add_up_to_every_move_and_standings_match_the_whole_order(ops: li
                     move.paid_ahead + move.points_ahead - move.left_ahead - move.passed
                 )
                 assert min(move.paid_ahead, move.points_ahead, move.left_ahead, move.passed) >= 0
+
+
+async def test_the_queue_service_counts_plays_withdrawals_removals_and_clears_as_songs_that_left(
+    queue: QueueService,
+) -> None:
+    async def submit(user: int, *, skip: bool = False) -> str:
+        draft = queue.draft(artist="a", title=f"t{user}", note=None, link=f"https://x.test/{user}", handle=None)
+        return (await queue.submit(GUILD, user, f"u{user}", draft, skip=skip)).submission.public_id
+
+    paid = [await submit(10 + n, skip=True) for n in range(3)]
+    for public_id in paid:
+        await queue.approve(GUILD, public_id, Line.SKIP)
+    free = [await submit(20 + n) for n in range(3)]
+    last_paid = await queue.get(GUILD, paid[-1])
+    memory = PositionMemory()
+    assert memory.observe(G, await queue.order_view(GUILD), [last_paid.id]) == []  # #3
+    await queue.next(GUILD)  # a Skip song plays
+    await queue.withdraw(GUILD, 11, paid[1])  # one ahead withdraws
+    await queue.clear_free(GUILD)  # Free, all behind it, is cleared
+    (move,) = memory.observe(G, await queue.order_view(GUILD), [last_paid.id])
+    assert causes(move) == (3, 1, 0, 0, 2, 0)
+    assert len(free) == 3
