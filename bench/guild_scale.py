@@ -84,6 +84,7 @@ def bot_env(fake: Any, data_dir: Path, **extra: str) -> dict[str, str]:
             "BACKUP_INTERVAL_HOURS": "0",
             "LOG_LEVEL": "WARNING",
             "DISPLAY_REFRESH_SECONDS": "2",
+            "WEB_PORT": "0",  # several bot processes at once: each web server on a free port
             **extra,
         }
     )

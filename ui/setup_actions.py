@@ -367,6 +367,10 @@ async def diagnose_guild(bot: MusicQueueBot, guild: discord.Guild) -> Report:
     return diagnose(states, env, mentions)
 
 
+DOCTOR_PER_SECOND = 1.0
+"""Guilds checked per second by the start-up doctor (the first at once)."""
+
+
 async def report_problems(bot: MusicQueueBot, guild: discord.Guild) -> None:
     """Post what is wrong to the debug channel, or DM the owner once; the same findings are not repeated.
 
@@ -384,9 +388,15 @@ async def report_problems(bot: MusicQueueBot, guild: discord.Guild) -> None:
         await bot.db.set_doctor_fingerprint(guild.id, fingerprint)
 
 
-async def report_all(bot: MusicQueueBot) -> None:
-    """The start-up check of every guild; one guild's failure never skips the others."""
-    for guild in list(bot.guilds):
+async def report_all(bot: MusicQueueBot, *, per_second: float = DOCTOR_PER_SECOND) -> None:
+    """The start-up check of every guild, ``per_second`` guilds a second; one guild's failure skips no other.
+
+    Paced because each report may cost a post or a DM: a bot in 1,000 servers must not spend Discord's
+    global budget of 50 requests a second (shared with the displays and every answer) in one burst at start.
+    """
+    for number, guild in enumerate(list(bot.guilds)):
+        if number:
+            await asyncio.sleep(1 / per_second)
         try:
             await report_problems(bot, guild)
         except Exception:
