@@ -118,7 +118,9 @@ async def test_stress_renders_racing_next_and_submits(
     async def renderer() -> None:
         while not stop.is_set():
             await queue.ordered_queue(GUILD)
-            await asyncio.sleep(0)
+            # A millisecond, not sleep(0): four tasks that never let the loop idle keep the GIL from the
+            # database's thread, and each /next then waited ~30 s for its queries (a test artifact).
+            await asyncio.sleep(0.001)
 
     async def player() -> list[int]:
         played = []
