@@ -14,18 +14,12 @@ from dataclasses import dataclass
 from database import Database
 from models import PLAYABLE_LINES, Line, LiveSession, QueueEntry, Submission
 from services.queue import QueueService, estimate_seconds
+from ui import palette
 
 MAX_ENTRIES = 20  # the most "up next" rows any overlay can ask for
 MAX_SUPPORTERS = 10
 PUBLIC_PAGE_SIZE = 25
 
-BADGES = {
-    Line.BACK_TO_BACK: "⏩ BackToBack",
-    Line.DOUBLE_SKIP: "⏭️ DoubleSkip",
-    Line.SKIP: "▶️ Skip",
-    Line.FREE: "🆓 Free",
-    Line.PENDING: "⏳ Pending",
-}
 LINE_CLASSES = {
     Line.BACK_TO_BACK: "b2b",
     Line.DOUBLE_SKIP: "double",
@@ -43,7 +37,7 @@ def _song(sub: Submission) -> dict[str, object]:
         "title": sub.title,
         "by": sub.user_name,
         "line": line.value,
-        "badge": BADGES.get(line, line.value),
+        "badge": palette.badge(line),
         "cls": LINE_CLASSES.get(line, "other"),
     }
 
@@ -140,6 +134,6 @@ class Snapshots:
 
 def _counts(totals: Mapping[Line, int]) -> list[dict[str, object]]:
     return [
-        {"line": line.value, "badge": BADGES[line], "cls": LINE_CLASSES[line], "count": totals.get(line, 0)}
+        {"line": line.value, "badge": palette.badge(line), "cls": LINE_CLASSES[line], "count": totals.get(line, 0)}
         for line in PLAYABLE_LINES
     ]

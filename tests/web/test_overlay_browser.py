@@ -17,6 +17,7 @@ import pytest
 from models import Line
 from tests.conftest import BotEnv
 from tests.web.helpers import add, free_port, overlay_url, public_url
+from ui import palette
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -116,7 +117,7 @@ async def test_overlay_shows_what_the_pinned_display_shows(bot_env: BotEnv, brow
     assert shown == expected
     assert [r["song"] for r in shown][:3] == ["Sol – Golden Hour", "Kairo – Glass Hearts", "Orbit – Slow Tides"]
     assert await page.text_content("#w-now .song-text") == "Nova – Midnight Drive"
-    assert await page.text_content("#w-now .badge") == "⏩ BackToBack"
+    assert await page.text_content("#w-now .badge") == palette.badge(Line.BACK_TO_BACK)
     counters = await page.eval_on_selector_all("#w-lines .count", "els => els.map(e => e.textContent)")
     assert counters == ["0", "1", "1", "3"]
     assert "Send 1000 coins to jump to Skip" in await page.text_content("#w-goal")

@@ -12,6 +12,7 @@ from models import Line
 from services.web_access import OVERLAY
 from tests.conftest import BotEnv
 from tests.web.helpers import EventStream, add, overlay_url, public_url, settings_switch
+from ui import palette
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -94,7 +95,7 @@ async def test_sse_sends_retry_and_a_snapshot_then_pushes_changes_coalesced(bot_
             await add(bot_env, n, n)
         snap = await stream.until(lambda s: s["total"] == 11)
         assert bot_env.bot.web.hub.pushes - pushes <= 4  # coalesced, not one push per change
-        assert snap["lines"][2] == {"line": "Skip", "badge": "▶️ Skip", "cls": "skip", "count": 1}
+        assert snap["lines"][2] == {"line": "Skip", "badge": palette.badge(Line.SKIP), "cls": "skip", "count": 1}
         record = await bot_env.reviewer.slash(bot_env.channels["reviewers"], "next")
         await record.wait_text("Now playing")
         snap = await stream.until(lambda s: s["now"] is not None)
@@ -158,7 +159,7 @@ async def test_public_page_is_off_by_default_then_lists_every_line_paged_without
         async with http.get(url + "?page=x") as bad:
             assert bad.status == 400
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and XSS not in html
-    assert "Ada Lovelace" in html and "⏩ BackToBack" in html and "Page 1 of 2" in html
+    assert "Ada Lovelace" in html and palette.badge(Line.BACK_TO_BACK) in html and "Page 1 of 2" in html
     assert "secret note" not in html and str(bot_env.member.id) not in html and "user101" in html
     assert "youtu.be" not in html and "1 pending" in html
     assert "Song 29" in page_two and "Page 2 of 2" in page_two and '<td class="pos">30</td>' in page_two
