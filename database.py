@@ -13,7 +13,7 @@ import hmac
 import logging
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +51,10 @@ _COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins
 
 SqlValue = int | float | str | bytes | None
 """What a statement parameter may be (SQLite's storage classes)."""
+IN_CHUNK = 400
+"""Values per ``IN (?, …)`` list (a query that repeats its list twice still binds under 1,000 parameters)."""
+ROWS_PER_SLICE = 100
+"""Rows fetched, or turned into models, between two yields to the event loop when a read returns thousands."""
 SettingValue = int | float | bool | None
 """What a plain ``guild_settings`` column takes through ``update_settings`` (ids, counts, flags; None clears)."""
 
@@ -174,6 +178,7 @@ class QueueSnapshot:
     submissions: list[Submission]
     contributions: list[tuple[int, str, EngagementCounts]]
     weights: PointsWeights
+    proven_only: bool
 
 
 def _submission(row: sqlite3.Row) -> Submission:
@@ -201,6 +206,18 @@ def _submission(row: sqlite3.Row) -> Submission:
         rating=row["rating"],
         line_entered_at=row["line_entered_at"],
     )
+
+
+async def _fetch_in_slices(cursor: aiosqlite.Cursor) -> list[sqlite3.Row]:
+    """Every row of a cursor, ``ROWS_PER_SLICE`` per call into the database thread.
+
+    One ``fetchall`` of ten thousand rows keeps the GIL in that thread for the whole fetch, and the event
+    loop waits for it; short calls hand it back between them.
+    """
+    rows: list[sqlite3.Row] = []
+    while batch := await cursor.fetchmany(ROWS_PER_SLICE):
+        rows.extend(batch)
+    return rows
 
 
 def _counts(row: sqlite3.Row) -> EngagementCounts:
@@ -420,6 +437,21 @@ class Database:
     async def _fetchall(self, sql: str, params: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
         async with self._lock, self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
+
+    async def _fetch_in(
+        self, values: Sequence[SqlValue], query: Callable[[str, list[SqlValue]], tuple[str, Sequence[SqlValue]]]
+    ) -> list[sqlite3.Row]:
+        """The rows of a query with an ``IN (?, …)`` list over ``values``, one statement per ``IN_CHUNK`` values.
+
+        ``query(marks, chunk)`` returns the statement for one chunk (``marks`` is its ``?, ?, …``) and its
+        parameters. Chunks keep every statement far below SQLite's limit on bound parameters.
+        """
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = list(values[start : start + IN_CHUNK])
+            sql, params = query(", ".join("?" for _ in chunk), chunk)
+            rows.extend(await self._fetchall(sql, params))
+        return rows
 
     async def _fetchone(self, sql: str, params: Sequence[SqlValue] = ()) -> sqlite3.Row | None:
         async with self._lock, self.conn.execute(sql, params) as cur:
@@ -758,18 +790,14 @@ class Database:
         return _handle(row) if row else None
 
     async def handle_owners(self, guild_id: int, handles: Sequence[str]) -> dict[str, int]:
-        """Linked owners of some handles in one query per 500 (unlinked handles are left out)."""
-        owners: dict[str, int] = {}
-        for start in range(0, len(handles), 500):
-            chunk = list(handles[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows = await self._fetchall(
-                f"SELECT handle, user_id FROM handles WHERE guild_id = ? AND handle IN ({marks}) "
-                "AND user_id IS NOT NULL",
-                (guild_id, *chunk),
-            )
-            owners.update({r["handle"]: r["user_id"] for r in rows})
-        return owners
+        """Linked owners of some handles (unlinked handles are left out)."""
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
+            sql = f"SELECT handle, user_id FROM handles WHERE guild_id = ? AND handle IN ({marks}) "
+            sql += " AND user_id IS NOT NULL"
+            return sql, [guild_id, *chunk]
+
+        return {r["handle"]: r["user_id"] for r in await self._fetch_in(handles, query)}
 
     async def user_handles(self, guild_id: int, user_id: int) -> list[Handle]:
         """Handles linked to a Discord user, verified first."""
@@ -1276,50 +1304,56 @@ class Database:
         async with self._lock:
             await self.conn.execute("BEGIN")
             try:
-                submissions: list[Submission] = []
+                submission_rows: list[sqlite3.Row] = []
                 for line in lines:
                     async with self.conn.execute(
                         "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
                         (guild_id, line.value),
                     ) as cur:
-                        submissions.extend(_submission(r) for r in await cur.fetchall())
+                        submission_rows.extend(await _fetch_in_slices(cur))
                 async with self.conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
                     settings = _settings(await cur.fetchone(), guild_id)
                 # With proven handles only (the default), unproven links and named handles add nothing.
                 proven = int(settings.verified_handles_only)
                 async with self.conn.execute(sql, (guild_id, proven, guild_id, proven)) as cur:
-                    contributions = [(r["sid"], r["handle"], _counts(r)) for r in await cur.fetchall()]
-                weights = settings.weights
+                    contribution_rows = await _fetch_in_slices(cur)
             finally:
                 await self.conn.execute("COMMIT")
-        return QueueSnapshot(submissions, contributions, weights)
+
+        # Ten thousand rows are ~0.15 s of Python: convert them in slices and let the loop run in between.
+        submissions: list[Submission] = []
+        for start in range(0, len(submission_rows), ROWS_PER_SLICE):
+            submissions.extend(_submission(r) for r in submission_rows[start : start + ROWS_PER_SLICE])
+            await asyncio.sleep(0)
+        contributions: list[tuple[int, str, EngagementCounts]] = []
+        for start in range(0, len(contribution_rows), ROWS_PER_SLICE):
+            chunk = contribution_rows[start : start + ROWS_PER_SLICE]
+            contributions.extend((r["sid"], r["handle"], _counts(r)) for r in chunk)
+            await asyncio.sleep(0)
+        return QueueSnapshot(submissions, contributions, settings.weights, settings.verified_handles_only)
 
     async def free_contributions(
         self, guild_id: int, submission_ids: Sequence[int]
     ) -> list[tuple[int, str, EngagementCounts]]:
         """``(submission id, handle, counters)`` behind the scores of some Free submissions (indexed lookups)."""
-        result: list[tuple[int, str, EngagementCounts]] = []
         proven = int((await self.get_settings(guild_id)).verified_handles_only)
-        for start in range(0, len(submission_ids), 400):
-            chunk = list(submission_ids[start : start + 400])
-            marks = ", ".join("?" for _ in chunk)
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
             sql = self._CONTRIBUTIONS_SQL.format(filter=f"AND s.id IN ({marks})")
-            rows = await self._fetchall(sql, (guild_id, proven, *chunk, guild_id, proven, *chunk))
-            result.extend((r["sid"], r["handle"], _counts(r)) for r in rows)
-        return result
+            return sql, [guild_id, proven, *chunk, guild_id, proven, *chunk]
+
+        rows = await self._fetch_in(submission_ids, query)
+        return [(r["sid"], r["handle"], _counts(r)) for r in rows]
 
     async def handle_counts(self, guild_id: int, handles: Sequence[str]) -> dict[str, EngagementCounts]:
-        """The ledger counters of some handles, one query per 500 (handles never seen are left out)."""
-        found: dict[str, EngagementCounts] = {}
-        for start in range(0, len(handles), 500):
-            chunk = list(handles[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows = await self._fetchall(
-                f"SELECT handle, {', '.join(_COUNT_COLUMNS)} FROM handles WHERE guild_id = ? AND handle IN ({marks})",
-                (guild_id, *chunk),
-            )
-            found.update({r["handle"]: _counts(r) for r in rows})
-        return found
+        """The ledger counters of some handles (handles never seen are left out)."""
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
+            columns = ", ".join(_COUNT_COLUMNS)
+            sql = f"SELECT handle, {columns} FROM handles WHERE guild_id = ? AND handle IN ({marks})"
+            return sql, [guild_id, *chunk]
+
+        return {r["handle"]: _counts(r) for r in await self._fetch_in(handles, query)}
 
     # ------------------------------------------------------------------ setup and permission doctor (issue 14)
 
@@ -1430,16 +1464,12 @@ class Database:
 
     async def session_followers(self, session_id: int, handles: Sequence[str]) -> set[str]:
         """Handles among ``handles`` whose follow already earned in this session (once per live, SPEC 6)."""
-        found: set[str] = set()
-        for start in range(0, len(handles), 500):
-            chunk = list(handles[start : start + 500])
-            marks = ", ".join("?" for _ in chunk)
-            rows = await self._fetchall(
-                f"SELECT handle FROM session_stats WHERE session_id = ? AND handle IN ({marks}) AND follows > 0",
-                (session_id, *chunk),
-            )
-            found.update(r[0] for r in rows)
-        return found
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
+            sql = f"SELECT handle FROM session_stats WHERE session_id = ? AND handle IN ({marks}) AND follows > 0"
+            return sql, [session_id, *chunk]
+
+        return {r[0] for r in await self._fetch_in(handles, query)}
 
     async def _add_minutes(
         self, conn: aiosqlite.Connection, guild_id: int, session_id: int, minutes: Sequence[MinuteDelta]

@@ -278,7 +278,7 @@ class EngagementWriter:
     async def _verify(self, guild_id: int, proofs: dict[str, int]) -> None:
         for handle, user_id in proofs.items():
             _, previous = await self.db.verify_link(guild_id, handle, user_id)
-            self.queue.invalidate(guild_id)
+            await self.queue.handle_moved(guild_id, handle, (previous, user_id))
             log.info("verified @%s for user %s in guild %s", handle, user_id, guild_id)
             self.feed.publish(HandleVerified(guild_id, user_id, handle, previous))
 

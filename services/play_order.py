@@ -4,7 +4,12 @@
 change of k submissions costs O(k log n) instead of a rebuild, a position is an index lookup and a page
 is a slice. It knows which handles make up each Free score (SPEC 2: the submitter's linked handles, and
 the submission's own handle when it is linked to nobody), so a flush that changes the points of k
-handles re-keys exactly the submissions those points belong to.
+handles re-keys exactly the submissions those points belong to. It also knows each Free song's submitter
+and named handle, so a change of who owns a handle touches only the few songs it can count for
+(``affected_by_owner``, then ``set_contributions``).
+
+``weights`` and ``proven_only`` are the settings the order was built with: a reader that finds other
+settings rebuilds it (every Free score depends on them).
 
 Optional fairness (SPEC 2, issue 12.9): with ``every_nth`` = N (0 = off, strict priority) every Nth song
 comes from Free while a Free song waits. The rule depends only on stored state: ``streak`` is the number of
@@ -23,20 +28,26 @@ of one. ``version`` counts the changes.
 from __future__ import annotations
 
 import bisect
+import heapq
 import itertools
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sortedcontainers import SortedList
 
 from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 
 OrderKey = tuple[int, int, float, int]
+K = TypeVar("K")
 _EMPTY = EngagementCounts()
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
 MAX_EVERY_NTH = 50
+
+# Rows handled between two pauses of ``build_steps`` (under 1.5 ms of work each on these machines).
+BUILD_STEP = 150
 
 # Removals (not plays) remembered for "Since you last looked"; a look that is older than the oldest one
 # kept is explained without them (see ``removed_ahead``). Bounds the work of one look per song.
@@ -109,12 +120,18 @@ class _Item:
 class PlayOrder:
     """Playable submissions of one guild in play order, with their Free scores."""
 
-    def __init__(self, weights: PointsWeights, key: Callable[[Submission, int], OrderKey]) -> None:
+    def __init__(
+        self, weights: PointsWeights, key: Callable[[Submission, int], OrderKey], *, proven_only: bool = True
+    ) -> None:
         self.weights = weights
+        self.proven_only = proven_only
         self._key = key
         self._keys: SortedList = SortedList()
         self._items: dict[int, _Item] = {}
         self._by_handle: dict[str, set[int]] = {}
+        # Free songs by submitter and by the handle they name: who a change of a handle's owner can affect.
+        self._free_by_user: dict[int, set[int]] = {}
+        self._free_naming: dict[str, set[int]] = {}
         self._handle_counts: dict[str, EngagementCounts] = {}
         self._per_line: Counter[Line] = Counter()
         self.version = 0
@@ -133,34 +150,86 @@ class PlayOrder:
     @classmethod
     def build(
         cls,
-        submissions: Iterable[Submission],
-        contributions: Iterable[tuple[int, str, EngagementCounts]],
+        submissions: Sequence[Submission],
+        contributions: Sequence[tuple[int, str, EngagementCounts]],
         weights: PointsWeights,
         key: Callable[[Submission, int], OrderKey],
         *,
+        proven_only: bool = True,
         every_nth: int = 0,
         streak: int = 0,
         last_play: int | None = None,
     ) -> PlayOrder:
         """An order from scratch: the submissions, and ``(submission id, handle, counters)`` behind each score.
 
-        ``every_nth``, ``streak`` and ``last_play``: the fairness setting and the archive's state (see
-        ``note_play``).
+        ``proven_only``: the setting the contributions were read with. ``every_nth``, ``streak`` and
+        ``last_play``: the fairness setting and the archive's state (see ``note_play``).
         """
-        order = cls(weights, key)
+        steps = cls.build_steps(
+            submissions,
+            contributions,
+            weights,
+            key,
+            proven_only=proven_only,
+            every_nth=every_nth,
+            streak=streak,
+            last_play=last_play,
+        )
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                order: PlayOrder = done.value
+                return order
+
+    @classmethod
+    def build_steps(
+        cls,
+        submissions: Sequence[Submission],
+        contributions: Sequence[tuple[int, str, EngagementCounts]],
+        weights: PointsWeights,
+        key: Callable[[Submission, int], OrderKey],
+        *,
+        proven_only: bool = True,
+        every_nth: int = 0,
+        streak: int = 0,
+        last_play: int | None = None,
+        step: int = BUILD_STEP,
+    ) -> Generator[None, None, PlayOrder]:
+        """``build`` in slices of ``step`` rows: a generator that pauses between slices and returns the order.
+
+        The caller may let other work run at each pause (the queue service yields to the event loop): ten
+        thousand songs are ~50 ms of Python, which must not stall every interaction for that long. Nothing
+        else sees the order before it is returned.
+        """
+        order = cls(weights, key, proven_only=proven_only)
         order.every_nth = every_nth
         order.streak = min(max(streak, 0), MAX_EVERY_NTH)
         order.last_play = last_play
         handles_of: dict[int, list[str]] = {}
-        for sid, handle, counts in contributions:
-            handles_of.setdefault(sid, []).append(handle)
-            order._handle_counts[handle] = counts
-        keys = []
-        for submission in submissions:
-            item = order._item(submission, tuple(handles_of.get(submission.id, ())))
-            order._index(item)
-            keys.append(item.key)
-        order._keys = SortedList(keys)  # one sort of n keys, not n insertions
+        for start in range(0, len(contributions), step):
+            for sid, handle, counts in contributions[start : start + step]:
+                handles_of.setdefault(sid, []).append(handle)
+                order._handle_counts[handle] = counts
+            yield
+        # One sort of 10,000 keys is ~10 ms of comparisons: sort each slice, then merge the sorted runs a
+        # slice at a time. The sorted list then takes them in one linear pass, not n insertions.
+        runs: list[list[OrderKey]] = []
+        for start in range(0, len(submissions), step):
+            run = []
+            for submission in submissions[start : start + step]:
+                item = order._item(submission, tuple(handles_of.get(submission.id, ())))
+                order._index(item)
+                run.append(item.key)
+            run.sort()
+            runs.append(run)
+            yield
+        merged = heapq.merge(*runs)
+        keys: list[OrderKey] = []
+        while chunk := list(itertools.islice(merged, step)):
+            keys.extend(chunk)
+            yield
+        order._keys = SortedList(keys)
         return order
 
     # ------------------------------------------------------------------ reading
@@ -250,6 +319,21 @@ class PlayOrder:
         """Those of ``handles`` whose points count towards a submission in the order."""
         return [h for h in handles if self._by_handle.get(h)]
 
+    def affected_by_owner(self, handle: str, users: Iterable[int]) -> list[int]:
+        """Free songs whose score may change when ``handle`` moves between ``users`` (or to or from nobody).
+
+        Those are the songs it counts for now, the songs of ``users`` (it may start or stop counting for
+        them) and the songs naming it (a named handle counts only while nobody owns it). O(1) per song.
+        """
+        affected = set(self._by_handle.get(handle, ())) | self._free_naming.get(handle, set())
+        for user in users:
+            affected |= self._free_by_user.get(user, set())
+        return sorted(affected)
+
+    def matches(self, weights: PointsWeights, proven_only: bool) -> bool:
+        """Whether the order was built with these settings (otherwise every Free score may differ)."""
+        return self.weights == weights and self.proven_only == proven_only
+
     # ------------------------------------------------------------------ changing (each call is one version)
 
     def put(self, submission: Submission, handles: Sequence[tuple[str, EngagementCounts]] = ()) -> None:
@@ -312,6 +396,39 @@ class PlayOrder:
         no-op, so a late or repeated report can never drift the order away from the ledger.
         """
         changed = self._set_counts(counts)
+        self.version += 1
+        return changed
+
+    def set_contributions(
+        self, submission_ids: Iterable[int], contributions: Iterable[tuple[int, str, EngagementCounts]]
+    ) -> list[int]:
+        """The handles behind some Free songs' scores, as read afresh (ownership changed); re-keys them.
+
+        ``contributions`` lists ``(submission id, handle, counters)`` for the songs of ``submission_ids``
+        (a song with none scores 0). Songs not in the order are ignored. Returns the ids whose score or
+        place changed; applying the same contributions twice is a no-op.
+        """
+        handles_of: dict[int, list[str]] = {}
+        counts: dict[str, EngagementCounts] = {}
+        for submission_id, handle, value in contributions:
+            handles_of.setdefault(submission_id, []).append(handle)
+            counts[handle] = value
+        changed: list[int] = []
+        for submission_id in submission_ids:
+            old = self._items.get(submission_id)
+            if old is None or old.submission.line is not Line.FREE:
+                continue
+            self._unindex(old)
+            self._handle_counts.update({h: counts[h] for h in handles_of.get(submission_id, ())})
+            item = self._item(old.submission, tuple(handles_of.get(submission_id, ())))
+            self._index(item)
+            if item.key != old.key:
+                self._keys.remove(old.key)
+                self._keys.add(item.key)
+            if item.key != old.key or item.counts != old.counts:
+                changed.append(submission_id)
+        # Fresher counters of a handle re-key every other song sharing it too.
+        changed.extend(i for i in self._set_counts(counts) if i not in changed)
         self.version += 1
         return changed
 
@@ -387,10 +504,33 @@ class PlayOrder:
         return _Item(submission, self._key(submission, score), handles, counts, score)
 
     def _index(self, item: _Item) -> None:
-        self._items[item.submission.id] = item
-        self._per_line[item.submission.line] += 1
+        submission = item.submission
+        self._items[submission.id] = item
+        self._per_line[submission.line] += 1
         for handle in item.handles:
-            self._by_handle.setdefault(handle, set()).add(item.submission.id)
+            self._by_handle.setdefault(handle, set()).add(submission.id)
+        if submission.line is Line.FREE:
+            self._free_by_user.setdefault(submission.user_id, set()).add(submission.id)
+            if submission.tiktok_handle:
+                self._free_naming.setdefault(submission.tiktok_handle, set()).add(submission.id)
+
+    def _unindex(self, item: _Item) -> None:
+        """Undo ``_index`` (the sorted keys are the caller's business)."""
+        submission = item.submission
+        del self._items[submission.id]
+        self._per_line[submission.line] -= 1
+        for handle in item.handles:
+            holders = self._by_handle.get(handle)
+            if holders is not None:
+                holders.discard(submission.id)
+                if not holders:
+                    # Nobody's score depends on it any more: forget its counters too.
+                    del self._by_handle[handle]
+                    self._handle_counts.pop(handle, None)
+        if submission.line is Line.FREE:
+            _discard(self._free_by_user, submission.user_id, submission.id)
+            if submission.tiktok_handle:
+                _discard(self._free_naming, submission.tiktok_handle, submission.id)
 
     def _depart(self, submission_id: int) -> None:
         """Log a submission leaving the order (``note_play`` turns the last one into a play)."""
@@ -400,16 +540,17 @@ class PlayOrder:
             self._departures.append(_Departure(submission_id, item.key, item.submission.line is Line.FREE))
 
     def _remove(self, submission_id: int) -> None:
-        item = self._items.pop(submission_id, None)
+        item = self._items.get(submission_id)
         if item is None:
             return
         self._keys.remove(item.key)
-        self._per_line[item.submission.line] -= 1
-        for handle in item.handles:
-            holders = self._by_handle.get(handle)
-            if holders is not None:
-                holders.discard(submission_id)
-                if not holders:
-                    # Nobody's score depends on it any more: forget its counters too.
-                    del self._by_handle[handle]
-                    self._handle_counts.pop(handle, None)
+        self._unindex(item)
+
+
+def _discard(index: dict[K, set[int]], key: K, submission_id: int) -> None:
+    """Remove one id from a set-valued index, dropping the key when its set empties."""
+    members = index.get(key)
+    if members is not None:
+        members.discard(submission_id)
+        if not members:
+            del index[key]

@@ -60,9 +60,10 @@ class HandleStanding:
 class PointsService:
     """Everything that changes who owns a handle or how many points it has.
 
-    A points reset tells the queue which handles changed (``QueueService.scores_changed``); a change of
-    who owns a handle, or of the weights, drops the queue's order (``invalidate``) so it is rebuilt. Either
-    way the Free line and the displays reorder at once.
+    A points reset tells the queue which handles changed (``QueueService.scores_changed``) and a change of
+    who owns a handle which handle moved between whom (``QueueService.handle_moved``): the queue re-keys only
+    the songs they count for. New weights are a settings write, which the queue notices on its next read.
+    Either way the Free line and the displays reorder at once.
     """
 
     def __init__(self, db: Database, queue: QueueService, *, clock: Callable[[], float] = time.time) -> None:
@@ -89,7 +90,7 @@ class PointsService:
         if claim or not linked.verified:
             code = await self.issue_code(guild_id, user_id, handle)
         if not claim:
-            self.queue.invalidate(guild_id)
+            await self.queue.handle_moved(guild_id, handle, (previous, user_id))
         return LinkResult(linked, previous, code, claim=claim)
 
     async def issue_code(self, guild_id: int, user_id: int, handle: str) -> str:
@@ -102,7 +103,7 @@ class PointsService:
         """An admin links (or reassigns) a handle directly; the link counts as verified."""
         handle = validation.normalize_handle(raw_handle)
         linked, previous = await self.db.link_handle(guild_id, handle, user_id, verified=True, force=True)
-        self.queue.invalidate(guild_id)
+        await self.queue.handle_moved(guild_id, handle, (previous, user_id))
         return LinkResult(linked, previous)
 
     async def unlink(self, guild_id: int, user_id: int | None, raw_handle: str) -> None:
@@ -110,7 +111,8 @@ class PointsService:
         handle = validation.normalize_handle(raw_handle)
         if not await self.db.unlink_handle(guild_id, handle, user_id):
             raise NotFoundError(f"@{handle} is not linked to {'your account' if user_id else 'anyone'}.")
-        self.queue.invalidate(guild_id)
+        # The songs it counted for are known to the order; only the (absent) new owner is None.
+        await self.queue.handle_moved(guild_id, handle, (user_id,))
 
     async def handles_of(self, guild_id: int, user_id: int) -> list[Handle]:
         """A user's linked handles with their counters."""
@@ -152,8 +154,8 @@ class PointsService:
             if not 0 <= value <= 10_000:
                 raise ValidationError(f"The {name} weight must be between 0 and 10000.")
         settings = await self.db.get_settings(guild_id)
+        # The settings write tells the queue (SettingsChanged); its next read re-scores the Free line.
         updated = await self.db.update_settings(guild_id, weights=settings.weights.with_changes(**changes))
-        self.queue.invalidate(guild_id)
         return updated.weights
 
     async def set_gift_tiers(self, guild_id: int, *, skip: int, double_skip: int, back_to_back: int) -> GiftTiers:

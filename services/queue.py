@@ -24,8 +24,9 @@ import itertools
 import logging
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from database import ConstraintError, Database, NewSubmission
 from errors import (
@@ -52,6 +53,7 @@ from services.feed import ChangeFeed, FeedEvent, QueueChanged, SettingsChanged, 
 from services.play_order import MAX_EVERY_NTH, PlayOrder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Names of the unique indexes (``database.ConstraintError.name``) behind two queue rules: one active Free
 # or Pending submission per member, and the same link or the same artist and title active once per guild.
@@ -149,6 +151,20 @@ class QueuePage:
     first: QueueEntry | None = None
 
 
+async def _cooperatively(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps to its return value, yielding to the event loop at every pause.
+
+    Building the order of ten thousand songs is ~50 ms of Python: interactions get answered in between.
+    """
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        await asyncio.sleep(0)
+
+
 class QueueService:
     """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering.
 
@@ -159,9 +175,13 @@ class QueueService:
       applies the same change to the stored order (``_apply``); every applied change is idempotent (it
       sets a submission's state or a handle's counters as read after the commit), so applying it to an
       order built from a snapshot taken before or after the commit gives the same result;
-    * a reader that finds no order builds one from one database snapshot and stores it only if the
-      generation did not move while it read (issue 11 B1), so a slow read never brings back an old order;
-    * ``invalidate`` drops the order (ownership or weight changes); the next reader rebuilds it;
+    * a reader that finds no order, or one built with other weights or another "verified handles only"
+      setting, builds one from one database snapshot under the lock (so writers wait instead of making
+      it stale) and stores it only if the generation did not move while it read (issue 11 B1: a settings
+      write does not take the lock), so a slow read never brings back an old order. Rows become models and
+      the order is built in slices with the loop running between them: ten thousand songs never stall it;
+    * a change of who owns a handle re-reads the contributions of the few Free songs it can count for
+      (``handle_moved``); ``invalidate`` drops the order for bulk changes (every handle reset at once);
     * the every-Nth setting is read from the (cached) settings on every read and set on the order (O(1));
       a play is counted in the order's streak by the play's row id, so counting it twice is a no-op.
     """
@@ -184,7 +204,7 @@ class QueueService:
         self.feed.publish(QueueChanged(guild_id))
 
     def invalidate(self, guild_id: int) -> None:
-        """Drop the order of a guild (links or weights changed) and tell listeners; the next read rebuilds it."""
+        """Drop the order of a guild (a bulk change) and tell listeners; the next read rebuilds it."""
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
         self._orders.pop(guild_id, None)
         self._notify(guild_id)
@@ -249,32 +269,75 @@ class QueueService:
         if changed or order is None:
             self._notify(guild_id)
 
+    async def handle_moved(self, guild_id: int, handle: str, users: Iterable[int | None]) -> None:
+        """Who owns ``handle`` changed (a link, a proof in the live chat, an unlink, an admin reassign).
+
+        ``users`` are its owners before and after (None for nobody). Only the Free songs it can count for
+        change score (``PlayOrder.affected_by_owner``): their contributions are read again in one indexed
+        query and re-keyed in place, O(k log n), instead of rebuilding the whole order.
+        """
+        async with self._lock:
+            order = self._orders.get(guild_id)
+            if order is None:
+                self._apply(guild_id, lambda _order: None)
+                self._notify(guild_id)
+                return
+            affected = order.affected_by_owner(handle, [user for user in users if user is not None])
+            try:
+                rows = await self.db.free_contributions(guild_id, affected) if affected else []
+            except BaseException:
+                self.invalidate(guild_id)
+                raise
+            changed: list[int] = []
+            self._apply(guild_id, lambda order: changed.extend(order.set_contributions(affected, rows)))
+        if changed:
+            self._notify(guild_id)
+
     # ------------------------------------------------------------------ reading
 
-    async def _order(self, guild_id: int) -> PlayOrder:
-        every_nth = (await self.db.get_settings(guild_id)).free_every_nth  # cached: no query once read
-        order = self._orders.get(guild_id)
+    async def _order(self, guild_id: int, *, locked: bool = False) -> PlayOrder:
+        """The guild's order, built first when there is none or its settings changed.
+
+        ``locked``: the caller holds the queue lock (building takes it otherwise).
+        """
+        settings = await self.db.get_settings(guild_id)  # cached: no query once read
+        order = self._current(guild_id, settings)
         if order is not None:
-            order.set_every_nth(every_nth)
             return order
+        if locked:
+            return await self._build(guild_id, settings)
+        async with self._lock:
+            # Another reader may have built it while this one waited for the lock.
+            return self._current(guild_id, settings) or await self._build(guild_id, settings)
+
+    def _current(self, guild_id: int, settings: GuildSettings) -> PlayOrder | None:
+        order = self._orders.get(guild_id)
+        if order is None or not order.matches(settings.weights, settings.verified_handles_only):
+            return None
+        order.set_every_nth(settings.free_every_nth)
+        return order
+
+    async def _build(self, guild_id: int, settings: GuildSettings) -> PlayOrder:
         generation = self._generation.get(guild_id, 0)
         # Read before the snapshot: a play committed in between is then counted by its own ``note_play``
         # (a different row id), and one committed before both is already in the streak (same row id).
         streak, last_play = await self.db.plays_since_free(guild_id, MAX_EVERY_NTH)
         snapshot = await self.db.queue_snapshot(guild_id, PLAYABLE_LINES)
-        built = PlayOrder.build(
+        steps = PlayOrder.build_steps(
             snapshot.submissions,
             snapshot.contributions,
             snapshot.weights,
             play_order_key,
-            every_nth=every_nth,
+            proven_only=snapshot.proven_only,
+            every_nth=settings.free_every_nth,
             streak=streak,
             last_play=last_play,
         )
+        built = await _cooperatively(steps)
         # A change happened while we were reading: our order may predate it, so it is returned to this
         # caller only and never stored over the newer state.
         if self._generation.get(guild_id, 0) == generation:
-            return self._orders.setdefault(guild_id, built)
+            self._orders[guild_id] = built  # replaces an order of other settings; builds are serialised by the lock
         return built
 
     async def ordered_queue(self, guild_id: int) -> list[QueueEntry]:
@@ -588,7 +651,7 @@ class QueueService:
         handle linked to its submitter, and its own handle when that is linked to nobody.
         """
         async with self._lock:
-            order = await self._order(guild_id)
+            order = await self._order(guild_id, locked=True)
             top = order.first()
             if top is None:
                 return None

@@ -2,12 +2,16 @@
 
 ``QueueDriver`` is a hypothesis state machine that runs the real ``QueueService`` and ``PointsService`` on a
 real SQLite file: submits (some of the same song), moves, approvals, withdrawals, plays, engagement
-flushes, links, resets, clearing Free, the "every Nth from Free" setting and restarts (a new service
-reading everything back from the database). The test modules subclass it with their own rules and
-invariants (``tests/test_queue_properties.py``, ``tests/test_play_order_properties.py``).
+flushes, every change of who owns a handle (links, claims, proofs typed in the live chat through the real
+``EngagementWriter``, unlinks, admin reassigns), resets, clearing Free, the "every Nth from Free" and
+"verified handles only" settings and restarts (a new service reading everything back from the database).
+An ownership change must update the kept order in place: the rules check it is the same order object.
+The test modules subclass it with their own rules and invariants (``tests/test_queue_properties.py``,
+``tests/test_play_order_properties.py``).
 
 ``expected_order`` computes the play order from scratch, independently of ``PlayOrder``: one sort by
-``play_order_key`` with Free scores from the ledger query ``free_line_counts``, then the every-Nth rule
+``play_order_key`` with Free scores from the ledger query ``free_line_counts`` (with the guild's "verified
+handles only" setting), then the every-Nth rule
 applied one play at a time from the archive's streak.
 """
 
@@ -25,7 +29,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from database import Database, EngagementDelta
 from errors import BotError
-from models import PLAYABLE_LINES, EngagementCounts, Line
+from models import PLAYABLE_LINES, EngagementCounts, EngagementEvent, EventKind, Line
+from services.engagement import EngagementWriter
 from services.points import PointsService
 from services.queue import QueueService, play_order_key
 from tests.conftest import GUILD, FakeClock
@@ -43,15 +48,21 @@ PAID_LINES = [line for line in PLAYABLE_LINES if line is not Line.FREE]
 class QueueDriver(RuleBasedStateMachine):
     """Random queue histories on the real services; subclasses add invariants (and rules)."""
 
-    @initialize(every_nth=EVERY_NTH, paid=st.integers(0, 5), free=st.integers(0, 4))
-    def open_database(self, every_nth: int, paid: int, free: int) -> None:
+    @initialize(every_nth=EVERY_NTH, proven_only=st.booleans(), paid=st.integers(0, 5), free=st.integers(0, 4))
+    def open_database(self, every_nth: int, proven_only: bool, paid: int, free: int) -> None:
         self.loop = asyncio.new_event_loop()
         self.tmp = tempfile.TemporaryDirectory()
         self.clock = FakeClock()  # strictly increasing: plays have distinct ``played_at``
         self.db = Database(Path(self.tmp.name) / "queue.db")
         self.run(self.db.connect())
         self.run(
-            self.db.update_settings(GUILD, submit_cooldown_seconds=0, max_pending_per_user=0, free_every_nth=every_nth)
+            self.db.update_settings(
+                GUILD,
+                submit_cooldown_seconds=0,
+                max_pending_per_user=0,
+                free_every_nth=every_nth,
+                verified_handles_only=proven_only,
+            )
         )
         self.start_services()
         self.created = 0
@@ -66,7 +77,9 @@ class QueueDriver(RuleBasedStateMachine):
     def start_services(self) -> None:
         self.queue = QueueService(self.db, clock=self.clock)
         self.points = PointsService(self.db, self.queue, clock=self.clock)
+        self.writer = EngagementWriter(self.db, self.queue, clock=self.clock)
         self.run(self.queue.ordered_queue(GUILD))  # the order exists from here on: every step updates it
+        self.codes: dict[tuple[int, str], str] = {}  # (member, handle) -> the chat code they were given
 
     def teardown(self) -> None:
         if hasattr(self, "db"):
@@ -100,8 +113,8 @@ class QueueDriver(RuleBasedStateMachine):
 
         async def from_scratch() -> list[tuple[int, int]]:
             submissions = await self.db.line_submissions(GUILD, PLAYABLE_LINES)
-            counts = await self.db.free_line_counts(GUILD)
             settings = await self.db.get_settings(GUILD)
+            counts = await self.db.free_line_counts(GUILD, verified_only=settings.verified_handles_only)
             scored = []
             for sub in submissions:
                 score = counts.get(sub.id, EngagementCounts()).points(settings.weights) if sub.line is Line.FREE else 0
@@ -185,9 +198,38 @@ class QueueDriver(RuleBasedStateMachine):
     def engage(self, handle: str, likes: int, comments: int) -> None:
         self.run(self.flush(handle, likes, comments))
 
+    def in_place(self, coro: Coroutine[Any, Any, T]) -> T | None:
+        """Run an ownership change (a refusal is fine) and check it updated the kept order, not rebuilt it."""
+        token = self.run(self.queue.order_view(GUILD)).token
+        result: T | None = None
+        with contextlib.suppress(BotError):
+            result = self.run(coro)
+        assert self.run(self.queue.order_view(GUILD)).token == token, "an ownership change rebuilt the order"
+        return result
+
     @rule(user=USERS, handle=HANDLES)
     def link(self, user: int, handle: str) -> None:
-        self.attempt(self.points.link(GUILD, user, handle))
+        linked = self.in_place(self.points.link(GUILD, user, handle))
+        if linked is not None and linked.code:
+            self.codes[(user, handle)] = linked.code
+
+    @rule(user=USERS, handle=HANDLES, index=st.integers(0, 30))
+    def prove(self, user: int, handle: str, index: int) -> None:
+        # The member types their code in the live chat from the TikTok account (or a code that is not
+        # theirs, which proves nothing and counts as a comment): the real flush path does the rest.
+        codes = sorted(self.codes.items())
+        code = self.codes.get((user, handle)) or (codes[index % len(codes)][1] if codes else "nothing")
+        self.writer.add(GUILD, [EngagementEvent(EventKind.COMMENT, handle, self.clock(), text=code)])
+        self.in_place(self.writer.flush())
+
+    @rule(user=st.none() | USERS, handle=HANDLES)
+    def unlink(self, user: int | None, handle: str) -> None:
+        # None: an admin unlinks whoever holds it.
+        self.in_place(self.points.unlink(GUILD, user, handle))
+
+    @rule(proven_only=st.booleans())
+    def verified_handles_only(self, proven_only: bool) -> None:
+        self.run(self.db.update_settings(GUILD, verified_handles_only=proven_only))
 
     @rule(user=USERS)
     def reset_user(self, user: int) -> None:

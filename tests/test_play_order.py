@@ -1,12 +1,19 @@
-"""The sorted, in-place play order (issue 15.1): unit rules of ``PlayOrder`` and the queue's use of it."""
+"""The sorted, in-place play order (issue 15.1): unit rules of ``PlayOrder`` and the queue's use of it.
+
+Changes of who owns a handle (a link, an unlink, a proof typed in the live chat) update the kept order in
+place (the same order object, checked by its token); new weights or a switched "verified handles only"
+setting re-score it.
+"""
 
 from __future__ import annotations
 
 from database import Database, EngagementDelta
-from models import EngagementCounts, Line, PointsWeights, Submission
+from models import EngagementCounts, EngagementEvent, EventKind, Line, PointsWeights, QueueEntry, Submission
+from services.engagement import EngagementWriter
 from services.play_order import PlayOrder
+from services.points import PointsService
 from services.queue import QueueService, play_order_key
-from tests.conftest import GUILD
+from tests.conftest import GUILD, FakeClock
 
 
 def sub(row_id: int, line: Line = Line.FREE, at: float | None = None, user: int | None = None) -> Submission:
@@ -86,3 +93,77 @@ async def test_queue_page_and_version(queue: QueueService) -> None:
     await queue.next(GUILD)
     assert queue.version(GUILD) > before
     assert (await queue.queue_page(GUILD, 0, 10)).entries[0].position == 1
+
+
+def scored(entries: list[QueueEntry]) -> list[tuple[int, int]]:
+    return [(e.submission.id, e.score) for e in entries]
+
+
+async def free_song(queue: QueueService, user: int, handle: str | None = None) -> Submission:
+    draft = queue.draft(artist="a", title=f"t{user}", note=None, link=f"https://x.test/{user}", handle=handle)
+    return (await queue.submit(GUILD, user, f"u{user}", draft, skip=False)).submission
+
+
+async def test_an_unlink_hands_a_named_handle_to_the_songs_naming_it_in_place(
+    queue: QueueService, points: PointsService, db: Database
+) -> None:
+    await db.update_settings(GUILD, verified_handles_only=False)  # unproven links and named handles count
+    await points.link(GUILD, 1, "fan")
+    mine, theirs = await free_song(queue, 1), await free_song(queue, 2, handle="fan")
+    await db.apply_engagement(GUILD, None, [EngagementDelta("fan", likes(5))])
+    await queue.scores_changed(GUILD, ["fan"])
+    token = (await queue.order_view(GUILD)).token
+    assert scored(await queue.ordered_queue(GUILD)) == [(mine.id, 5), (theirs.id, 0)]
+    # Nobody owns it any more: the song naming it now carries its points (SPEC 2), updated in place.
+    await points.unlink(GUILD, 1, "fan")
+    assert scored(await queue.ordered_queue(GUILD)) == [(theirs.id, 5), (mine.id, 0)]
+    assert (await queue.order_view(GUILD)).token == token
+    assert scored(await QueueService(db).ordered_queue(GUILD)) == [(theirs.id, 5), (mine.id, 0)]
+
+
+async def test_a_proof_in_the_live_chat_moves_the_points_to_the_prover_in_place(
+    queue: QueueService, points: PointsService, db: Database, clock: FakeClock
+) -> None:
+    first, second = await free_song(queue, 1), await free_song(queue, 2)
+    await points.admin_link(GUILD, 1, "fan")  # proven for member 1 by an admin
+    await db.apply_engagement(GUILD, None, [EngagementDelta("fan", likes(9))])
+    await queue.scores_changed(GUILD, ["fan"])
+    assert scored(await queue.ordered_queue(GUILD)) == [(first.id, 9), (second.id, 0)]
+    await points.unlink(GUILD, None, "fan")
+    claim = await points.link(GUILD, 2, "fan")  # member 2 links it; proven only once typed in the chat
+    assert claim.code and scored(await queue.ordered_queue(GUILD)) == [(first.id, 0), (second.id, 0)]
+    token = (await queue.order_view(GUILD)).token
+    writer = EngagementWriter(db, queue, clock=clock)
+    writer.add(GUILD, [EngagementEvent(EventKind.COMMENT, "fan", clock(), text=f"my code {claim.code}")])
+    await writer.flush()
+    assert scored(await queue.ordered_queue(GUILD)) == [(second.id, 9), (first.id, 0)]
+    assert (await queue.order_view(GUILD)).token == token
+    assert scored(await QueueService(db).ordered_queue(GUILD)) == [(second.id, 9), (first.id, 0)]
+
+
+async def test_switching_verified_handles_only_re_scores_the_kept_order(
+    queue: QueueService, points: PointsService, db: Database
+) -> None:
+    song = await free_song(queue, 1)
+    await points.link(GUILD, 1, "fan")  # linked, never proven
+    await db.apply_engagement(GUILD, None, [EngagementDelta("fan", likes(5))])
+    await queue.scores_changed(GUILD, ["fan"])
+    assert scored(await queue.ordered_queue(GUILD)) == [(song.id, 0)]
+    # The settings panel writes the setting; the kept order must not keep counting the old way.
+    await db.update_settings(GUILD, verified_handles_only=False)
+    assert scored(await queue.ordered_queue(GUILD)) == [(song.id, 5)]
+    await db.update_settings(GUILD, verified_handles_only=True)
+    assert scored(await queue.ordered_queue(GUILD)) == [(song.id, 0)]
+
+
+async def test_new_weights_re_score_the_kept_order(queue: QueueService, points: PointsService, db: Database) -> None:
+    quiet, loud = await free_song(queue, 1), await free_song(queue, 2)
+    await points.admin_link(GUILD, 1, "liker")
+    await points.admin_link(GUILD, 2, "talker")
+    await db.apply_engagement(
+        GUILD, None, [EngagementDelta("liker", likes(10)), EngagementDelta("talker", EngagementCounts(comments=3))]
+    )
+    await queue.scores_changed(GUILD, ["liker", "talker"])
+    assert scored(await queue.ordered_queue(GUILD)) == [(quiet.id, 10), (loud.id, 6)]
+    await points.set_weights(GUILD, comment=5)
+    assert scored(await queue.ordered_queue(GUILD)) == [(loud.id, 15), (quiet.id, 10)]

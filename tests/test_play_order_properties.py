@@ -1,8 +1,9 @@
 """The incremental play order (issue 15.1) equals a from-scratch computation after every step.
 
 The shared driver (``tests.queue_machine``) runs random submits, plays, moves, approvals, withdrawals,
-engagement flushes, links, resets, "every Nth from Free" changes and restarts on the real services; this
-machine adds weight changes, handle resets, admin links and a render racing a flush and a ``/next``. After
+engagement flushes, links, proofs, unlinks, resets, "every Nth from Free" and "verified handles only"
+changes and restarts on the real services; this machine adds weight changes, handle resets, resetting
+everyone, admin links and a render racing a flush and a ``/next``. After
 every step the order the service keeps up to date must equal one computed from scratch (the rows of the
 playable lines, the Free scores from the ledger, one sort by ``play_order_key``, then the every-Nth rule
 applied one play at a time from the archive), and positions and pages must agree with it.
@@ -38,7 +39,11 @@ class IncrementalOrderMachine(QueueDriver):
 
     @rule(user=USERS, handle=HANDLES)
     def admin_link(self, user: int, handle: str) -> None:
-        self.run(self.points.admin_link(GUILD, user, handle))
+        self.in_place(self.points.admin_link(GUILD, user, handle))
+
+    @rule()
+    def reset_all(self) -> None:
+        self.run(self.points.reset_all(GUILD))
 
     @rule(handle=HANDLES)
     def reset_handle(self, handle: str) -> None:

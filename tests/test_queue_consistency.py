@@ -2,7 +2,9 @@
 
 The database reads behind the order are slowed in a fake wrapper, deterministically with an
 ``asyncio.Event`` or randomly with short sleeps, so a display render, a ``/queue`` answer or a position
-answer overlaps ``/next`` and submits exactly the way a slow disk made them overlap in production.
+answer overlaps ``/next`` and submits exactly the way a slow disk made them overlap in production. A
+reader that builds the order holds the queue lock, so such writers wait for it; a settings write takes
+no lock, and an order read before it is never kept.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from database import Database
-from models import Line
+from database import Database, EngagementDelta
+from models import EngagementCounts, Line
 from services.queue import QueueService
 from tests.conftest import GUILD, FakeClock
 
@@ -51,24 +53,25 @@ class HeldRead:
 ORDER_READ = "queue_snapshot"
 
 
-async def test_render_overlapping_next_does_not_bring_the_played_song_back(
+async def test_a_render_building_the_order_makes_next_wait_and_never_brings_the_played_song_back(
     queue: QueueService, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = await submit(queue, 1, 1)
     second = await submit(queue, 2, 2)
-    queue.invalidate(GUILD)  # start cold, as after a points flush
+    queue.invalidate(GUILD)  # start cold, as after a restart
     held = HeldRead(db, ORDER_READ)
     monkeypatch.setattr(db, ORDER_READ, held)
 
     render = asyncio.create_task(queue.ordered_queue(GUILD))  # a display render, stuck in a slow read
     await held.entered.wait()
-    played = await queue.next(GUILD)  # /next reads for itself and plays the first song
-    assert played is not None and played.submission.id == first.id
+    playing = asyncio.create_task(queue.next(GUILD))
+    await asyncio.sleep(0.05)
+    assert not playing.done()  # the build holds the queue lock: /next waits instead of racing it
     held.release.set()
-    stale = await render
-    assert [e.submission.id for e in stale] == [first.id, second.id]  # that render saw the old queue ...
-
-    # ... but it must not have stored it: the displays, /next and new submissions see the new state.
+    assert [e.submission.id for e in await render] == [first.id, second.id]  # the queue before the play
+    played = await playing
+    assert played is not None and played.submission.id == first.id
+    # The displays, /next and new submissions see the new state.
     assert [e.submission.id for e in await queue.ordered_queue(GUILD)] == [second.id]
     again = await queue.next(GUILD)
     assert again is not None and again.submission.id == second.id
@@ -76,7 +79,7 @@ async def test_render_overlapping_next_does_not_bring_the_played_song_back(
     assert [e.submission.id for e in await queue.ordered_queue(GUILD)] == [third.id]
 
 
-async def test_position_answer_overlapping_a_submit_does_not_hide_the_new_song(
+async def test_a_position_answer_building_the_order_makes_a_submit_wait_and_shows_the_new_song(
     queue: QueueService, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = await submit(queue, 1, 1)
@@ -85,11 +88,38 @@ async def test_position_answer_overlapping_a_submit_does_not_hide_the_new_song(
     monkeypatch.setattr(db, ORDER_READ, held)
     answer = asyncio.create_task(queue.placement(first))
     await held.entered.wait()
-    newcomer = (await queue.submit(GUILD, 2, "user2", draft(queue, 2), skip=False)).submission
+    submitting = asyncio.create_task(queue.submit(GUILD, 2, "user2", draft(queue, 2), skip=False))
+    await asyncio.sleep(0.05)
+    assert not submitting.done()
     held.release.set()
     assert (await answer).position == 1
+    newcomer = (await submitting).submission
     order = [e.submission.id for e in await queue.ordered_queue(GUILD)]
     assert order == [first.id, newcomer.id]
+
+
+async def test_a_settings_write_during_a_build_is_not_lost(
+    queue: QueueService, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A settings write takes no queue lock: an order read before it must not be stored after it.
+    quiet, loud = await submit(queue, 1, 1), await submit(queue, 2, 2)
+    await db.link_handle(GUILD, "liker", 1, verified=True, force=True)
+    await db.link_handle(GUILD, "talker", 2, verified=True, force=True)
+    await db.apply_engagement(
+        GUILD,
+        None,
+        [EngagementDelta("liker", EngagementCounts(likes=10)), EngagementDelta("talker", EngagementCounts(comments=3))],
+    )
+    queue.invalidate(GUILD)
+    held = HeldRead(db, ORDER_READ)
+    monkeypatch.setattr(db, ORDER_READ, held)
+    render = asyncio.create_task(queue.ordered_queue(GUILD))
+    await held.entered.wait()
+    weights = (await db.get_settings(GUILD)).weights
+    await db.update_settings(GUILD, weights=weights.with_changes(comment=5))
+    held.release.set()
+    assert [(e.submission.id, e.score) for e in await render] == [(quiet.id, 10), (loud.id, 6)]  # read before
+    assert [(e.submission.id, e.score) for e in await queue.ordered_queue(GUILD)] == [(loud.id, 15), (quiet.id, 10)]
 
 
 class JitteryReads:
