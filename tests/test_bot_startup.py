@@ -30,3 +30,22 @@ def test_every_listed_cog_exists_and_has_setup() -> None:
 
     for name in bot_module.EXTENSIONS:
         assert callable(importlib.import_module(name).setup), name
+
+
+def test_start_up_freezes_what_it_imported_before_the_loop_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full garbage collection walking discord.py, aiohttp and TikTokLive's classes stalled the loop about
+    # 55 ms each time; frozen before the loop starts, collections skip them for the life of the process.
+    calls: list[str] = []
+    monkeypatch.setenv("DISCORD_TOKEN", "x")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(bot_module, "setup_logging", lambda config: None)
+    monkeypatch.setattr(bot_module.gc, "freeze", lambda: calls.append("freeze"))
+
+    async def run_bot(bot: object, token: str) -> None:
+        calls.append("run")
+
+    monkeypatch.setattr(bot_module, "run_bot", run_bot)
+    assert bot_module.main([]) == 0
+    assert calls == ["freeze", "run"]
