@@ -53,7 +53,7 @@ SqlValue = int | float | str | bytes | None
 """What a statement parameter may be (SQLite's storage classes)."""
 IN_CHUNK = 400
 """Values per ``IN (?, …)`` list (a query that repeats its list twice still binds under 1,000 parameters)."""
-ROWS_PER_SLICE = 100
+ROWS_PER_SLICE = 50
 """Rows fetched, or turned into models, between two yields to the event loop when a read returns thousands."""
 SettingValue = int | float | bool | None
 """What a plain ``guild_settings`` column takes through ``update_settings`` (ids, counts, flags; None clears)."""

@@ -232,6 +232,21 @@ class PlayOrder:
         order._keys = SortedList(keys)
         return order
 
+    def release_steps(self, step: int = BUILD_STEP) -> Generator[None, None, None]:
+        """Empty a replaced order a slice at a time (freeing 10,000 songs at once is ~8 ms of the loop).
+
+        Only for an order nobody reads any more: it is left empty.
+        """
+        tables: list[dict[int, _Item] | dict[int, set[int]] | dict[str, set[int]] | dict[str, EngagementCounts]]
+        tables = [self._items, self._free_by_user, self._free_naming, self._by_handle, self._handle_counts]
+        for table in tables:
+            while table:
+                for _ in range(min(step, len(table))):
+                    table.popitem()
+                yield
+        self._keys = SortedList()  # what is left is the keys' tuples of numbers (~1 ms for 10,000)
+        self._per_line.clear()
+
     # ------------------------------------------------------------------ reading
 
     def __len__(self) -> int:
