@@ -2,18 +2,31 @@
 
 * archive: 1,000 versus 100,000 archived submissions (10,000 handles, 2,000 active);
 * active (issue 15.1): 500 versus 10,000 active submissions (1,000 archived): a position answer,
-  ``/next``, one queue page, an engagement flush of 20 queued handles and a submit, with the order
-  kept up to date in place. The full rebuild of the order is reported alongside for reference (it is
-  what every flush used to cost), without a target: it is O(n) by nature and now runs only after an
-  ownership or weight change.
+  ``/next``, one queue page, an engagement flush of 20 queued handles, a submit and a change of who
+  owns a handle (an admin reassign; a link or a proof in the live chat takes the same path), with the
+  order kept up to date in place. The full rebuild of the order is reported alongside for reference (it
+  is what every flush, and until now every ownership change, cost), without a target: it is O(n) by
+  nature and now runs only at start, after new weights or "verified handles only", or a reset of all.
 
 Both databases of a pair are built the same way except for the one size compared, then every operation
 is timed on both, interleaved (target: at most 1.5x).
+
+* start-up heap: one full garbage collection after the bot's imports, as they are and frozen the way
+  ``bot.main`` freezes them before the loop starts (target: at most 1 ms).
+* stalls: with 10,000 active, the longest the event loop ran one callback (CPU time of its thread)
+  while the order is rebuilt (after a restart, after new weights) or a handle changes owner. The figure
+  is our code's (the collector paused during the action; target: at most 10 ms, the median of several
+  runs). The details give runs with the collector on, the longest full garbage collection (CPython runs
+  one when it likes; it walks every object the order holds), what a task waking every millisecond saw
+  in wall time, idle and busy, and the share of CPU the VM's host took meanwhile.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
+import importlib
 import os
 import random
 import statistics
@@ -21,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 from bench.common import Result, median_seconds
 from database import Database, EngagementDelta
@@ -115,6 +129,7 @@ class _Fixture:
         self.counter = 0
         self.middle: Submission | None = None
         self.queued_handles: list[str] = []
+        self.free_owners: list[int] = []
 
     async def submit(self) -> None:
         self.next_user += 1
@@ -138,6 +153,13 @@ class _Fixture:
         self.counter += 1
         await self.queue.queue_page(GUILD, self.counter % 20, 10)
 
+    async def link(self) -> None:
+        # An admin moves a handle behind a queued Free song to another member with a Free song.
+        self.counter += 1
+        handle = self.queued_handles[self.counter % len(self.queued_handles)]
+        owner = self.free_owners[(self.counter * 7) % len(self.free_owners)]
+        await self.points.admin_link(GUILD, owner, handle)
+
     async def flush(self) -> None:
         # One engagement flush window touching 20 handles behind queued Free songs, as EngagementWriter does.
         self.counter += 1
@@ -155,6 +177,7 @@ class _Fixture:
         owners = sorted({e.submission.user_id for e in entries if e.submission.line is Line.FREE})
         linked = await self.db.handle_owners(GUILD, [f"h{i:05d}" for i in range(HANDLES)])
         self.queued_handles = sorted(h for h, user in linked.items() if user in set(owners))
+        self.free_owners = owners
 
     async def history(self) -> None:
         self.counter += 1
@@ -169,8 +192,205 @@ OPERATIONS = ("submit", "next", "position", "whole_queue", "history", "autocompl
 ACTIVE_SIZES = (500, 10_000)
 # (operation, has a target): the rebuild is reported for reference only.
 ACTIVE_OPERATIONS = (("position", True), ("next", True), ("page", True), ("flush", True), ("submit", True),
-                     ("whole_queue", False))  # fmt: skip
+                     ("link", True), ("whole_queue", False))  # fmt: skip
+STALL_TARGET_MS = 10.0
+STALL_RUNS = 5
 NEXT_REPS = 80  # fewer than the paid songs of the small queue: both sides play from the same kind of line
+
+
+class _StallProbe:
+    """A task that sleeps a millisecond at a time and keeps the longest gap between its wake-ups."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last - 0.001)
+            last = now
+
+    async def __aenter__(self) -> _StallProbe:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.sleep(0.01)  # running, and its first gap (the task start) forgotten
+        self.longest = 0.0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+
+class _CallbackWatch:
+    """The longest CPU time one event-loop callback took: how long our code ran without letting others in.
+
+    CPU time of the loop's thread, not wall time: on a shared 2-core VM the host takes the CPU away for
+    milliseconds at a time (``host_steal_percent``), and a wall-clock probe counts that as our stall too.
+    """
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._original = asyncio.events.Handle._run
+
+    def __enter__(self) -> _CallbackWatch:
+        original, watch = self._original, self
+
+        def timed(handle: asyncio.Handle) -> None:
+            started = time.thread_time()
+            try:
+                original(handle)
+            finally:
+                watch.longest = max(watch.longest, time.thread_time() - started)
+
+        # Every callback and task step of the loop runs through Handle._run.
+        self._patch = mock.patch.object(asyncio.events.Handle, "_run", timed)
+        self._patch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._patch.stop()
+
+
+class _StealMeter:
+    """The share of CPU time the host took from this VM since creation (``steal`` in /proc/stat)."""
+
+    def __init__(self) -> None:
+        self._start = self._read()
+
+    @staticmethod
+    def _read() -> list[int]:
+        try:
+            return [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        except OSError:
+            return []  # not Linux: unknown
+
+    def percent(self) -> float | None:
+        end = self._read()
+        if not end or not self._start:
+            return None
+        delta = [b - a for a, b in zip(self._start, end, strict=False)]
+        return round(100 * delta[7] / max(sum(delta), 1), 1) if len(delta) > 7 else None
+
+
+class _CollectorWatch:
+    """The longest garbage collection while active (a pause of the whole interpreter, not of our code)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def __enter__(self) -> _CollectorWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+
+def _start_up_heap() -> Result:
+    """One full garbage collection of the bot's start-up heap, as it is and frozen (``bot.main``)."""
+    import bot
+
+    for extension in bot.EXTENSIONS:
+        importlib.import_module(extension)
+
+    def collection_ms() -> float:
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            gc.collect()
+            samples.append((time.perf_counter() - started) * 1000)
+        return statistics.median(samples)
+
+    tracked = len(gc.get_objects())
+    before = collection_ms()
+    gc.freeze()
+    after = collection_ms()
+    return Result(
+        name="queue scale: one full garbage collection of the start-up heap, frozen",
+        value=after,
+        unit="ms",
+        target="<= 1 ms",
+        passed=after <= 1,
+        details={"not_frozen_ms": round(before, 1), "tracked_objects": tracked},
+    )
+
+
+async def _stalls(fixture: _Fixture, runs: int) -> list[Result]:
+    """The longest event-loop stall of each change that touches the whole order, or might."""
+
+    async def restart() -> None:
+        fixture.queue.invalidate(GUILD)  # what a restart finds: no order yet
+        await fixture.queue.first(GUILD)
+
+    async def new_weights() -> None:
+        fixture.counter += 1
+        await fixture.points.set_weights(GUILD, like=1 + fixture.counter % 3)
+        await fixture.queue.first(GUILD)  # the read that re-scores
+
+    async def owner_change() -> None:
+        await fixture.link()
+        await fixture.queue.first(GUILD)
+
+    # What the probe sees with nothing to do (timer, scheduler and host jitter), for scale.
+    async with _StallProbe() as idle:
+        await asyncio.sleep(0.5)
+    results = []
+    for name, action in (("rebuild after a restart", restart), ("new weights", new_weights),
+                         ("a handle changes owner", owner_change)):  # fmt: skip
+        ours, with_collector, seen, collections, took = [], [], [], [], []
+        steal = _StealMeter()
+        for run in range(2 * runs):
+            # Alternate: the collector paused during the action (our own code), or running (a full
+            # collection, which CPython starts when it likes, included when one falls inside).
+            paused = run % 2 == 0
+            gc.collect()  # no collection owed by the previous run
+            with _CollectorWatch() as collector, _CallbackWatch() as callbacks:
+                if paused:
+                    gc.disable()
+                try:
+                    async with _StallProbe() as probe:
+                        started = time.perf_counter()
+                        await action()
+                        took.append(time.perf_counter() - started)
+                finally:
+                    gc.enable()
+            (ours if paused else with_collector).append(callbacks.longest)
+            seen.append(probe.longest)
+            collections.append(collector.longest)
+        figure = statistics.median(ours) * 1000
+        results.append(
+            Result(
+                name=f"queue scale: longest loop callback, {name} ({ACTIVE_SIZES[1]:,} active)",
+                value=figure,
+                unit="ms",
+                target=f"<= {STALL_TARGET_MS:g} ms",
+                passed=figure <= STALL_TARGET_MS,
+                details={
+                    "worst_ms": round(max(ours) * 1000, 2),
+                    "with_collector_worst_ms": round(max(with_collector) * 1000, 2),
+                    "longest_gc_ms": round(max(collections) * 1000, 1),
+                    "probe_median_ms": round(statistics.median(seen) * 1000, 1),
+                    "probe_worst_ms": round(max(seen) * 1000, 1),
+                    "idle_probe_ms": round(idle.longest * 1000, 1),
+                    "host_steal_percent": steal.percent(),
+                    "median_duration_ms": round(statistics.median(took) * 1000, 1),
+                    "runs": 2 * runs,
+                },
+            )
+        )
+    return results
 
 
 @contextlib.contextmanager
@@ -219,7 +439,7 @@ async def _compare(
 async def run(quick: bool = False) -> list[Result]:
     """Compare the median cost of each operation: archive size first, then active queue size."""
     reps = 40 if quick else 200
-    results = []
+    results = [_start_up_heap()]  # imports the bot and freezes what it imported, as bot.main does
     with tempfile.TemporaryDirectory() as tmp, _one_core():
         started = time.perf_counter()
         small = _Fixture(await build(Path(tmp) / "small.db", 1_000))
@@ -248,4 +468,13 @@ async def run(quick: bool = False) -> list[Result]:
         finally:
             await few.db.close()
             await many.db.close()
+    # On every core, as the bot runs: pinned to one, the database thread and the loop would take turns on
+    # it and the stall would measure the scheduler's time slice.
+    with tempfile.TemporaryDirectory() as tmp:
+        fixture = _Fixture(await build(Path(tmp) / "stalls.db", 1_000, active=ACTIVE_SIZES[1]))
+        try:
+            await fixture.prepare()
+            results.extend(await _stalls(fixture, STALL_RUNS))
+        finally:
+            await fixture.db.close()
     return results
