@@ -41,6 +41,7 @@ from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 
 OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
+T = TypeVar("T")
 _EMPTY = EngagementCounts()
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
@@ -54,6 +55,16 @@ BUILD_STEP = 150
 DEPARTURE_LOG = 256
 
 _tokens = itertools.count(1)
+
+
+def drain(steps: Generator[None, None, T]) -> T:
+    """Run a generator of steps (``PlayOrder.build_steps``) to its return value without pausing."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            result: T = done.value
+            return result
 
 
 def describe_rule(every_nth: int) -> str:
@@ -148,41 +159,6 @@ class PlayOrder:
         self._departures: deque[_Departure] = deque(maxlen=DEPARTURE_LOG)
 
     @classmethod
-    def build(
-        cls,
-        submissions: Sequence[Submission],
-        contributions: Sequence[tuple[int, str, EngagementCounts]],
-        weights: PointsWeights,
-        key: Callable[[Submission, int], OrderKey],
-        *,
-        proven_only: bool = True,
-        every_nth: int = 0,
-        streak: int = 0,
-        last_play: int | None = None,
-    ) -> PlayOrder:
-        """An order from scratch: the submissions, and ``(submission id, handle, counters)`` behind each score.
-
-        ``proven_only``: the setting the contributions were read with. ``every_nth``, ``streak`` and
-        ``last_play``: the fairness setting and the archive's state (see ``note_play``).
-        """
-        steps = cls.build_steps(
-            submissions,
-            contributions,
-            weights,
-            key,
-            proven_only=proven_only,
-            every_nth=every_nth,
-            streak=streak,
-            last_play=last_play,
-        )
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                order: PlayOrder = done.value
-                return order
-
-    @classmethod
     def build_steps(
         cls,
         submissions: Sequence[Submission],
@@ -196,7 +172,13 @@ class PlayOrder:
         last_play: int | None = None,
         step: int = BUILD_STEP,
     ) -> Generator[None, None, PlayOrder]:
-        """``build`` in slices of ``step`` rows: a generator that pauses between slices and returns the order.
+        """An order from scratch, ``step`` rows at a time: pauses between slices, returns the order.
+
+        ``drain`` runs it at once.
+
+        ``submissions`` and ``(submission id, handle, counters)`` behind each score; ``proven_only``: the
+        setting the contributions were read with; ``every_nth``, ``streak`` and ``last_play``: the fairness
+        setting and the archive's state (see ``note_play``).
 
         The caller may let other work run at each pause (the queue service yields to the event loop): ten
         thousand songs are ~50 ms of Python, which must not stall every interaction for that long. Nothing

@@ -10,7 +10,7 @@ from __future__ import annotations
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, PointsWeights, QueueEntry, Submission
 from services.engagement import EngagementWriter
-from services.play_order import PlayOrder
+from services.play_order import PlayOrder, drain
 from services.points import PointsService
 from services.queue import QueueService, play_order_key
 from tests.conftest import GUILD, FakeClock
@@ -32,7 +32,7 @@ def order_of(order: PlayOrder) -> list[tuple[int, int]]:
 
 def test_build_sorts_once_and_answers_positions_and_pages() -> None:
     subs = [sub(1), sub(2), sub(3, Line.SKIP), sub(4, Line.BACK_TO_BACK)]
-    order = PlayOrder.build(subs, [(2, "two", likes(5))], PointsWeights(), play_order_key)
+    order = drain(PlayOrder.build_steps(subs, [(2, "two", likes(5))], PointsWeights(), play_order_key))
     assert order_of(order) == [(4, 0), (3, 0), (2, 5), (1, 0)]
     assert [order.position(i) for i in (4, 3, 2, 1, 99)] == [1, 2, 3, 4, None]
     assert [e.position for e in order.page(1, 2)] == [2, 3] and order.page(9, 5) == []
@@ -41,8 +41,8 @@ def test_build_sorts_once_and_answers_positions_and_pages() -> None:
 
 def test_points_of_a_handle_re_key_every_submission_it_counts_for() -> None:
     # Two members name the same unlinked handle: its points count for both (SPEC 2).
-    order = PlayOrder.build([sub(1), sub(2), sub(3)], [(2, "fan", likes(1)), (3, "fan", likes(1))],
-                            PointsWeights(), play_order_key)  # fmt: skip
+    order = drain(PlayOrder.build_steps([sub(1), sub(2), sub(3)], [(2, "fan", likes(1)), (3, "fan", likes(1))],
+                            PointsWeights(), play_order_key))  # fmt: skip
     version = order.version
     assert order.set_handle_counts({"fan": likes(7), "stranger": likes(50)}) == [2, 3]
     assert order_of(order) == [(2, 7), (3, 7), (1, 0)] and order.version > version
@@ -51,7 +51,7 @@ def test_points_of_a_handle_re_key_every_submission_it_counts_for() -> None:
 
 
 def test_put_moves_and_discard_removes() -> None:
-    order = PlayOrder.build([sub(1), sub(2)], [], PointsWeights(), play_order_key)
+    order = drain(PlayOrder.build_steps([sub(1), sub(2)], [], PointsWeights(), play_order_key))
     order.put(sub(1, Line.SKIP, at=10.0))  # moved into Skip
     assert order_of(order) == [(1, 0), (2, 0)]
     order.put(sub(2, Line.PENDING))  # not playable: leaves the order

@@ -14,7 +14,7 @@ import pytest
 from database import Database
 from models import Line, PointsWeights, Submission
 from services.feed import ChangeFeed, QueueChanged
-from services.play_order import PlayOrder, describe_rule
+from services.play_order import PlayOrder, describe_rule, drain
 from services.queue import QueueService, play_order_key
 from services.settings import BY_KEY
 from tests.conftest import GUILD, FakeClock
@@ -38,7 +38,7 @@ def reference(paid: list[int], free: list[int], every_nth: int, streak: int) -> 
 def build(paid: int, free: int, every_nth: int, streak: int = 0) -> PlayOrder:
     # Ids 1..paid are paid (Skip, first in first out), 101.. are Free (no points: earliest first).
     subs = [sub(i, Line.SKIP) for i in range(1, paid + 1)] + [sub(100 + i, Line.FREE) for i in range(1, free + 1)]
-    return PlayOrder.build(subs, [], PointsWeights(), play_order_key, every_nth=every_nth, streak=streak)
+    return drain(PlayOrder.build_steps(subs, [], PointsWeights(), play_order_key, every_nth=every_nth, streak=streak))
 
 
 def ids(order: PlayOrder) -> list[int]:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import Line, PointsWeights
-from services.play_order import DEPARTURE_LOG, PlayOrder, Standing
+from services.play_order import DEPARTURE_LOG, PlayOrder, Standing, drain
 from services.positions import PositionMemory, PositionMove, _Seen
 from services.queue import QueueService, play_order_key
 from tests.conftest import GUILD
@@ -25,11 +25,13 @@ PAID = (Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP)
 
 def free_order(n: int) -> PlayOrder:
     """``n`` Free songs (ids 1..n, in entry order), each with its own handle ``h<id>`` at 0 points."""
-    return PlayOrder.build(
-        [sub(i) for i in range(1, n + 1)],
-        [(i, f"h{i}", likes(0)) for i in range(1, n + 1)],
-        PointsWeights(),
-        play_order_key,
+    return drain(
+        PlayOrder.build_steps(
+            [sub(i) for i in range(1, n + 1)],
+            [(i, f"h{i}", likes(0)) for i in range(1, n + 1)],
+            PointsWeights(),
+            play_order_key,
+        )
     )
 
 
@@ -105,7 +107,7 @@ def test_a_rebuilt_order_or_too_many_removals_gives_only_what_is_certain() -> No
     memory, order = PositionMemory(), free_order(5)
     look(memory, order, 5)
     order.discard([1])
-    rebuilt = PlayOrder.build([sub(i) for i in (2, 3, 4, 5)], [], PointsWeights(), play_order_key)
+    rebuilt = drain(PlayOrder.build_steps([sub(i) for i in (2, 3, 4, 5)], [], PointsWeights(), play_order_key))
     (move,) = look(memory, rebuilt, 5)
     # The removal happened in an order object we no longer have: nothing is claimed about it.
     assert causes(move) == (5, 4, 0, 0, 0, 0)
