@@ -41,7 +41,7 @@ from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 
 OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
-T = TypeVar("T")
+V = TypeVar("V")
 _EMPTY = EngagementCounts()
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
@@ -55,16 +55,6 @@ BUILD_STEP = 150
 DEPARTURE_LOG = 256
 
 _tokens = itertools.count(1)
-
-
-def drain(steps: Generator[None, None, T]) -> T:
-    """Run a generator of steps (``PlayOrder.build_steps``) to its return value without pausing."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
 
 
 def describe_rule(every_nth: int) -> str:
@@ -174,7 +164,7 @@ class PlayOrder:
     ) -> Generator[None, None, PlayOrder]:
         """An order from scratch, ``step`` rows at a time: pauses between slices, returns the order.
 
-        ``drain`` runs it at once.
+        ``services.steps`` runs it (at once, or yielding to the event loop at every pause).
 
         ``submissions`` and ``(submission id, handle, counters)`` behind each score; ``proven_only``: the
         setting the contributions were read with; ``every_nth``, ``streak`` and ``last_play``: the fairness
@@ -219,13 +209,11 @@ class PlayOrder:
 
         Only for an order nobody reads any more: it is left empty.
         """
-        tables: list[dict[int, _Item] | dict[int, set[int]] | dict[str, set[int]] | dict[str, EngagementCounts]]
-        tables = [self._items, self._free_by_user, self._free_naming, self._by_handle, self._handle_counts]
-        for table in tables:
-            while table:
-                for _ in range(min(step, len(table))):
-                    table.popitem()
-                yield
+        yield from _emptied(self._items, step)
+        yield from _emptied(self._free_by_user, step)
+        yield from _emptied(self._free_naming, step)
+        yield from _emptied(self._by_handle, step)
+        yield from _emptied(self._handle_counts, step)
         self._keys = SortedList()  # what is left is the keys' tuples of numbers (~1 ms for 10,000)
         self._per_line.clear()
 
@@ -517,13 +505,9 @@ class PlayOrder:
         del self._items[submission.id]
         self._per_line[submission.line] -= 1
         for handle in item.handles:
-            holders = self._by_handle.get(handle)
-            if holders is not None:
-                holders.discard(submission.id)
-                if not holders:
-                    # Nobody's score depends on it any more: forget its counters too.
-                    del self._by_handle[handle]
-                    self._handle_counts.pop(handle, None)
+            _discard(self._by_handle, handle, submission.id)
+            if handle not in self._by_handle:
+                self._handle_counts.pop(handle, None)  # nobody's score depends on it any more
         if submission.line is Line.FREE:
             _discard(self._free_by_user, submission.user_id, submission.id)
             if submission.tiktok_handle:
@@ -542,6 +526,14 @@ class PlayOrder:
             return
         self._keys.remove(item.key)
         self._unindex(item)
+
+
+def _emptied(table: dict[K, V], step: int) -> Generator[None, None, None]:
+    """Empty a dict ``step`` entries at a time, pausing between slices."""
+    while table:
+        for _ in range(min(step, len(table))):
+            table.popitem()
+        yield
 
 
 def _discard(index: dict[K, set[int]], key: K, submission_id: int) -> None:

@@ -111,7 +111,7 @@ class PointsService:
         handle = validation.normalize_handle(raw_handle)
         if not await self.db.unlink_handle(guild_id, handle, user_id):
             raise NotFoundError(f"@{handle} is not linked to {'your account' if user_id else 'anyone'}.")
-        # The songs it counted for are known to the order; only the (absent) new owner is None.
+        # The old owner's songs are the ones it counts for, which the order knows; nobody owns it now.
         await self.queue.handle_moved(guild_id, handle, (user_id,))
 
     async def handles_of(self, guild_id: int, user_id: int) -> list[Handle]:

@@ -24,9 +24,8 @@ import itertools
 import logging
 import statistics
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from database import ConstraintError, Database, NewSubmission
 from errors import (
@@ -51,9 +50,9 @@ from models import (
 from services import validation
 from services.feed import ChangeFeed, FeedEvent, QueueChanged, SettingsChanged, SongPlayed
 from services.play_order import MAX_EVERY_NTH, PlayOrder
+from services.steps import cooperatively
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Names of the unique indexes (``database.ConstraintError.name``) behind two queue rules: one active Free
 # or Pending submission per member, and the same link or the same artist and title active once per guild.
@@ -151,20 +150,6 @@ class QueuePage:
     first: QueueEntry | None = None
 
 
-async def _cooperatively(steps: Generator[None, None, T]) -> T:
-    """Run a generator of steps to its return value, yielding to the event loop at every pause.
-
-    Building the order of ten thousand songs is ~50 ms of Python: interactions get answered in between.
-    """
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
-        await asyncio.sleep(0)
-
-
 class QueueService:
     """Submit, approve, move, remove, play: the whole queue model, one lock, one ordering.
 
@@ -208,12 +193,20 @@ class QueueService:
 
     def invalidate(self, guild_id: int) -> None:
         """Drop the order of a guild (a bulk change) and tell listeners; the next read rebuilds it."""
-        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
-        self._stale.add(guild_id)
+        self._drop(guild_id)
         self._notify(guild_id)
 
+    def _bump(self, guild_id: int) -> None:
+        """A change happened: a read that started before it must not store its order."""
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+
+    def _drop(self, guild_id: int) -> None:
+        """The stored order can no longer be trusted: the next read rebuilds it."""
+        self._bump(guild_id)
+        self._stale.add(guild_id)
+
     def _settings_changed(self, event: FeedEvent) -> None:
-        self._generation[event.guild_id] = self._generation.get(event.guild_id, 0) + 1
+        self._bump(event.guild_id)
         self._notify(event.guild_id)
 
     def version(self, guild_id: int) -> int:
@@ -222,7 +215,7 @@ class QueueService:
 
     def _apply(self, guild_id: int, change: Callable[[PlayOrder], object]) -> None:
         """After a commit: bump the generation and apply the same change to the stored order (no await)."""
-        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        self._bump(guild_id)
         order = self._orders.get(guild_id)
         if order is None:
             return
@@ -244,8 +237,7 @@ class QueueService:
         try:
             handles = await self._free_handles(submission)
         except BaseException:
-            self._generation[submission.guild_id] = self._generation.get(submission.guild_id, 0) + 1
-            self._stale.add(submission.guild_id)
+            self._drop(submission.guild_id)
             raise
         self._apply(submission.guild_id, lambda order: order.put(submission, handles))
 
@@ -259,7 +251,7 @@ class QueueService:
         async with self._lock:
             order = self._kept(guild_id)
             if order is not None and not order.handles_affecting(unique):
-                self._apply(guild_id, lambda _order: None)
+                self._bump(guild_id)
                 return
             try:
                 found = await self.db.handle_counts(guild_id, unique)
@@ -282,7 +274,7 @@ class QueueService:
         async with self._lock:
             order = self._kept(guild_id)
             if order is None:
-                self._apply(guild_id, lambda _order: None)
+                self._bump(guild_id)
                 self._notify(guild_id)
                 return
             affected = order.affected_by_owner(handle, [user for user in users if user is not None])
@@ -340,7 +332,7 @@ class QueueService:
             streak=streak,
             last_play=last_play,
         )
-        built = await _cooperatively(steps)
+        built = await cooperatively(steps)
         # A change happened while we were reading: our order may predate it, so it is returned to this
         # caller only and never stored over the newer state.
         if self._generation.get(guild_id, 0) == generation:
@@ -349,7 +341,7 @@ class QueueService:
             self._orders[guild_id] = built
             self._stale.discard(guild_id)
             if old is not None:
-                await _cooperatively(old.release_steps())
+                await cooperatively(old.release_steps())
         return built
 
     async def ordered_queue(self, guild_id: int) -> list[QueueEntry]:

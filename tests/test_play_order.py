@@ -10,9 +10,10 @@ from __future__ import annotations
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, PointsWeights, QueueEntry, Submission
 from services.engagement import EngagementWriter
-from services.play_order import PlayOrder, drain
+from services.play_order import PlayOrder
 from services.points import PointsService
 from services.queue import QueueService, play_order_key
+from services.steps import drain
 from tests.conftest import GUILD, FakeClock
 
 

@@ -14,9 +14,10 @@ import pytest
 from database import Database
 from models import Line, PointsWeights, Submission
 from services.feed import ChangeFeed, QueueChanged
-from services.play_order import PlayOrder, describe_rule, drain
+from services.play_order import PlayOrder, describe_rule
 from services.queue import QueueService, play_order_key
 from services.settings import BY_KEY
+from services.steps import drain
 from tests.conftest import GUILD, FakeClock
 
 

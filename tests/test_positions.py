@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models import Line, PointsWeights
-from services.play_order import DEPARTURE_LOG, PlayOrder, Standing, drain
+from services.play_order import DEPARTURE_LOG, PlayOrder, Standing
 from services.positions import PositionMemory, PositionMove, _Seen
 from services.queue import QueueService, play_order_key
+from services.steps import drain
 from tests.conftest import GUILD
 from tests.test_play_order import likes, sub
 
