@@ -14,12 +14,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,18 +64,27 @@ async def _submit_many(env: Any, count: int, spread: float) -> None:
         await asyncio.sleep(spread / count)
 
 
-async def _start_live(rate: int, seconds: int) -> asyncio.subprocess.Process:
-    """The fake TikTok and its burst in a process of their own (``bench.tiktok_load``)."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.tiktok_load", "--rate", str(rate), "--seconds", str(seconds),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+@contextlib.asynccontextmanager
+async def load_generator(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """The fake TikTok and its burst in a process of their own (``bench.tiktok_load`` with ``args``).
+
+    On the way out, after a failure too, its stdin closes (which ends the live) and the process is awaited.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.tiktok_load", *args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    assert process.stdin is not None
+    try:
+        yield process
+    finally:
+        process.stdin.close()
+        await process.wait()
 
 
-async def _expect(process: asyncio.subprocess.Process, word: str) -> str:
+async def _expect(process: asyncio.subprocess.Process, word: str, timeout: float = 120) -> str:
     """The rest of the load generator's next line, which must start with ``word``."""
     assert process.stdout is not None
-    line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode().strip()
+    line = (await asyncio.wait_for(process.stdout.readline(), timeout)).decode().strip()
     if not line.startswith(word):
         raise RuntimeError(f"the TikTok load generator said {line!r}, expected {word!r}")
     return line[len(word) :].strip()
@@ -112,32 +123,21 @@ async def run(quick: bool = False) -> list[Result]:
                                   (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
                 await env.bot.displays.ensure(guild, kind, env.bot.get_partial_messageable(int(env.channels[channel])))
             # --- latency idle vs under a 2,000 events/s live burst, in alternating rounds
-            tiktok = await _start_live(2000, 15 if quick else 40)
-            url = await _expect(tiktok, "url")
-            env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
-                                     tiktok_webcast_url=url + "/webcast")  # fmt: skip
-            connection: Any = env.bot.lives.connection(guild)
-            await connection.connect("host")
-            await _expect(tiktok, "burst")
-            worker_pid = connection.pid
-            worker_start = rss_mb(worker_pid)
-            assert tiktok.stdin is not None
-            idle: list[float] = []
-            loaded: list[float] = []
-            for _ in range(ROUNDS):
-                tiktok.stdin.write(b"pause\n")
-                await asyncio.sleep(SETTLE_SECONDS)  # the last frames of the burst are written to the database
-                idle += await _latencies(env, samples // ROUNDS)
-                tiktok.stdin.write(b"resume\n")
-                await asyncio.sleep(SETTLE_SECONDS)  # the burst is flowing through the writer again
-                loaded += await _latencies(env, samples // ROUNDS)
-                _forget_answers(env)
-            tiktok.stdin.write(b"stop\n")
-            sent = int(await _expect(tiktok, "sent"))
-            worker_end = rss_mb(worker_pid)  # after the whole burst, still connected
-            await connection.disconnect()
-            tiktok.stdin.close()
-            await tiktok.wait()
+            async with load_generator("--rate", "2000", "--seconds", str(15 if quick else 40)) as tiktok:
+                url = await _expect(tiktok, "url")
+                env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
+                                         tiktok_webcast_url=url + "/webcast")  # fmt: skip
+                connection: Any = env.bot.lives.connection(guild)
+                await connection.connect("host")
+                await _expect(tiktok, "burst")
+                worker_pid = connection.pid
+                worker_start = rss_mb(worker_pid)
+                idle, loaded = await _idle_and_loaded(env, tiktok, samples)
+                assert tiktok.stdin is not None
+                tiktok.stdin.write(b"stop\n")
+                sent = int(await _expect(tiktok, "sent"))
+                worker_end = rss_mb(worker_pid)  # after the whole burst, still connected
+                await connection.disconnect()
             idle_p99, load_p99 = percentile(idle, 99), percentile(loaded, 99)
             ratio = load_p99 / idle_p99
             results.append(Result("latency: p99 ack under a 2,000 ev/s burst vs idle", ratio, "x",
@@ -178,6 +178,24 @@ async def run(quick: bool = False) -> list[Result]:
         finally:
             restore_endpoints(saved_endpoints)
     return results
+
+
+async def _idle_and_loaded(
+    env: Any, tiktok: asyncio.subprocess.Process, samples: int
+) -> tuple[list[float], list[float]]:
+    """``samples`` latencies with the burst held and as many with it flowing, in ``ROUNDS`` alternating rounds."""
+    assert tiktok.stdin is not None
+    idle: list[float] = []
+    loaded: list[float] = []
+    for _ in range(ROUNDS):
+        tiktok.stdin.write(b"pause\n")
+        await asyncio.sleep(SETTLE_SECONDS)  # the last frames of the burst are written to the database
+        idle += await _latencies(env, samples // ROUNDS)
+        tiktok.stdin.write(b"resume\n")
+        await asyncio.sleep(SETTLE_SECONDS)  # the burst is flowing through the writer again
+        loaded += await _latencies(env, samples // ROUNDS)
+        _forget_answers(env)
+    return idle, loaded
 
 
 def _forget_answers(env: Any) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.common import Result, percentile
-from bench.discord_load import _expect, _forget_answers, _latencies, rss_mb
+from bench.discord_load import _expect, _forget_answers, _latencies, load_generator, rss_mb
 
 LIVES = 100
 RATE = 20
@@ -88,14 +87,6 @@ def _pool_rss(pool: Any) -> float:
     return sum(rss_mb(pid) for pid, _ in pool.loads() if pid is not None)
 
 
-async def _start_load(seconds: float) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.tiktok_load", "--rate", str(RATE), "--per-frame", str(PER_FRAME),
-        "--seconds", str(seconds), "--lives", str(LIVES + BEFORE_LIVES),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
 async def run(quick: bool = False) -> list[Result]:
     """Before (a process per live) and after (the pool): memory, completeness and latency."""
     from services.tiktok.live import ConnectionState
@@ -105,69 +96,69 @@ async def run(quick: bool = False) -> list[Result]:
     samples = 200 if quick else 600
     saved = endpoint_defaults()
     results: list[Result] = []
-    tiktok = await _start_load(seconds)
-    assert tiktok.stdin is not None
+    args = ("--rate", str(RATE), "--per-frame", str(PER_FRAME), "--seconds", str(seconds),
+            "--lives", str(LIVES + BEFORE_LIVES))  # fmt: skip
     try:
-        url = await _expect(tiktok, "url")
-        tiktok.stdin.write(b"pause\n")  # nothing is sent until every live is connected and measured
-        before = await _before(url)
-        with tempfile.TemporaryDirectory() as tmp:
-            env = await create_env(Path(tmp), DISPLAY_REFRESH_SECONDS="2")
-            try:
-                env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
-                                         tiktok_webcast_url=url + "/webcast")  # fmt: skip
-                sessions: Any = env.bot.sessions  # counted on its way in: the connections hand events to it
-                received: Counter[int] = Counter()
-                record = sessions.record
+        async with load_generator(*args) as tiktok:
+            assert tiktok.stdin is not None
+            url = await _expect(tiktok, "url")
+            tiktok.stdin.write(b"pause\n")  # nothing is sent until every live is connected and measured
+            before = await _before(url)
+            with tempfile.TemporaryDirectory() as tmp:
+                env = await create_env(Path(tmp), DISPLAY_REFRESH_SECONDS="2")
+                try:
+                    env.bot.config = replace(env.bot.config, sign_api_url=url, tiktok_web_url=url,
+                                             tiktok_webcast_url=url + "/webcast")  # fmt: skip
+                    sessions: Any = env.bot.sessions  # counted on its way in: the connections hand events to it
+                    received: Counter[int] = Counter()
+                    record = sessions.record
 
-                def counting(guild_id: int, events: list[Any]) -> None:
-                    received[guild_id] += len(events)
-                    record(guild_id, events)
+                    def counting(guild_id: int, events: list[Any]) -> None:
+                        received[guild_id] += len(events)
+                        record(guild_id, events)
 
-                sessions.record = counting
-                idle = await _latencies(env, samples // 2)  # no lives yet
-                _forget_answers(env)
-                guilds = [env.guild_id + 1 + n for n in range(LIVES)]
-                lives = [env.bot.lives.connection(guild) for guild in guilds]
-                await lives[0].connect("host")
-                await _until(lambda: lives[0].status().state is ConnectionState.CONNECTED, "the first live", 300)
-                await asyncio.sleep(2.0)
-                pool = env.bot.tiktok
-                one_rss = _pool_rss(pool)
-                bot_one = rss_mb()
-                started = time.perf_counter()
-                for live in lives[1:]:
-                    await live.connect("host")
-                await _until(lambda: all(lv.status().state is ConnectionState.CONNECTED for lv in lives),
-                             "every live", 600)  # fmt: skip
-                connect_s = time.perf_counter() - started
-                await asyncio.sleep(2.0)
-                all_rss = _pool_rss(pool)
-                await _expect(tiktok, "burst")
-                tiktok.stdin.write(b"resume\n")
-                await asyncio.sleep(2.0)
-                loaded: list[float] = []
-                deadline = time.monotonic() + seconds - 6.0
-                while time.monotonic() < deadline:
-                    loaded += await _latencies(env, 50)
-                _forget_answers(env)
-                sent = int(await _expect(tiktok, "sent"))
-                await _until(lambda: all(received[g] >= sent for g in guilds), "every event", 120)
-                await asyncio.sleep(1.0)  # anything beyond what was sent would show up now
-                after_rss = _pool_rss(pool)
-                bot_all = rss_mb()
-                loads = pool.loads()
-                lost = sum(max(0, sent - received[g]) for g in guilds)
-                extra = sum(max(0, received[g] - sent) for g in guilds)
-                await asyncio.gather(*(live.disconnect() for live in lives))
-                await asyncio.sleep(1.0)
-                idle += await _latencies(env, samples // 2)  # no lives again
-                _forget_answers(env)
-            finally:
-                await close_env(env)
+                    sessions.record = counting
+                    idle = await _latencies(env, samples // 2)  # no lives yet
+                    _forget_answers(env)
+                    guilds = [env.guild_id + 1 + n for n in range(LIVES)]
+                    lives = [env.bot.lives.connection(guild) for guild in guilds]
+                    await lives[0].connect("host")
+                    await _until(lambda: lives[0].status().state is ConnectionState.CONNECTED, "the first live", 300)
+                    await asyncio.sleep(2.0)
+                    pool = env.bot.tiktok
+                    one_rss = _pool_rss(pool)
+                    bot_one = rss_mb()
+                    started = time.perf_counter()
+                    for live in lives[1:]:
+                        await live.connect("host")
+                    await _until(lambda: all(lv.status().state is ConnectionState.CONNECTED for lv in lives),
+                                 "every live", 600)  # fmt: skip
+                    connect_s = time.perf_counter() - started
+                    await asyncio.sleep(2.0)
+                    all_rss = _pool_rss(pool)
+                    await _expect(tiktok, "burst")
+                    tiktok.stdin.write(b"resume\n")
+                    await asyncio.sleep(2.0)
+                    loaded: list[float] = []
+                    deadline = time.monotonic() + seconds - 6.0
+                    while time.monotonic() < deadline:
+                        loaded += await _latencies(env, 50)
+                    _forget_answers(env)
+                    sent = int(await _expect(tiktok, "sent"))
+                    await _until(lambda: all(received[g] >= sent for g in guilds), "every event", 120)
+                    await asyncio.sleep(1.0)  # anything beyond what was sent would show up now
+                    after_rss = _pool_rss(pool)
+                    bot_all = rss_mb()
+                    loads = pool.loads()
+                    lost = sum(max(0, sent - received[g]) for g in guilds)
+                    extra = sum(max(0, received[g] - sent) for g in guilds)
+                    await asyncio.gather(*(live.disconnect() for live in lives))
+                    await asyncio.sleep(1.0)
+                    idle += await _latencies(env, samples // 2)  # no lives again
+                    _forget_answers(env)
+                finally:
+                    await close_env(env)
     finally:
-        tiktok.stdin.close()
-        await tiktok.wait()
         restore_endpoints(saved)
     per_live = (max(all_rss, after_rss) - one_rss) / (LIVES - 1)
     before_mean = statistics.mean(before)

@@ -13,24 +13,19 @@ idle rounds alternate, so the large bot's own idle figure is reported beside it 
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bench.common import Result, percentile
-from bench.discord_load import _expect, _forget_answers, _latencies
+from bench.discord_load import _expect, _forget_answers, _idle_and_loaded, _latencies, load_generator
 from models import DisplayKind
 
 TARGET = 1.5
 ACTIVE_SMALL = 10
 ACTIVE_LARGE = 10_000
-ROUNDS = 4
-SETTLE_SECONDS = 1.5
-"""Pause after switching the burst on or off (longer than the writer's 1 s flush)."""
 
 
 async def _bot(data_dir: Path, active: int) -> Any:
@@ -58,48 +53,32 @@ async def run(quick: bool = False) -> list[Result]:
     saved = endpoint_defaults()
     # The load generator builds its frames first (minutes of CPU for 80,000 messages): started and waited
     # for before anything is timed, so that work never overlaps a measurement.
-    tiktok = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.tiktok_load", "--rate", "2000", "--seconds", str(seconds),
-        "--queued-handles", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert tiktok.stdin is not None and tiktok.stdout is not None
-    line = (await asyncio.wait_for(tiktok.stdout.readline(), 900)).decode().strip()
-    if not line.startswith("url "):
-        raise RuntimeError(f"the TikTok load generator said {line!r}, expected its url")
-    url = line[len("url ") :]
+    load = load_generator("--rate", "2000", "--seconds", str(seconds), "--queued-handles")
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            small = await _bot(Path(tmp) / "small", ACTIVE_SMALL)
-            try:
-                idle_small = await _latencies(small, samples)
-            finally:
-                await close_env(small)
-            large = await _bot(Path(tmp) / "large", ACTIVE_LARGE)
-            try:
-                large.bot.config = replace(large.bot.config, sign_api_url=url, tiktok_web_url=url,
-                                           tiktok_webcast_url=url + "/webcast")  # fmt: skip
-                connection = large.bot.lives.connection(large.guild_id)
-                await connection.connect("host")
-                await _expect(tiktok, "burst")
-                idle_large: list[float] = []
-                loaded: list[float] = []
-                for _ in range(ROUNDS):
-                    tiktok.stdin.write(b"pause\n")
-                    await asyncio.sleep(SETTLE_SECONDS)
-                    idle_large += await _latencies(large, samples // ROUNDS)
-                    tiktok.stdin.write(b"resume\n")
-                    await asyncio.sleep(SETTLE_SECONDS)
-                    loaded += await _latencies(large, samples // ROUNDS)
-                    _forget_answers(large)
-                tiktok.stdin.write(b"stop\n")
-                sent = int(await _expect(tiktok, "sent"))
-                await connection.disconnect()
-                applied = large.bot.engagement.events_applied
-            finally:
-                await close_env(large)
+        async with load as tiktok:
+            url = await _expect(tiktok, "url", timeout=900)
+            with tempfile.TemporaryDirectory() as tmp:
+                small = await _bot(Path(tmp) / "small", ACTIVE_SMALL)
+                try:
+                    idle_small = await _latencies(small, samples)
+                finally:
+                    await close_env(small)
+                large = await _bot(Path(tmp) / "large", ACTIVE_LARGE)
+                try:
+                    large.bot.config = replace(large.bot.config, sign_api_url=url, tiktok_web_url=url,
+                                               tiktok_webcast_url=url + "/webcast")  # fmt: skip
+                    connection = large.bot.lives.connection(large.guild_id)
+                    await connection.connect("host")
+                    await _expect(tiktok, "burst")
+                    idle_large, loaded = await _idle_and_loaded(large, tiktok, samples)
+                    assert tiktok.stdin is not None
+                    tiktok.stdin.write(b"stop\n")
+                    sent = int(await _expect(tiktok, "sent"))
+                    await connection.disconnect()
+                    applied = large.bot.engagement.events_applied
+                finally:
+                    await close_env(large)
     finally:
-        tiktok.stdin.close()
-        await tiktok.wait()
         restore_endpoints(saved)
     small_p99, load_p99, large_idle_p99 = percentile(idle_small, 99), percentile(loaded, 99), percentile(idle_large, 99)
     ratio = load_p99 / small_p99
