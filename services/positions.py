@@ -26,28 +26,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from models import Line, Submission
-from services.play_order import Mark, OrderKey, Standing
-
-PAID_LINES = frozenset({Line.BACK_TO_BACK, Line.DOUBLE_SKIP, Line.SKIP})
-
-
-class OrderView(Protocol):
-    """What a look reads from the order (``services.play_order.PlayOrder``), each call O(log n) or less."""
-
-    def standing(self, submission_id: int) -> Standing | None:
-        """Position of a submission and the paid / Free songs ahead of it; None when not playable."""
-        ...
-
-    def mark(self) -> Mark:
-        """The order's departure counters now."""
-        ...
-
-    def removed_ahead(self, since: Mark, key: OrderKey) -> tuple[int, int] | None:
-        """Removals since ``since`` that sorted before ``key`` (paid, Free); None when not known."""
-        ...
+from services.play_order import Mark, PlayOrder, Standing
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +61,7 @@ class PositionMemory:
         self.limit = limit
         self._seen: OrderedDict[tuple[int, int], _Seen] = OrderedDict()
 
-    def observe(self, guild_id: int, order: OrderView, submission_ids: Iterable[int]) -> list[PositionMove]:
+    def observe(self, guild_id: int, order: PlayOrder, submission_ids: Iterable[int]) -> list[PositionMove]:
         """Remember where ``submission_ids`` stand in ``order`` now; return the moves since the last look.
 
         Moves come in play order. Must be called without awaiting while reading ``order``.

@@ -140,7 +140,8 @@ class PlayResult:
 class QueuePage:
     """One page of the play order: its entries (with positions), the total and the count per line.
 
-    ``page`` is the page index after clamping, ``first`` what plays next (for "Up next" on any page).
+    ``page`` is the page index after clamping, ``pages`` how many there are (at least one), ``first`` what
+    plays next (for "Up next" on any page).
     """
 
     entries: list[QueueEntry]
@@ -148,6 +149,7 @@ class QueuePage:
     line_totals: dict[Line, int]
     page: int = 0
     first: QueueEntry | None = None
+    pages: int = 1
 
 
 class QueueService:
@@ -356,7 +358,7 @@ class QueueService:
         page = min(max(page + pages if page < 0 else page, 0), pages - 1)
         entries = order.page(page * per_page, per_page)
         first = entries[0] if page == 0 and entries else order.first()
-        return QueuePage(entries, total, order.line_totals(), page, first)
+        return QueuePage(entries, total, order.line_totals(), page, first, pages)
 
     async def first(self, guild_id: int) -> QueueEntry | None:
         """What plays next (O(log n))."""

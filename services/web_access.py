@@ -16,7 +16,6 @@ from collections.abc import Callable
 
 from database import Database
 from models import WebSettings
-from services import settings as registry
 from services.feed import ChangeFeed, WebAccessChanged
 
 OVERLAY = "overlay"
@@ -73,11 +72,10 @@ class WebAccess:
         so the page and the panel can never disagree. The links option is written first, so a page switched
         on "without links" never shows them for a moment.
         """
-        value = registry.spec("public_queue_enabled").check(enabled)
         options = (
             await self.db.update_web_settings(guild_id, public_links=links)
             if links is not None
             else await self.db.get_web_settings(guild_id)
         )
-        await self.db.update_settings(guild_id, public_queue_enabled=value)
+        await self.db.update_settings(guild_id, public_queue_enabled=enabled)
         return options

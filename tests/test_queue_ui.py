@@ -52,7 +52,9 @@ def page_of(queue: list[QueueEntry], page: int = 0) -> QueuePage:
     totals: dict[Line, int] = {}
     for entry in queue:
         totals[entry.submission.line] = totals.get(entry.submission.line, 0) + 1
-    return QueuePage(queue[page * size : (page + 1) * size], len(queue), totals, page, queue[0] if queue else None)
+    first = queue[0] if queue else None
+    pages = queue_ui.page_count(len(queue))
+    return QueuePage(queue[page * size : (page + 1) * size], len(queue), totals, page, first, pages)
 
 
 def within_limits(embed: discord.Embed) -> None:

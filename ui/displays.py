@@ -226,7 +226,7 @@ class DisplayManager:
             first_page = await self.bot.queue.queue_page(guild_id, 0, queue_ui.PAGE_SIZE)
             played = await self.bot.db.latest_played(guild_id)
             embed = queue_ui.live_queue_embed(first_page, free_open=settings.free_open, now_playing=played)
-            return embed, queue_ui.LiveQueueView(queue_ui.page_count(first_page.total))
+            return embed, queue_ui.LiveQueueView(first_page.pages)
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
             first_page = await self.bot.queue.queue_page(guild_id, 0, queue_ui.PAGE_SIZE)

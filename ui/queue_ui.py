@@ -192,8 +192,7 @@ def live_queue_embed(
 
     ``view``: the one page shown (``QueueService.queue_page`` with ``PAGE_SIZE``), never the whole order.
     """
-    page = view.page
-    pages = page_count(view.total)
+    page, pages = view.page, view.pages
     embed = palette.embed(f"{palette.EMOJI['queue']} Live Music Queue", "queue")
     moment = now or _now()
     head = [now_playing_block(now_playing, now=moment.timestamp())]
@@ -279,8 +278,7 @@ def reviewer_main_embed(
 
     ``view``: the one page shown (``QueueService.queue_page`` with ``PAGE_SIZE``).
     """
-    page = view.page
-    pages = page_count(view.total)
+    page, pages = view.page, view.pages
     embed = palette.embed(f"{palette.EMOJI['reviewer']} Reviewer queue", "reviewer")
     moment = now or _now()
     head = now_playing_block(now_playing, reviewer=True, now=moment.timestamp())

@@ -388,15 +388,15 @@ async def report_problems(bot: MusicQueueBot, guild: discord.Guild) -> None:
         await bot.db.set_doctor_fingerprint(guild.id, fingerprint)
 
 
-async def report_all(bot: MusicQueueBot, *, per_second: float = DOCTOR_PER_SECOND) -> None:
-    """The start-up check of every guild, ``per_second`` guilds a second; one guild's failure skips no other.
+async def report_all(bot: MusicQueueBot) -> None:
+    """The start-up check of every guild, ``DOCTOR_PER_SECOND`` guilds a second; one failure skips no other.
 
     Paced because each report may cost a post or a DM: a bot in 1,000 servers must not spend Discord's
     global budget of 50 requests a second (shared with the displays and every answer) in one burst at start.
     """
     for number, guild in enumerate(list(bot.guilds)):
         if number:
-            await asyncio.sleep(1 / per_second)
+            await asyncio.sleep(1 / DOCTOR_PER_SECOND)
         try:
             await report_problems(bot, guild)
         except Exception:

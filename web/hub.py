@@ -150,7 +150,6 @@ class EventHub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        self.heartbeat_seconds = HEARTBEAT_SECONDS
         self.pushes = 0
 
     def start(self) -> None:
@@ -247,9 +246,9 @@ class EventHub:
                 await asyncio.sleep(0)  # let an interaction that arrived meanwhile be read between slices
 
     async def _beat(self) -> None:
-        """Every ``heartbeat_seconds``: a comment to every page (ends those whose connection is gone)."""
+        """Every ``HEARTBEAT_SECONDS``: a comment to every page (ends those whose connection is gone)."""
         while True:
-            await asyncio.sleep(self.heartbeat_seconds)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
             for guild_id in list(self._clients):
                 await self._fan_out(guild_id, PING)
 

@@ -17,7 +17,6 @@ pages with a token are ``no-store``; only GET and HEAD; a per-address rate limit
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import math
@@ -210,7 +209,6 @@ class WebServer:
         self.limiter = RateLimiter(config.web_rate_per_minute)
         self.templates = template_environment()
         self._runner: web.AppRunner | None = None
-        self._streams: set[asyncio.Task[None]] = set()
         self.port: int | None = None
         self._log_filter = TokenRedactingFilter()
 

@@ -120,8 +120,7 @@ class Snapshots:
         shown = await self.queue.queue_page(guild_id, max(page, 1) - 1, PUBLIC_PAGE_SIZE)
         pending = len(await self.queue.pending(guild_id))
         play_times = await self.db.recent_play_times(guild_id)
-        pages = max(1, -(-shown.total // PUBLIC_PAGE_SIZE))
-        page = shown.page + 1
+        pages, page = shown.pages, shown.page + 1
         rows = []
         for entry in shown.entries:
             row = _entry(entry)
