@@ -12,7 +12,8 @@ from database import Database
 from services.feed import ChangeFeed, LiveDropped, LiveEnded
 from tests.conftest import GUILD
 from ui import limits
-from ui.notifier import Notifier, mark_recap
+from ui.metrics_ui import RECAP_MARKS, as_messages, mark_title
+from ui.notifier import Notifier
 from ui.tiktok_ui import grace_words
 
 DEBUG, METRICS = 11, 12
@@ -77,16 +78,17 @@ async def test_a_recap_says_when_its_live_did_not_end_the_ordinary_way(
 
 
 def test_the_mark_is_clipped_to_a_title_and_a_full_message_is_split() -> None:
+    mark = RECAP_MARKS["expired"]
     long = discord.Embed(title="📊 Live recap: @" + "x" * 240, description="d")
-    [(embeds, _)] = mark_recap([([long], [])], "expired")
-    title = embeds[0].title or ""
+    mark_title(long, mark)
+    title = long.title or ""
     assert len(title) == limits.TITLE and title.endswith("x… · the connection did not come back")
     # Two embeds that just fit one message: the mark tips them over 6,000 characters, so they go apart.
     first = discord.Embed(title="📊 Live recap: @streamer", description="a" * 2990)
     second = discord.Embed(title="🎵 Songs", description="b" * (limits.EMBED_TOTAL - len(first) - 8))
-    assert len(first) + len(second) <= limits.EMBED_TOTAL
-    messages = mark_recap([([first, second], [])], "expired")
+    assert len(as_messages([first, second], [])) == 1
+    mark_title(first, mark)
+    messages = as_messages([first, second], [])
     assert [len(m[0]) for m in messages] == [1, 1] and all(len(m[0][0]) <= limits.EMBED_TOTAL for m in messages)
     assert messages[0][0][0].title == "📊 Live recap: @streamer · the connection did not come back"
-    untouched = mark_recap([([discord.Embed(title="t")], [])], "ended")
-    assert untouched[0][0][0].title == "t"
+    assert "ended" not in RECAP_MARKS  # an ordinary end is not marked

@@ -126,18 +126,41 @@ def plays_file(report: PlayReport) -> discord.File:
     return discord.File(io.BytesIO(plays_csv(report)), filename=f"plays-{report.session.host}-{stamp}.csv")
 
 
+# How a recap's title says its live did not end the ordinary way (``LiveEnded.reason``).
+RECAP_MARKS = {"recovered": "recovered after a restart", "expired": "the connection did not come back"}
+
+Messages = list[tuple[list[discord.Embed], list[discord.File]]]
+
+
 def recap_messages(
-    summary: SessionSummary, report: PlayReport, chart_png: bytes | None
-) -> list[tuple[list[discord.Embed], list[discord.File]]]:
+    summary: SessionSummary, report: PlayReport, chart_png: bytes | None, *, reason: str = "ended"
+) -> Messages:
     """The recap as messages of (embeds, files); the engagement CSV always comes first.
 
-    One message when both embeds fit Discord's 6,000 characters per message together, else two.
+    A live that did not end the ordinary way (``reason``, see ``RECAP_MARKS``) has it said in the title.
     """
     metrics = metrics_embed(summary, chart=chart_png is not None)
+    mark = RECAP_MARKS.get(reason)
+    if mark is not None:
+        mark_title(metrics, mark)
     files = [metrics_file(summary), plays_file(report)]
     if chart_png is not None:
         files.append(chart_file(chart_png))
-    songs = songs_embed(report)
-    if len(metrics) + len(songs) <= limits.EMBED_TOTAL:
-        return [([metrics, songs], files)]
-    return [([metrics], files), ([songs], [])]
+    return as_messages([metrics, songs_embed(report)], files)
+
+
+def mark_title(embed: discord.Embed, mark: str) -> None:
+    """Append `` · mark`` to an embed's title; a long host name is what gets cut, never the mark."""
+    suffix = f" · {mark}"
+    embed.title = limits.clip(embed.title or "Live recap", limits.TITLE - len(suffix)) + suffix
+    limits.fit(embed)
+
+
+def as_messages(embeds: list[discord.Embed], files: list[discord.File]) -> Messages:
+    """One message when the embeds fit Discord's 6,000 characters per message together, else one each.
+
+    The files go with the first message.
+    """
+    if sum(len(e) for e in embeds) <= limits.EMBED_TOTAL:
+        return [(embeds, files)]
+    return [([embeds[0]], files), *(([embed], []) for embed in embeds[1:])]

@@ -47,32 +47,7 @@ class _Post(TypedDict, total=False):
 
 
 RECAPS_KEPT = 32
-# How a recap's title says its live did not end the ordinary way (``LiveEnded.reason``).
-RECAP_MARKS = {"recovered": "recovered after a restart", "expired": "the connection did not come back"}
 NO_RECAP_CHANNEL = "📊 No recap channel is set, so the recap was not posted (set one with /setup-post-live-metrics)."
-
-
-Recap = list[tuple[list[discord.Embed], list[discord.File]]]
-
-
-def mark_recap(messages: Recap, reason: str) -> Recap:
-    """The recap's messages with its first title marked when its live did not end the ordinary way.
-
-    The mark may tip a message that held two embeds over Discord's 6,000 characters per message: then the
-    embeds after the first follow in a message of their own.
-    """
-    mark = RECAP_MARKS.get(reason)
-    if mark is None or not messages or not messages[0][0]:
-        return messages
-    (embeds, files), rest = messages[0], messages[1:]
-    first = embeds[0]
-    suffix = f" · {mark}"
-    # A long host name is what gets cut, never the mark: the mark is the point of the title.
-    first.title = limits.clip(first.title or "Live recap", limits.TITLE - len(suffix)) + suffix
-    limits.fit(first)
-    if len(embeds) > 1 and sum(len(e) for e in embeds) > limits.EMBED_TOTAL:
-        return [([first], files), (embeds[1:], []), *rest]
-    return messages
 
 
 class Notifier:
@@ -260,7 +235,7 @@ class Notifier:
                 log.exception("rendering the chart of session %s failed", event.session_id)
             report = await play_report(self.db, summary.session)
             posted: discord.Message | None = None
-            for embeds, files in mark_recap(recap_messages(summary, report, chart), event.reason):
+            for embeds, files in recap_messages(summary, report, chart, reason=event.reason):
                 message = await self.post_many(
                     channel_id, embeds, files, what=f"the recap of live session {event.session_id}"
                 )
