@@ -21,7 +21,7 @@ from database import Database
 from models import EngagementEvent, EventKind, LiveSession, SessionSummary
 from services.analytics import summarize
 from services.engagement import EngagementWriter
-from services.feed import ChangeFeed, LiveEnded, LiveStarted
+from services.feed import ChangeFeed, LiveEnded, LiveStarted, LiveStatusChanged
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class LiveSessionService:
         self.sleep = sleep
         self._open: dict[int, LiveSession] = {}
         self._grace: dict[int, asyncio.Task[None]] = {}
+        self._grace_ends: dict[int, float] = {}  # until when each held session waits (read while in _grace)
         # When a held session's live was last seen: if it never comes back, the session ends there.
         self._dropped_at: dict[int, float] = {}
         self._viewers: dict[int, int] = {}
@@ -93,6 +94,10 @@ class LiveSessionService:
     def reconnecting(self, guild_id: int) -> bool:
         """Whether the guild's live dropped and its session waits for a reconnect."""
         return guild_id in self._grace
+
+    def reconnect_until(self, guild_id: int) -> float | None:
+        """Until when the guild's dropped live's session waits for its reconnect; None when none waits."""
+        return self._grace_ends.get(guild_id) if guild_id in self._grace else None
 
     async def connected(self, guild_id: int, host: str, room_id: int | None) -> Connected:
         """A connection reached a live: continue the session of a recent drop of the same host, else open one."""
@@ -122,9 +127,14 @@ class LiveSessionService:
         previous = self._grace.pop(guild_id, None)
         if previous is not None:
             previous.cancel()
+        if grace > 0:
+            self._grace_ends[guild_id] = self.clock() + grace
+        else:  # no window (the setting at 0): the session ends with the drop, nothing to wait for
+            self._grace_ends.pop(guild_id, None)
         self._grace[guild_id] = asyncio.create_task(
             self._expire(guild_id, session.id, grace), name=f"live-grace-{guild_id}"
         )
+        self.feed.publish(LiveStatusChanged(guild_id))  # the status message says until when it waits
         log.info("live session %s of guild %s waits %.0f s for a reconnect", session.id, guild_id, grace)
         return session
 

@@ -9,7 +9,7 @@ import pytest
 from database import Database
 from models import EngagementEvent, EventKind
 from services.engagement import EngagementWriter
-from services.feed import LiveEnded
+from services.feed import LiveEnded, LiveStatusChanged
 from services.live_sessions import LiveSessionService
 from services.queue import QueueService
 from tests.conftest import GUILD, FakeClock
@@ -67,8 +67,10 @@ async def test_a_drop_and_a_reconnect_within_the_grace_window_continue_one_sessi
     await sessions.dropped(GUILD)
     await asyncio.sleep(0)
     assert sessions.reconnecting(GUILD) and gate.asked == [300.0]  # the default grace window
+    assert sessions.reconnect_until(GUILD) == pytest.approx(clock.now + 300, abs=1)  # what the status shows
     again = await sessions.connected(GUILD, "host", 2)
     assert again.resumed and again.session.id == first.session.id and not sessions.reconnecting(GUILD)
+    assert sessions.reconnect_until(GUILD) is None
     sessions.record(GUILD, [EngagementEvent(EventKind.GIFT, "fan", clock(), coins=500)])
     gate.release.set()  # the cancelled grace timer must not end the continued session
     await asyncio.sleep(0)
@@ -98,12 +100,29 @@ async def test_no_reconnect_within_the_grace_window_ends_the_session(
         if sessions.current(GUILD) is None and ended:
             break
         await asyncio.sleep(0.01)
-    assert gate.asked == [60.0] and sessions.current(GUILD) is None
+    assert gate.asked == [60.0] and sessions.current(GUILD) is None and sessions.reconnect_until(GUILD) is None
     assert [(e.session_id, e.reason) for e in ended] == [(first.session.id, "expired")]
     # The live was last seen at the drop: the recap's length and chart end there, not a window later.
     assert (await db.get_session(first.session.id)).ended_at == pytest.approx(dropped_at, abs=1)  # ticks apart
     later = await sessions.connected(GUILD, "host", 1)
     assert not later.resumed and later.session.id != first.session.id
+    await sessions.close()
+
+
+async def test_a_drop_tells_the_status_message_until_when_it_waits_and_a_zero_window_waits_for_nothing(
+    db: Database, queue: QueueService, clock: FakeClock
+) -> None:
+    changed: list[LiveStatusChanged] = []
+    queue.feed.subscribe(changed.append, LiveStatusChanged)  # type: ignore[arg-type]
+    sessions = _service(db, queue, clock, Gate())
+    await sessions.connected(GUILD, "host", 1)
+    await sessions.dropped(GUILD)
+    assert [e.guild_id for e in changed] == [GUILD] and sessions.reconnect_until(GUILD) is not None
+    await sessions.end(GUILD)
+    await db.update_settings(GUILD, reconnect_grace_seconds=0)
+    await sessions.connected(GUILD, "host", 1)
+    await sessions.dropped(GUILD)
+    assert sessions.reconnect_until(GUILD) is None  # the session ends with the drop: nothing to announce
     await sessions.close()
 
 

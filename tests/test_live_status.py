@@ -1,6 +1,7 @@
 """The TikTok status message during a drop (issue 12 point 1): reconnecting to the same live, then back.
 
-The board's own renderer and feed handling with duck-typed connections, sessions and notifier; the end to
+The board's own renderer and feed handling with duck-typed connections, sessions (which say until when a
+dropped live's session waits, see tests/test_live_sessions.py) and notifier; the end to
 end run on the fake TikTok is ``tests/e2e/test_live_reconnect.py``.
 """
 
@@ -27,6 +28,7 @@ class World:
 
     state: str = "connected"
     session: LiveSession | None = None
+    until: float | None = None  # the session service's answer: until when a dropped live's session waits
     edits: list[discord.Embed] = field(default_factory=list)
 
     # connections
@@ -40,6 +42,9 @@ class World:
     def current(self, guild_id: int) -> LiveSession | None:
         return self.session
 
+    def reconnect_until(self, guild_id: int) -> float | None:
+        return self.until
+
     # notifier
     async def post(self, channel_id: int, **kwargs: Any) -> Any:
         return SimpleNamespace(id=5, channel=SimpleNamespace(id=channel_id))
@@ -50,7 +55,7 @@ class World:
 
 
 def board_of(world: World, feed: ChangeFeed) -> LiveStatusBoard:
-    board = LiveStatusBoard(world, world, world, feed, clock=lambda: NOW)  # type: ignore[arg-type]  # duck-typed
+    board = LiveStatusBoard(world, world, world, feed)  # type: ignore[arg-type]  # duck-typed
     board.start()
     return board
 
@@ -63,7 +68,7 @@ async def test_a_drop_says_reconnecting_to_the_same_live_until_it_is_back() -> N
     assert board.embed(GUILD).title == "🟢 Active: @streamer"
 
     # The drop: the alert is published while the session is held, the connection waits to retry.
-    world.state = "waiting_to_retry"
+    world.state, world.until = "waiting_to_retry", NOW + 300
     feed.publish(LiveDropped(GUILD, "streamer", 60.0, 7, None, 300))
     await board._edits.flush()
     shown = world.edits[-1]
@@ -77,7 +82,7 @@ async def test_a_drop_says_reconnecting_to_the_same_live_until_it_is_back() -> N
     assert (board.embed(GUILD).title or "").startswith("🟠 Reconnecting to the same live")
 
     # Back: the connected text again.
-    world.state = "connected"
+    world.state, world.until = "connected", None
     feed.publish(LiveConnected(GUILD, "streamer", 77, 7, resumed=True))
     await board._edits.flush()
     assert world.edits[-1].title == "🟢 Active: @streamer"
@@ -90,11 +95,11 @@ async def test_a_drop_that_never_comes_back_waits_for_a_new_live_again() -> None
     feed = ChangeFeed()
     world = World(session=LiveSession(id=7, guild_id=GUILD, host="streamer", room_id=77, started_at=NOW - 120))
     board = board_of(world, feed)
-    world.state = "waiting_to_retry"
+    world.state, world.until = "waiting_to_retry", NOW + 20
     feed.publish(LiveDropped(GUILD, "streamer", 60.0, 7, None, 20))
     assert (board.embed(GUILD).title or "").startswith("🟠 Reconnecting")
     # The grace window ran out: the session ended, the connection keeps waiting for the host's next live.
-    world.session = None
+    world.session, world.until = None, None
     feed.publish(LiveEnded(GUILD, 7, reason="expired"))
     feed.publish(LiveStatusChanged(GUILD))
     assert board.embed(GUILD).title == "🔵 In progress: waiting for the host to go live"

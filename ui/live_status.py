@@ -15,9 +15,6 @@ what matters during a live: viewers now, likes, coins, songs played and time liv
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import discord
 
 from services.feed import ChangeFeed, LiveConnected, LiveDropped, LiveEnded, LiveStatusChanged, Subscription
@@ -39,8 +36,6 @@ class LiveStatusBoard:
         sessions: LiveSessionService,
         notifier: Notifier,
         feed: ChangeFeed,
-        *,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.connections = connections
         self.sessions = sessions
@@ -50,34 +45,22 @@ class LiveStatusBoard:
         self._edits: Coalescer[int] = Coalescer(self._edit, EDIT_WINDOW)
         self._feed = Subscription(feed, "live-status")
         self._ended: dict[int, discord.Embed] = {}
-        self.clock = clock
-        # A dropped live's session held for its reconnect: (session id, until when it waits), by guild.
-        self._drops: dict[int, tuple[int, float]] = {}
 
     def start(self) -> None:
         """Follow the connections' state changes and the ends of lives (idempotent)."""
         if not self._feed.active:
             self._feed.on(LiveStatusChanged, self._changed)
             self._feed.on(LiveEnded, self._live_ended)
-            self._feed.on(LiveDropped, self._dropped)
-            self._feed.on(LiveConnected, self._reconnected)
+            # The session service knows whether a dropped live's session waits, and until when.
+            self._feed.on(LiveDropped, self._changed)
+            self._feed.on(LiveConnected, self._changed)
 
     async def close(self) -> None:
         """Stop following, finish the end summaries being written, and drop pending edits."""
         await self._feed.close()
         await self._edits.close()
 
-    def _dropped(self, event: LiveDropped) -> None:
-        if event.session_id is not None and event.grace_seconds > 0:
-            self._drops[event.guild_id] = (event.session_id, self.clock() + event.grace_seconds)
-        self._request(event.guild_id)
-
-    def _reconnected(self, event: LiveConnected) -> None:
-        self._drops.pop(event.guild_id, None)
-        self._request(event.guild_id)
-
     def _live_ended(self, event: LiveEnded) -> None:
-        self._drops.pop(event.guild_id, None)
         if event.guild_id in self._messages:  # only a guild with a status message has one to summarize
             self._feed.spawn(self._summarize(event), f"live-summary-{event.guild_id}")
 
@@ -92,7 +75,7 @@ class LiveStatusBoard:
         self._ended[event.guild_id] = tiktok_ui.ended_embed(host, figures, note, event.session_id)
         await self._edit(event.guild_id)
 
-    def _changed(self, event: LiveStatusChanged) -> None:
+    def _changed(self, event: LiveStatusChanged | LiveDropped | LiveConnected) -> None:
         self._request(event.guild_id)
 
     def _request(self, guild_id: int) -> None:
@@ -109,9 +92,6 @@ class LiveStatusBoard:
         if state == "idle" and figures is None and guild_id in self._ended:
             return self._ended[guild_id]
         session = self.sessions.current(guild_id)
-        drop = self._drops.get(guild_id)
-        # Only while the session of the drop is still the open one: a live that ended is not reconnected to.
-        until = drop[1] if drop is not None and session is not None and session.id == drop[0] else None
         return tiktok_ui.status_embed(
             state=state,
             figures=figures,
@@ -123,7 +103,7 @@ class LiveStatusBoard:
             persistent=s.persistent,
             started_at=s.started_at,
             last_error=s.last_error,
-            reconnect_until=until,
+            reconnect_until=self.sessions.reconnect_until(guild_id),
         )
 
     async def status(self, guild_id: int) -> discord.Embed:
