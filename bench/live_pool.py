@@ -26,7 +26,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from bench.common import Result, percentile
+from bench.common import Result, percentile, until
 from bench.discord_load import _expect, _forget_answers, _latencies, load_generator, rss_mb
 
 LIVES = 100
@@ -58,14 +58,6 @@ class _Quiet:
         return None
 
 
-async def _until(predicate: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def _before(url: str) -> list[float]:
     """RSS of each process when every live has a process of its own (``LiveWorker``), connected and idle."""
     from services.tiktok.live import ConnectionState
@@ -76,7 +68,7 @@ async def _before(url: str) -> list[float]:
     try:
         for worker in workers:
             await worker.connect("host")
-        await _until(lambda: all(w.status().state is ConnectionState.CONNECTED for w in workers), "dedicated", 300)
+        await until(lambda: all(w.status().state is ConnectionState.CONNECTED for w in workers), "dedicated", 300)
         await asyncio.sleep(2.0)
         return [rss_mb(w.pid) for w in workers]
     finally:
@@ -123,7 +115,7 @@ async def run(quick: bool = False) -> list[Result]:
                     guilds = [env.guild_id + 1 + n for n in range(LIVES)]
                     lives = [env.bot.lives.connection(guild) for guild in guilds]
                     await lives[0].connect("host")
-                    await _until(lambda: lives[0].status().state is ConnectionState.CONNECTED, "the first live", 300)
+                    await until(lambda: lives[0].status().state is ConnectionState.CONNECTED, "the first live", 300)
                     await asyncio.sleep(2.0)
                     pool = env.bot.tiktok
                     one_rss = _pool_rss(pool)
@@ -131,7 +123,7 @@ async def run(quick: bool = False) -> list[Result]:
                     started = time.perf_counter()
                     for live in lives[1:]:
                         await live.connect("host")
-                    await _until(lambda: all(lv.status().state is ConnectionState.CONNECTED for lv in lives),
+                    await until(lambda: all(lv.status().state is ConnectionState.CONNECTED for lv in lives),
                                  "every live", 600)  # fmt: skip
                     connect_s = time.perf_counter() - started
                     await asyncio.sleep(2.0)
@@ -145,7 +137,7 @@ async def run(quick: bool = False) -> list[Result]:
                         loaded += await _latencies(env, 50)
                     _forget_answers(env)
                     sent = int(await _expect(tiktok, "sent"))
-                    await _until(lambda: all(received[g] >= sent for g in guilds), "every event", 120)
+                    await until(lambda: all(received[g] >= sent for g in guilds), "every event", 120)
                     await asyncio.sleep(1.0)  # anything beyond what was sent would show up now
                     after_rss = _pool_rss(pool)
                     bot_all = rss_mb()

@@ -20,6 +20,13 @@ played sequence interleaves two sorted runs: ``paid = keys[:p]`` and ``free = ke
 pages and ``first`` map between that interleaving and the sorted list arithmetically, in O(log n) plus
 the page size, without building the interleaved list.
 
+Per song it keeps only tuples of numbers and strings (``_Item``, with the submission as ``_Row``) and
+indexes of such tuples, never an object per song: CPython's collector stops tracking a tuple or dict that
+holds nothing but such values once it has survived one collection, so a 10,000-song order adds nothing to
+what every full collection walks. Holding a Submission, two EngagementCounts and three sets per song, it
+added 37,000 tracked objects, each walked by every full collection (bench/queue_scale.py, "full garbage
+collection"). Submissions and counters are made again on the way out, for the few entries a read returns.
+
 It does no I/O and every method runs to completion without awaiting: the queue service mutates it under
 its lock, and a reader in another coroutine sees the order either before or after a change, never half
 of one. ``version`` counts the changes.
@@ -28,12 +35,14 @@ of one. ``version`` counts the changes.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import heapq
 import itertools
+import operator
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 
 from sortedcontainers import SortedList
 
@@ -43,6 +52,27 @@ OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
 V = TypeVar("V")
 _EMPTY = EngagementCounts()
+
+# One song of the order: its submission's fields, sort key, the handles behind its score, their summed
+# counters (EngagementCounts' fields) and its score. Plain tuples, see the module docstring.
+_Row = tuple[Any, ...]
+_Counts = tuple[int, ...]
+_Item = tuple[_Row, OrderKey, tuple[str, ...], _Counts, int]
+_ROW: Final = 0
+_KEY: Final = 1
+_HANDLES: Final = 2
+_COUNTS: Final = 3
+_SCORE: Final = 4
+# A set-valued index holds a tuple of ids while it is this small (untracked, see above), a set beyond.
+_SMALL = 16
+_Ids = tuple[int, ...] | set[int]
+
+_FIELDS = tuple(field.name for field in dataclasses.fields(Submission))
+_ID, _USER, _LINE, _NAMED = (_FIELDS.index(name) for name in ("id", "user_id", "line", "tiktok_handle"))
+_LINE_FIELDS = tuple(_FIELDS.index(name) for name in ("line", "played_from"))  # kept as their str values
+_FREE = Line.FREE.value
+_submission_fields = operator.attrgetter(*_FIELDS)
+_count_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(EngagementCounts)))
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
 MAX_EVERY_NTH = 50
@@ -109,15 +139,6 @@ class _Departure:
     free: bool
 
 
-@dataclass(slots=True)
-class _Item:
-    submission: Submission
-    key: OrderKey
-    handles: tuple[str, ...]
-    counts: EngagementCounts
-    score: int
-
-
 class PlayOrder:
     """Playable submissions of one guild in play order, with their Free scores."""
 
@@ -129,12 +150,12 @@ class PlayOrder:
         self._key = key
         self._keys: SortedList = SortedList()
         self._items: dict[int, _Item] = {}
-        self._by_handle: dict[str, set[int]] = {}
+        self._by_handle: dict[str, _Ids] = {}
         # Free songs by submitter and by the handle they name: who a change of a handle's owner can affect.
-        self._free_by_user: dict[int, set[int]] = {}
-        self._free_naming: dict[str, set[int]] = {}
-        self._handle_counts: dict[str, EngagementCounts] = {}
-        self._per_line: Counter[Line] = Counter()
+        self._free_by_user: dict[int, _Ids] = {}
+        self._free_naming: dict[str, _Ids] = {}
+        self._handle_counts: dict[str, _Counts] = {}
+        self._per_line: Counter[str] = Counter()  # by the line's str value
         self.version = 0
         # Every Nth song from Free (0 = strict priority), the paid plays since the last Free play, and the
         # row id of the latest play those count (so applying the same play twice counts it once).
@@ -182,7 +203,7 @@ class PlayOrder:
         for start in range(0, len(contributions), step):
             for sid, handle, counts in contributions[start : start + step]:
                 handles_of.setdefault(sid, []).append(handle)
-                order._handle_counts[handle] = counts
+                order._handle_counts[handle] = _count_fields(counts)
             yield
         # One sort of 10,000 keys is ~10 ms of comparisons: sort each slice, then merge the sorted runs a
         # slice at a time. The sorted list then takes them in one linear pass, not n insertions.
@@ -192,7 +213,7 @@ class PlayOrder:
             for submission in submissions[start : start + step]:
                 item = order._item(submission, tuple(handles_of.get(submission.id, ())))
                 order._index(item)
-                run.append(item.key)
+                run.append(item[_KEY])
             run.sort()
             runs.append(run)
             yield
@@ -228,14 +249,14 @@ class PlayOrder:
     def position(self, submission_id: int) -> int | None:
         """1-based position in play order (O(log n)); None when the submission is not playable."""
         item = self._items.get(submission_id)
-        return None if item is None else self._played_at(self._keys.index(item.key)) + 1
+        return None if item is None else self._played_at(self._keys.index(item[_KEY])) + 1
 
     def entry(self, submission_id: int) -> QueueEntry | None:
         """The entry of one submission with its current position."""
         item = self._items.get(submission_id)
         if item is None:
             return None
-        return QueueEntry(self._played_at(self._keys.index(item.key)) + 1, item.submission, item.score, item.counts)
+        return _entry(self._played_at(self._keys.index(item[_KEY])) + 1, item)
 
     def first(self) -> QueueEntry | None:
         """What plays next."""
@@ -248,11 +269,7 @@ class PlayOrder:
         if offset >= stop:
             return []
         keys = self._interleaved_keys(offset, stop) if self._interleaving() else self._keys.islice(offset, stop)
-        result = []
-        for position, key in enumerate(keys, start=offset + 1):
-            item = self._items[key[-1]]
-            result.append(QueueEntry(position, item.submission, item.score, item.counts))
-        return result
+        return [_entry(position, self._items[key[-1]]) for position, key in enumerate(keys, start=offset + 1)]
 
     def entries(self) -> list[QueueEntry]:
         """The whole order."""
@@ -263,13 +280,15 @@ class PlayOrder:
         item = self._items.get(submission_id)
         if item is None:
             return None
-        index = self._keys.index(item.key)
+        key = item[_KEY]
+        index = self._keys.index(key)
         played_at = self._played_at(index)
-        paid = len(self._keys) - self._per_line[Line.FREE]
-        if item.submission.line is Line.FREE:
+        paid = len(self._keys) - self._per_line[_FREE]
+        submission = _submission(item[_ROW])
+        if submission.line is Line.FREE:
             free_ahead = index - paid  # Free songs keep their sorted order among themselves
-            return Standing(item.submission, played_at + 1, played_at - free_ahead, free_ahead, item.key)
-        return Standing(item.submission, played_at + 1, index, played_at - index, item.key)
+            return Standing(submission, played_at + 1, played_at - free_ahead, free_ahead, key)
+        return Standing(submission, played_at + 1, index, played_at - index, key)
 
     def mark(self) -> Mark:
         """The departure counters now (O(1))."""
@@ -298,7 +317,7 @@ class PlayOrder:
 
     def line_totals(self) -> dict[Line, int]:
         """How many submissions wait in each playable line."""
-        return {line: count for line, count in self._per_line.items() if count}
+        return {Line(line): count for line, count in self._per_line.items() if count}
 
     def handles_affecting(self, handles: Iterable[str]) -> list[str]:
         """Those of ``handles`` whose points count towards a submission in the order."""
@@ -310,9 +329,9 @@ class PlayOrder:
         Those are the songs it counts for now, the songs of ``users`` (it may start or stop counting for
         them) and the songs naming it (a named handle counts only while nobody owns it). O(1) per song.
         """
-        affected = set(self._by_handle.get(handle, ())) | self._free_naming.get(handle, set())
+        affected = {*self._by_handle.get(handle, ()), *self._free_naming.get(handle, ())}
         for user in users:
-            affected |= self._free_by_user.get(user, set())
+            affected.update(self._free_by_user.get(user, ()))
         return sorted(affected)
 
     def matches(self, weights: PointsWeights, proven_only: bool) -> bool:
@@ -333,7 +352,7 @@ class PlayOrder:
             free = submission.line is Line.FREE
             item = self._item(submission, tuple(h for h, _ in handles) if free else ())
             self._index(item)
-            self._keys.add(item.key)
+            self._keys.add(item[_KEY])
             if free and handles:
                 # Fresher counters re-key every submission sharing a handle, this one included.
                 self._set_counts(dict(handles))
@@ -372,7 +391,7 @@ class PlayOrder:
 
     def ids_in(self, line: Line) -> list[int]:
         """Row ids of the submissions in one line."""
-        return [sid for sid, item in self._items.items() if item.submission.line is line]
+        return [sid for sid, item in self._items.items() if item[_ROW][_LINE] == line.value]
 
     def set_handle_counts(self, counts: Mapping[str, EngagementCounts]) -> list[int]:
         """New counters of some handles (absolute, as read from the ledger); re-keys what they affect.
@@ -401,16 +420,16 @@ class PlayOrder:
         changed: list[int] = []
         for submission_id in submission_ids:
             old = self._items.get(submission_id)
-            if old is None or old.submission.line is not Line.FREE:
+            if old is None or old[_ROW][_LINE] != _FREE:
                 continue
             self._unindex(old)
-            self._handle_counts.update({h: counts[h] for h in handles_of.get(submission_id, ())})
-            item = self._item(old.submission, tuple(handles_of.get(submission_id, ())))
+            self._handle_counts.update({h: _count_fields(counts[h]) for h in handles_of.get(submission_id, ())})
+            item = self._item(_submission(old[_ROW]), tuple(handles_of.get(submission_id, ())), old[_ROW])
             self._index(item)
-            if item.key != old.key:
-                self._keys.remove(old.key)
-                self._keys.add(item.key)
-            if item.key != old.key or item.counts != old.counts:
+            if item[_KEY] != old[_KEY]:
+                self._keys.remove(old[_KEY])
+                self._keys.add(item[_KEY])
+            if item[_KEY] != old[_KEY] or item[_COUNTS] != old[_COUNTS]:
                 changed.append(submission_id)
         # Fresher counters of a handle re-key every other song sharing it too.
         changed.extend(i for i in self._set_counts(counts) if i not in changed)
@@ -422,14 +441,14 @@ class PlayOrder:
         affected: set[int] = set()
         for handle, value in counts.items():
             if handle in self._by_handle or handle in self._handle_counts:
-                self._handle_counts[handle] = value
+                self._handle_counts[handle] = _count_fields(value)
             affected.update(self._by_handle.get(handle, ()))
         for submission_id in sorted(affected):
             old = self._items[submission_id]
-            item = self._item(old.submission, old.handles)
-            if item.key != old.key or item.counts != old.counts:
-                self._keys.remove(old.key)
-                self._keys.add(item.key)
+            item = self._item(_submission(old[_ROW]), old[_HANDLES], old[_ROW])
+            if item[_KEY] != old[_KEY] or item[_COUNTS] != old[_COUNTS]:
+                self._keys.remove(old[_KEY])
+                self._keys.add(item[_KEY])
                 self._items[submission_id] = item
                 changed.append(submission_id)
         return changed
@@ -481,50 +500,54 @@ class PlayOrder:
 
     # ------------------------------------------------------------------ internals
 
-    def _item(self, submission: Submission, handles: tuple[str, ...]) -> _Item:
+    def _item(self, submission: Submission, handles: tuple[str, ...], row: _Row | None = None) -> _Item:
+        """The order's tuple for a submission (``row``: its packed fields when already at hand)."""
         counts = _EMPTY
         for handle in handles:
-            counts = counts + self._handle_counts.get(handle, _EMPTY)
+            if (value := self._handle_counts.get(handle)) is not None:
+                counts = counts + EngagementCounts(*value)
         score = counts.points(self.weights) if submission.line is Line.FREE else 0
-        return _Item(submission, self._key(submission, score), handles, counts, score)
+        return (row or _row(submission), self._key(submission, score), handles, _count_fields(counts), score)
 
     def _index(self, item: _Item) -> None:
-        submission = item.submission
-        self._items[submission.id] = item
-        self._per_line[submission.line] += 1
-        for handle in item.handles:
-            self._by_handle.setdefault(handle, set()).add(submission.id)
-        if submission.line is Line.FREE:
-            self._free_by_user.setdefault(submission.user_id, set()).add(submission.id)
-            if submission.tiktok_handle:
-                self._free_naming.setdefault(submission.tiktok_handle, set()).add(submission.id)
+        row = item[_ROW]
+        submission_id = row[_ID]
+        self._items[submission_id] = item
+        self._per_line[row[_LINE]] += 1
+        for handle in item[_HANDLES]:
+            _add(self._by_handle, handle, submission_id)
+        if row[_LINE] == _FREE:
+            _add(self._free_by_user, row[_USER], submission_id)
+            if row[_NAMED]:
+                _add(self._free_naming, row[_NAMED], submission_id)
 
     def _unindex(self, item: _Item) -> None:
         """Undo ``_index`` (the sorted keys are the caller's business)."""
-        submission = item.submission
-        del self._items[submission.id]
-        self._per_line[submission.line] -= 1
-        for handle in item.handles:
-            _discard(self._by_handle, handle, submission.id)
+        row = item[_ROW]
+        submission_id = row[_ID]
+        del self._items[submission_id]
+        self._per_line[row[_LINE]] -= 1
+        for handle in item[_HANDLES]:
+            _discard(self._by_handle, handle, submission_id)
             if handle not in self._by_handle:
                 self._handle_counts.pop(handle, None)  # nobody's score depends on it any more
-        if submission.line is Line.FREE:
-            _discard(self._free_by_user, submission.user_id, submission.id)
-            if submission.tiktok_handle:
-                _discard(self._free_naming, submission.tiktok_handle, submission.id)
+        if row[_LINE] == _FREE:
+            _discard(self._free_by_user, row[_USER], submission_id)
+            if row[_NAMED]:
+                _discard(self._free_naming, row[_NAMED], submission_id)
 
     def _depart(self, submission_id: int) -> None:
         """Log a submission leaving the order (``note_play`` turns the last one into a play)."""
         item = self._items.get(submission_id)
         if item is not None:
             self._removals += 1
-            self._departures.append(_Departure(submission_id, item.key, item.submission.line is Line.FREE))
+            self._departures.append(_Departure(submission_id, item[_KEY], item[_ROW][_LINE] == _FREE))
 
     def _remove(self, submission_id: int) -> None:
         item = self._items.get(submission_id)
         if item is None:
             return
-        self._keys.remove(item.key)
+        self._keys.remove(item[_KEY])
         self._unindex(item)
 
 
@@ -536,10 +559,46 @@ def _emptied(table: dict[K, V], step: int) -> Generator[None, None, None]:
         yield
 
 
-def _discard(index: dict[K, set[int]], key: K, submission_id: int) -> None:
-    """Remove one id from a set-valued index, dropping the key when its set empties."""
+def _row(submission: Submission) -> _Row:
+    """A submission's fields as one tuple, its lines as their str values (an enum member is tracked)."""
+    row = list(_submission_fields(submission))
+    for at in _LINE_FIELDS:
+        if row[at] is not None:
+            row[at] = row[at].value
+    return tuple(row)
+
+
+def _submission(row: _Row) -> Submission:
+    """The submission a ``_row`` was made from."""
+    values = list(row)
+    for at in _LINE_FIELDS:
+        if values[at] is not None:
+            values[at] = Line(values[at])
+    return Submission(*values)
+
+
+def _entry(position: int, item: _Item) -> QueueEntry:
+    return QueueEntry(position, _submission(item[_ROW]), item[_SCORE], EngagementCounts(*item[_COUNTS]))
+
+
+def _add(index: dict[K, _Ids], key: K, submission_id: int) -> None:
+    """Add one id to a set-valued index: a tuple while it is small, a set once it grows past ``_SMALL``."""
+    members = index.get(key, ())
+    if isinstance(members, set):
+        members.add(submission_id)
+    elif submission_id not in members:
+        index[key] = (*members, submission_id) if len(members) < _SMALL else {*members, submission_id}
+
+
+def _discard(index: dict[K, _Ids], key: K, submission_id: int) -> None:
+    """Remove one id from a set-valued index, dropping the key when it empties."""
     members = index.get(key)
-    if members is not None:
+    if members is None:
+        return
+    if isinstance(members, set):
         members.discard(submission_id)
-        if not members:
-            del index[key]
+    else:
+        members = tuple(member for member in members if member != submission_id)
+        index[key] = members
+    if not members:
+        del index[key]
