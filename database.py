@@ -101,6 +101,10 @@ ACTIVE_DUPLICATE_SQL = f"""
     LIMIT 1
 """
 
+# One line's length and its oldest rows (the pending display and its counts): both read the line's index.
+LINE_COUNT_SQL = "SELECT COUNT(*) FROM submissions WHERE guild_id = ? AND line = ?"
+LINE_HEAD_SQL = "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id LIMIT ?"
+
 
 class DatabaseError(Exception):
     """The database could not be opened or migrated."""
@@ -420,6 +424,16 @@ class Database:
                 raise
             await self.conn.execute("COMMIT")
 
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One read transaction under the connection lock: no write of any process lands between its reads."""
+        async with self._lock:
+            await self.conn.execute("BEGIN")
+            try:
+                yield self.conn
+            finally:
+                await self.conn.execute("COMMIT")
+
     async def _load_unique_indexes(self) -> None:
         async with self._lock:
             tables = [
@@ -629,6 +643,19 @@ class Database:
             )
             result.extend(_submission(r) for r in rows)
         return result
+
+    async def line_head(self, guild_id: int, line: Line, limit: int) -> tuple[list[Submission], int]:
+        """The first ``limit`` submissions of one line by entry time, and how many the line holds.
+
+        Both come from the line's index in one read transaction, so the count matches the rows; the cost
+        is the rows asked for, not the length of the line.
+        """
+        async with self._reading() as conn:
+            async with conn.execute(LINE_COUNT_SQL, (guild_id, line.value)) as cur:
+                total = await cur.fetchone()
+            async with conn.execute(LINE_HEAD_SQL, (guild_id, line.value, limit)) as cur:
+                rows = await cur.fetchall()
+        return [_submission(row) for row in rows], total[0] if total else 0
 
     async def free_line_counts(self, guild_id: int, *, verified_only: bool = True) -> dict[int, EngagementCounts]:
         """Ledger counters behind each Free submission's score, keyed by submission row id.
@@ -1319,24 +1346,20 @@ class Database:
         process or another can land between them: the order built from it is never torn.
         """
         sql = self._CONTRIBUTIONS_SQL.format(filter="")
-        async with self._lock:
-            await self.conn.execute("BEGIN")
-            try:
-                submission_rows: list[sqlite3.Row] = []
-                for line in lines:
-                    async with self.conn.execute(
-                        "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
-                        (guild_id, line.value),
-                    ) as cur:
-                        submission_rows.extend(await _fetch_in_slices(cur))
-                async with self.conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
-                    settings = _settings(await cur.fetchone(), guild_id)
-                # With proven handles only (the default), unproven links and named handles add nothing.
-                proven = int(settings.verified_handles_only)
-                async with self.conn.execute(sql, (guild_id, proven, guild_id, proven)) as cur:
-                    contribution_rows = await _fetch_in_slices(cur)
-            finally:
-                await self.conn.execute("COMMIT")
+        async with self._reading() as conn:
+            submission_rows: list[sqlite3.Row] = []
+            for line in lines:
+                async with conn.execute(
+                    "SELECT * FROM submissions WHERE guild_id = ? AND line = ? ORDER BY entered_line_at, id",
+                    (guild_id, line.value),
+                ) as cur:
+                    submission_rows.extend(await _fetch_in_slices(cur))
+            async with conn.execute("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cur:
+                settings = _settings(await cur.fetchone(), guild_id)
+            # With proven handles only (the default), unproven links and named handles add nothing.
+            proven = int(settings.verified_handles_only)
+            async with conn.execute(sql, (guild_id, proven, guild_id, proven)) as cur:
+                contribution_rows = await _fetch_in_slices(cur)
 
         submissions = await _converted(submission_rows, _submission)
         contributions = await _converted(contribution_rows, _contribution)

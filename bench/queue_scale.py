@@ -2,11 +2,13 @@
 
 * archive: 1,000 versus 100,000 archived submissions (10,000 handles, 2,000 active);
 * active (issue 15.1): 500 versus 10,000 active submissions (1,000 archived): a position answer,
-  ``/next``, one queue page, an engagement flush of 20 queued handles, a submit and a change of who
+  ``/next``, one queue page, an engagement flush of 20 queued handles, a submit, a change of who
   owns a handle (an admin reassign; a link or a proof in the live chat takes the same path), with the
-  order kept up to date in place. The full rebuild of the order is reported alongside for reference (it
-  is what every flush, and until now every ownership change, cost), without a target: it is O(n) by
-  nature and now runs only at start, after new weights or "verified handles only", or a reset of all.
+  order kept up to date in place, and the pending display's read (its oldest 25 and the count, with
+  25 against 500 waiting in Pending Skips). The full rebuild of the order is reported alongside for
+  reference (it is what every flush, and until now every ownership change, cost), without a target:
+  it is O(n) by nature and now runs only at start, after new weights or "verified handles only", or a
+  reset of all.
 
 Both databases of a pair are built the same way except for the one size compared, then every operation
 is timed on both, interleaved (target: at most 1.5x).
@@ -44,6 +46,7 @@ from services.play_order import PlayOrder
 from services.points import PointsService
 from services.queue import QueueService, play_order_key
 from services.steps import drain
+from ui.queue_ui import PENDING_SHOWN
 
 GUILD = 1
 HANDLES = 10_000
@@ -158,6 +161,10 @@ class _Fixture:
         self.counter += 1
         await self.queue.queue_page(GUILD, self.counter % 20, 10)
 
+    async def pending(self) -> None:
+        # What the pending display reads: its oldest few and how many wait (a reviewer display, each refresh).
+        await self.queue.pending_head(GUILD, PENDING_SHOWN)
+
     async def link(self) -> None:
         # An admin moves a handle behind a queued Free song to another member with a Free song.
         self.counter += 1
@@ -197,7 +204,7 @@ OPERATIONS = ("submit", "next", "position", "whole_queue", "history", "autocompl
 ACTIVE_SIZES = (500, 10_000)
 # (operation, has a target): the rebuild is reported for reference only.
 ACTIVE_OPERATIONS = (("position", True), ("next", True), ("page", True), ("flush", True), ("submit", True),
-                     ("link", True), ("whole_queue", False))  # fmt: skip
+                     ("link", True), ("pending", True), ("whole_queue", False))  # fmt: skip
 STALL_TARGET_MS = 10.0
 STALL_RUNS = 5
 NEXT_REPS = 80  # fewer than the paid songs of the small queue: both sides play from the same kind of line

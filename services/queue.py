@@ -376,6 +376,10 @@ class QueueService:
         """Pending Skips, first in first out."""
         return await self.db.line_submissions(guild_id, [Line.PENDING])
 
+    async def pending_head(self, guild_id: int, limit: int) -> tuple[list[Submission], int]:
+        """The ``limit`` oldest Pending Skips and how many wait in all (cost: ``limit``, not the line)."""
+        return await self.db.line_head(guild_id, Line.PENDING, limit)
+
     async def get(self, guild_id: int, public_id: str) -> Submission:
         """A submission by public id (``#`` optional); NotFoundError when unknown in this guild."""
         submission = await self.db.get_submission(guild_id, validation.parse_public_id(public_id))

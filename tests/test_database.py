@@ -135,6 +135,22 @@ def _new(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmis
     )  # fmt: skip
 
 
+async def test_a_lines_head_and_length_read_the_index_not_the_line(db: Database) -> None:
+    """The pending display reads its 25 oldest skips and the count, however many wait."""
+    from database import LINE_COUNT_SQL, LINE_HEAD_SQL
+
+    for sql, params in ((LINE_COUNT_SQL, (GUILD, "Pending Skips")), (LINE_HEAD_SQL, (GUILD, "Pending Skips", 25))):
+        plan = " | ".join(await db.explain(sql, params))
+        assert "ix_submissions_line" in plan and "TEMP B-TREE" not in plan, plan
+    waiting = [await db.insert_submission(_new(GUILD, n, f"p{n}", Line.PENDING), float(n)) for n in range(1, 31)]
+    await db.insert_submission(_new(GUILD, 99, "free"), 0.5)
+    await db.insert_submission(_new(GUILD + 1, 1, "elsewhere", Line.PENDING), 0.5)  # another guild's
+    oldest, total = await db.line_head(GUILD, Line.PENDING, 5)
+    assert [s.id for s in oldest] == [s.id for s in waiting[:5]] and total == 30
+    assert await db.line_head(GUILD, Line.PENDING, 0) == ([], 30)
+    assert await db.line_head(GUILD + 2, Line.PENDING, 5) == ([], 0)
+
+
 async def test_rows_are_scoped_by_guild(db: Database) -> None:
     first = await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
     await db.insert_submission(_new(GUILD + 1, 1, "one"), 1.0)  # same song, other guild: allowed

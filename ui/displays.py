@@ -230,15 +230,15 @@ class DisplayManager:
         if kind is DisplayKind.REVIEWER_MAIN:
             settings = await self.bot.db.get_settings(guild_id)
             first_page = await self.bot.queue.queue_page(guild_id, 0, queue_ui.PAGE_SIZE)
-            pending = await self.bot.queue.pending(guild_id)
+            _, pending = await self.bot.queue.pending_head(guild_id, 0)
             played = await self.bot.db.latest_played(guild_id)
             embed = queue_ui.reviewer_main_embed(
-                first_page, settings.weights, pending_count=len(pending), now_playing=played
+                first_page, settings.weights, pending_count=pending, now_playing=played
             )
             return embed, queue_ui.ReviewerMainView()
         if kind is DisplayKind.REVIEWER_PENDING:
-            pending = await self.bot.queue.pending(guild_id)
-            return queue_ui.pending_embed(pending), queue_ui.PendingView(pending)
+            oldest, total = await self.bot.queue.pending_head(guild_id, queue_ui.PENDING_SHOWN)
+            return queue_ui.pending_embed(oldest, total=total), queue_ui.PendingView(oldest)
         raise ValueError(f"{kind} is not a queue display")
 
     # ------------------------------------------------------------------ setup

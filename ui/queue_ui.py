@@ -47,6 +47,8 @@ PAGE_SIZE = 10
 # (4 rows of 4 buttons plus the select row = Discord's 5 action rows).
 PENDING_BUTTON_ROWS = 4
 PENDING_LISTED = 20
+# The most pending skips the pending display uses (its list, its buttons, its menu): all it reads.
+PENDING_SHOWN = max(PENDING_LISTED, PENDING_BUTTON_ROWS, limits.SELECT_OPTIONS)
 # Each line's own badge (emoji + full name, never wrapping; see ui.palette): no button uses these emoji.
 LINE_TAGS = {line: palette.badge(line) for line in (*PLAYABLE_LINES, Line.PENDING)}
 # A play older than this is no longer "now playing" but "last played" (a break, or the live ended).
@@ -303,8 +305,12 @@ def reviewer_main_embed(
     return limits.fit(embed)
 
 
-def pending_embed(pending: list[Submission], *, now: datetime | None = None) -> discord.Embed:
-    """Pending skips, first in first out, with who sent them and since when."""
+def pending_embed(pending: list[Submission], *, total: int | None = None, now: datetime | None = None) -> discord.Embed:
+    """Pending skips, first in first out, with who sent them and since when.
+
+    ``pending``: the oldest ones (at least ``PENDING_LISTED``, or all); ``total``: how many wait in all.
+    """
+    total = len(pending) if total is None else total
     embed = palette.embed(f"{palette.EMOJI['pending']} Pending skips", "reviewer")
     if not pending:
         embed.description = "No pending skips."
@@ -316,11 +322,11 @@ def pending_embed(pending: list[Submission], *, now: datetime | None = None) -> 
                 f"**{index}.** `{sub.display_id}` {song(sub, 90)} — {limits.safe(sub.user_name, 32)}{handle}"
                 f" · <t:{int(sub.entered_line_at)}:R>"
             )
-        if len(pending) > PENDING_LISTED:
-            rows.append(f"…and {len(pending) - PENDING_LISTED} more")
+        if total > PENDING_LISTED:
+            rows.append(f"…and {total - PENDING_LISTED} more")
         embed.description = limits.clip("\n".join(rows), limits.DESCRIPTION)
     hint = "buttons approve the first ones; the menu reaches the rest" if pending else "nothing to check"
-    embed.set_footer(text=f"{len(pending)} pending · {hint}")
+    embed.set_footer(text=f"{total} pending · {hint}")
     embed.timestamp = now or _now()
     return limits.fit(embed)
 

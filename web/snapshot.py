@@ -118,7 +118,7 @@ class Snapshots:
         """One page of every playable line in play order, with positions and estimated times."""
         # 1-based here, 0-based in the service (which clamps past the end); below 1 is the first page.
         shown = await self.queue.queue_page(guild_id, max(page, 1) - 1, PUBLIC_PAGE_SIZE)
-        pending = len(await self.queue.pending(guild_id))
+        _, pending = await self.queue.pending_head(guild_id, 0)
         play_times = await self.db.recent_play_times(guild_id)
         pages, page = shown.pages, shown.page + 1
         rows = []

@@ -3,7 +3,8 @@
 With 2,000 songs waiting, ``/queue``, its pager, "My position", the pinned displays, the reviewer's
 browse pages, ``/next``'s "up next" DM and the overlay/web pages must not build the full order: reading
 it is made to fail here (``PlayOrder.entries`` and ``QueueService.ordered_queue`` raise), and every
-answer must still be the right one.
+answer must still be the right one. Nor do they read the whole of Pending Skips to show its oldest few
+and count it (``QueueService.pending`` raises).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ async def test_queue_views_never_materialize_the_order(bot_env: BotEnv, monkeypa
 
     monkeypatch.setattr(PlayOrder, "entries", refuse("PlayOrder.entries"))
     monkeypatch.setattr(QueueService, "ordered_queue", refuse("QueueService.ordered_queue"))
+    monkeypatch.setattr(QueueService, "pending", refuse("QueueService.pending"))
+    pending = (await env.bot.queue.pending_head(env.guild_id, 0))[1]
+    assert pending > 25  # more than the pending display shows
 
     general = env.channels["general"]
     first = await env.member.slash(general, "queue")
@@ -76,6 +80,11 @@ async def test_queue_views_never_materialize_the_order(bot_env: BotEnv, monkeypa
     for kind in (DisplayKind.LIVE_QUEUE, DisplayKind.REVIEWER_MAIN):
         embed, _view = await env.bot.displays.render(env.guild_id, kind)
         assert f"Page 1/{pages} · {total} songs" in (embed.footer.text or "")
+        if kind is DisplayKind.REVIEWER_MAIN:
+            assert (embed.footer.text or "").endswith(f"{pending} pending")
+    embed, view = await env.bot.displays.render(env.guild_id, DisplayKind.REVIEWER_PENDING)
+    assert (embed.footer.text or "").startswith(f"{pending} pending")
+    assert f"…and {pending - 20} more" in (embed.description or "") and len(view.children) == 4 * 4 + 1
     played = await env.reviewer.click(panel, "mq:rv:next")  # and its "you are up next" DM reads one entry
     await played.wait_text("Now playing")
     assert await waiting(env) == total - 1
@@ -84,5 +93,5 @@ async def test_queue_views_never_materialize_the_order(bot_env: BotEnv, monkeypa
     overlay = await snapshots.overlay(env.guild_id)
     assert overlay["total"] == total - 1 and len(overlay["next"]) == 20  # type: ignore[arg-type]
     page = await snapshots.public_page(env.guild_id, 3, links=False)
-    assert page.page == 3 and page.total == total - 1 and len(page.rows) == 25
+    assert page.page == 3 and page.total == total - 1 and len(page.rows) == 25 and page.pending == pending
     assert calls == []
