@@ -7,7 +7,9 @@ by ``database.py`` and rendered by ``ui/``. Timestamps are UTC epoch seconds (fl
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 
 class Line(enum.StrEnum):
@@ -78,6 +80,31 @@ class Submission:
     def is_file(self) -> bool:
         """True when the song is an uploaded audio file rather than a link."""
         return self.file_path is not None
+
+    def as_values(self) -> tuple[Any, ...]:
+        """Every field in declaration order (``SUBMISSION_FIELDS``), the lines as their str values.
+
+        A tuple of numbers and strings is one object the garbage collector stops tracking; a Submission
+        stays tracked (``services.play_order`` keeps thousands of them this way).
+        """
+        values = [getattr(self, name) for name in SUBMISSION_FIELDS]
+        for at in _LINE_FIELDS:
+            if values[at] is not None:
+                values[at] = values[at].value
+        return tuple(values)
+
+    @classmethod
+    def from_values(cls, values: Sequence[Any]) -> Submission:
+        """The submission of ``as_values``, or of a database row selecting ``SUBMISSION_FIELDS`` in order."""
+        fixed = list(values)
+        for at in _LINE_FIELDS:
+            if fixed[at] is not None:
+                fixed[at] = Line(fixed[at])
+        return cls(*fixed)
+
+
+SUBMISSION_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Submission))  # also its table's columns
+_LINE_FIELDS = tuple(SUBMISSION_FIELDS.index(name) for name in ("line", "played_from"))
 
 
 @dataclass(frozen=True, slots=True)

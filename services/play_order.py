@@ -46,7 +46,7 @@ from typing import Any, Final, TypeVar
 
 from sortedcontainers import SortedList
 
-from models import EngagementCounts, Line, PointsWeights, QueueEntry, Submission
+from models import SUBMISSION_FIELDS, EngagementCounts, Line, PointsWeights, QueueEntry, Submission
 
 OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
@@ -67,11 +67,9 @@ _SCORE: Final = 4
 _SMALL = 16
 _Ids = tuple[int, ...] | set[int]
 
-_FIELDS = tuple(field.name for field in dataclasses.fields(Submission))
-_ID, _USER, _LINE, _NAMED = (_FIELDS.index(name) for name in ("id", "user_id", "line", "tiktok_handle"))
-_LINE_FIELDS = tuple(_FIELDS.index(name) for name in ("line", "played_from"))  # kept as their str values
+# Where a ``_Row`` (``Submission.as_values``) holds what the indexes need.
+_ID, _USER, _LINE, _NAMED = (SUBMISSION_FIELDS.index(name) for name in ("id", "user_id", "line", "tiktok_handle"))
 _FREE = Line.FREE.value
-_submission_fields = operator.attrgetter(*_FIELDS)
 _count_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(EngagementCounts)))
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
@@ -284,7 +282,7 @@ class PlayOrder:
         index = self._keys.index(key)
         played_at = self._played_at(index)
         paid = len(self._keys) - self._per_line[_FREE]
-        submission = _submission(item[_ROW])
+        submission = Submission.from_values(item[_ROW])
         if submission.line is Line.FREE:
             free_ahead = index - paid  # Free songs keep their sorted order among themselves
             return Standing(submission, played_at + 1, played_at - free_ahead, free_ahead, key)
@@ -424,7 +422,7 @@ class PlayOrder:
                 continue
             self._unindex(old)
             self._handle_counts.update({h: _count_fields(counts[h]) for h in handles_of.get(submission_id, ())})
-            item = self._item(_submission(old[_ROW]), tuple(handles_of.get(submission_id, ())), old[_ROW])
+            item = self._item(Submission.from_values(old[_ROW]), tuple(handles_of.get(submission_id, ())), old[_ROW])
             self._index(item)
             if item[_KEY] != old[_KEY]:
                 self._keys.remove(old[_KEY])
@@ -445,7 +443,7 @@ class PlayOrder:
             affected.update(self._by_handle.get(handle, ()))
         for submission_id in sorted(affected):
             old = self._items[submission_id]
-            item = self._item(_submission(old[_ROW]), old[_HANDLES], old[_ROW])
+            item = self._item(Submission.from_values(old[_ROW]), old[_HANDLES], old[_ROW])
             if item[_KEY] != old[_KEY] or item[_COUNTS] != old[_COUNTS]:
                 self._keys.remove(old[_KEY])
                 self._keys.add(item[_KEY])
@@ -507,7 +505,7 @@ class PlayOrder:
             if (value := self._handle_counts.get(handle)) is not None:
                 counts = counts + EngagementCounts(*value)
         score = counts.points(self.weights) if submission.line is Line.FREE else 0
-        return (row or _row(submission), self._key(submission, score), handles, _count_fields(counts), score)
+        return (row or submission.as_values(), self._key(submission, score), handles, _count_fields(counts), score)
 
     def _index(self, item: _Item) -> None:
         row = item[_ROW]
@@ -559,26 +557,8 @@ def _emptied(table: dict[K, V], step: int) -> Generator[None, None, None]:
         yield
 
 
-def _row(submission: Submission) -> _Row:
-    """A submission's fields as one tuple, its lines as their str values (an enum member is tracked)."""
-    row = list(_submission_fields(submission))
-    for at in _LINE_FIELDS:
-        if row[at] is not None:
-            row[at] = row[at].value
-    return tuple(row)
-
-
-def _submission(row: _Row) -> Submission:
-    """The submission a ``_row`` was made from."""
-    values = list(row)
-    for at in _LINE_FIELDS:
-        if values[at] is not None:
-            values[at] = Line(values[at])
-    return Submission(*values)
-
-
 def _entry(position: int, item: _Item) -> QueueEntry:
-    return QueueEntry(position, _submission(item[_ROW]), item[_SCORE], EngagementCounts(*item[_COUNTS]))
+    return QueueEntry(position, Submission.from_values(item[_ROW]), item[_SCORE], EngagementCounts(*item[_COUNTS]))
 
 
 def _add(index: dict[K, _Ids], key: K, submission_id: int) -> None:
