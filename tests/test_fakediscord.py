@@ -6,8 +6,10 @@ Run with ``-p tests.fakediscord.pytest_plugin`` unless the root conftest loads t
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -233,6 +235,25 @@ async def test_slash_with_options_answers_ephemerally_without_mentions(fake_disc
     assert record.response_type == 4 and record.ephemeral and record.text() == "HI HI"
     assert record.messages()[0]["allowed_mentions"] == {"parse": []}
     assert fake_discord.channel_messages(fake_discord.guild.channels["general"]) == []  # ephemeral: not visible
+
+
+async def test_a_forgotten_interaction_is_freed_once_its_3_s_clock_has_run(
+    fake_discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The benches forget answered interactions between rounds; each ack clock kept its record alive, so a
+    # long run's every interaction stayed in memory, and every full garbage collection walked them all.
+    import tests.fakediscord.server as server
+
+    monkeypatch.setattr(server, "ACK_WINDOW", 0.05)
+    alice = fake_discord.member("alice")
+    async with running(fake_discord):
+        record = await alice.slash(fake_discord.guild.channels["general"], "echo", text="hi", times=1, loud=False)
+        answered = weakref.ref(record)
+        del record
+        fake_discord.interactions.clear()
+        await asyncio.sleep(0.2)
+        gc.collect()
+        assert answered() is None
 
 
 async def test_subcommands_groups_and_resolved_options(fake_discord: FakeDiscord) -> None:

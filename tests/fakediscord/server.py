@@ -48,7 +48,7 @@ class FakeDiscord(State):
         self.gateway = Gateway(self, lambda: self.gateway_url)
         self.rest = RestApi(self, self.gateway, self.contract)
         self._runner: web.AppRunner | None = None
-        self._deadlines: list[asyncio.TimerHandle] = []
+        self._deadlines: set[asyncio.TimerHandle] = set()
         for name in DEFAULT_CHANNELS:
             self.new_channel(name)
         self.admin = self.add_member("admin", admin=True)
@@ -249,10 +249,13 @@ class FakeDiscord(State):
         """Start the 3 s clock of an injected interaction (called by actors)."""
 
         def expire() -> None:
+            # A fired clock lets go of its record: kept, every interaction of a long run stayed in memory.
+            self._deadlines.discard(handle)
             if record.response_type is None:
                 self.violation(f"interaction {record.id} ({record.label}) not acknowledged within 3 s")
 
-        self._deadlines.append(asyncio.get_running_loop().call_later(ACK_WINDOW, expire))
+        handle = asyncio.get_running_loop().call_later(ACK_WINDOW, expire)
+        self._deadlines.add(handle)
 
     # ------------------------------------------------------------------ faults
 
