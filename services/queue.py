@@ -372,10 +372,6 @@ class QueueService:
         """
         return await self._order(guild_id)
 
-    async def pending(self, guild_id: int) -> list[Submission]:
-        """Pending Skips, first in first out."""
-        return await self.db.line_submissions(guild_id, [Line.PENDING])
-
     async def pending_head(self, guild_id: int, limit: int) -> tuple[list[Submission], int]:
         """The ``limit`` oldest Pending Skips and how many wait in all (cost: ``limit``, not the line)."""
         return await self.db.line_head(guild_id, Line.PENDING, limit)

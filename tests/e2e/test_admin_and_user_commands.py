@@ -243,7 +243,8 @@ async def test_pending_is_not_playable(bot_env: BotEnv) -> None:
     await _sub(bot_env, 1, 1, skip=True)
     record = await bot_env.reviewer.slash(bot_env.channels["general"], "next")
     await record.wait_text("queue is empty")
-    assert (await bot_env.bot.queue.pending(bot_env.guild_id))[0].line is Line.PENDING
+    oldest, waiting = await bot_env.bot.queue.pending_head(bot_env.guild_id, 1)
+    assert waiting == 1 and oldest[0].line is Line.PENDING
 
 
 async def test_tiktok_simulate_moves_points_and_is_marked_in_the_recap(bot_env: BotEnv) -> None:

@@ -4,7 +4,7 @@ With 2,000 songs waiting, ``/queue``, its pager, "My position", the pinned displ
 browse pages, ``/next``'s "up next" DM and the overlay/web pages must not build the full order: reading
 it is made to fail here (``PlayOrder.entries`` and ``QueueService.ordered_queue`` raise), and every
 answer must still be the right one. Nor do they read the whole of Pending Skips to show its oldest few
-and count it (``QueueService.pending`` raises).
+and count it (``Database.line_submissions``, the whole-line read, raises).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from bench.queue_scale import fill
+from database import Database
 from models import DisplayKind, Line
 from services.play_order import PlayOrder
 from services.queue import QueueService
@@ -49,7 +50,7 @@ async def test_queue_views_never_materialize_the_order(bot_env: BotEnv, monkeypa
 
     monkeypatch.setattr(PlayOrder, "entries", refuse("PlayOrder.entries"))
     monkeypatch.setattr(QueueService, "ordered_queue", refuse("QueueService.ordered_queue"))
-    monkeypatch.setattr(QueueService, "pending", refuse("QueueService.pending"))
+    monkeypatch.setattr(Database, "line_submissions", refuse("Database.line_submissions"))
     pending = (await env.bot.queue.pending_head(env.guild_id, 0))[1]
     assert pending > 25  # more than the pending display shows
 

@@ -123,7 +123,7 @@ async def test_mysubmissions_with_several_songs_offers_actions_once_one_is_chose
     for n in range(2):
         await submit_link(bot_env, bot_env.member, "A", f"Song {n}", f"https://x.test/m{n}", skip=n == 0)
         if n == 0:
-            pending = (await bot_env.bot.queue.pending(bot_env.guild_id))[0]
+            pending = (await bot_env.bot.queue.pending_head(bot_env.guild_id, 1))[0][0]
             await bot_env.bot.queue.approve(bot_env.guild_id, pending.public_id, Line.SKIP)
     mine = await bot_env.member.slash(bot_env.channels["general"], "mysubmissions")
     page = mine.messages()[0]
