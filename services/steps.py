@@ -9,28 +9,41 @@ never hold it for more than one slice.
 from __future__ import annotations
 
 import asyncio
+import enum
 from collections.abc import Generator
 from typing import TypeVar
 
 T = TypeVar("T")
 
 
+class _Paused(enum.Enum):
+    """What ``_step`` returns while the generator has more to do."""
+
+    PAUSED = enum.auto()
+
+
+def _step(steps: Generator[None, None, T]) -> T | _Paused:
+    """Run one slice: the generator's return value once it finished, ``_Paused.PAUSED`` before."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    return _Paused.PAUSED
+
+
 def drain(steps: Generator[None, None, T]) -> T:
     """Run a step generator to its return value without pausing."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    result = _step(steps)
+    while isinstance(result, _Paused):
+        result = _step(steps)
+    return result
 
 
 async def cooperatively(steps: Generator[None, None, T]) -> T:
     """Run a step generator to its return value, letting the event loop run other work at every pause."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            result: T = done.value
-            return result
+    result = _step(steps)
+    while isinstance(result, _Paused):
         await asyncio.sleep(0)
+        result = _step(steps)
+    return result
