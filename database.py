@@ -678,8 +678,10 @@ class Database:
         async with self._reading() as conn:
             async with conn.execute(LINE_COUNT_SQL, (guild_id, line.value)) as cur:
                 total = await cur.fetchone()
-            async with conn.execute(LINE_HEAD_SQL, (guild_id, line.value, limit)) as cur:
-                rows = await cur.fetchall()
+            rows: Iterable[sqlite3.Row] = ()
+            if limit > 0:  # a count alone (the reviewer panel, the public page) reads no row
+                async with conn.execute(LINE_HEAD_SQL, (guild_id, line.value, limit)) as cur:
+                    rows = await cur.fetchall()
         return [_submission(row) for row in rows], total[0] if total else 0
 
     async def free_line_counts(self, guild_id: int, *, verified_only: bool = True) -> dict[int, EngagementCounts]:
