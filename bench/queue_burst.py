@@ -9,6 +9,9 @@ posted. The small one answers idle. The large one answers while ``bench.tiktok_l
 through the real TikTokLive client in the connection pool's process, from fans named like the handles the
 queued songs carry, so every engagement flush (each second) moves songs in the play order. Its burst and
 idle rounds alternate, so the large bot's own idle figure is reported beside it (no target).
+
+The interpreter's start-up heap is frozen first, as ``bot.main`` freezes the bot's, and the last events are
+waited for until every one sent is applied, so a lost event fails the run.
 """
 
 from __future__ import annotations

@@ -16,13 +16,13 @@ is timed on both, interleaved (target: at most 1.5x).
 * start-up heap: one full garbage collection after the bot's imports, as they are and frozen the way
   ``bot.main`` freezes them before the loop starts (target: at most 1 ms).
 * the collector: how many objects a 10,000-song order adds to what every full garbage collection walks,
-  per song (target: at most 0.1; it was 3.7, a Submission, two EngagementCounts and three sets each).
+  per song (target: at most 0.1; it was 3.45, a Submission, two EngagementCounts and three sets each).
 * stalls: with 10,000 active, the longest the event loop ran one callback (CPU time of its thread)
   while the order is rebuilt (after a restart, after new weights) or a handle changes owner. The figure
   is our code's (the collector paused during the action; target: at most 10 ms, the median of several
-  runs). The details give runs with the collector on, the longest full garbage collection (CPython runs
-  one when it likes; it walks every object the order holds), what a task waking every millisecond saw
-  in wall time, idle and busy, and the share of CPU the VM's host took meanwhile.
+  runs). The details give runs with the collector on, the longest garbage collection inside those
+  actions (CPython runs one when it likes), what a task waking every millisecond saw in wall time, idle
+  and busy, and the share of CPU the VM's host took meanwhile.
 """
 
 from __future__ import annotations
