@@ -1,7 +1,9 @@
 """TikTokLive alone, in a process of its own: the baseline of ``bench.live_throughput``.
 
-``python -m bench.library_client URL COUNT`` connects the real client to the fake TikTok at ``URL`` with a
-listener that only counts, writes ``ready`` once the room is entered, and ``done`` after ``COUNT`` events.
+``python -m bench.library_client URL COUNT [--as-shipped]`` connects the real client to the fake TikTok at
+``URL`` with a listener that only counts, writes ``ready`` once the room is entered, and ``done`` after
+``COUNT`` events. It prepares the library as the bot's connection process does (``warm_event_classes``,
+``reuse_proto_validators``); ``--as-shipped`` leaves the validators as the library builds them.
 The bot's side of that benchmark runs its connection in a child process too (``LiveWorker``), so both
 sides decode on a core of their own while the sender runs in the benchmark's process.
 """
@@ -19,15 +21,17 @@ def _say(line: str) -> None:
     sys.stdout.flush()
 
 
-async def main(url: str, count: int) -> None:
+async def main(url: str, count: int, as_shipped: bool) -> None:
     """Count ``count`` engagement events, then disconnect."""
     from TikTokLive import TikTokLiveClient
     from TikTokLive.client.web.web_settings import WebDefaults
     from TikTokLive.events import CommentEvent, ConnectEvent, GiftEvent, LikeEvent
 
-    from services.tiktok.adapter import warm_event_classes
+    from services.tiktok.adapter import reuse_proto_validators, warm_event_classes
 
     warm_event_classes()  # the bot's worker does the same before it connects
+    if not as_shipped:
+        reuse_proto_validators()
     WebDefaults.tiktok_app_url = url
     WebDefaults.tiktok_webcast_url = url + "/webcast"
     os.environ["SIGN_API_URL"] = url
@@ -52,4 +56,4 @@ async def main(url: str, count: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), "--as-shipped" in sys.argv[3:]))

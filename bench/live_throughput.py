@@ -4,7 +4,9 @@ Library alone: a counting listener in a child process (``bench.library_client``)
 way the bot runs it, in its own process (``LiveWorker``: the manager and adapter), handing batches to the
 session service and the batch writer into SQLite, with the final flush included in the time. The sender
 (the fake TikTok) runs in this process for both; same frames, run alternately; the figure is the bot's rate
-as a share of the library's.
+as a share of the library's. A second figure: the library's own rate when it builds each message class's
+pydantic validator once (``reuse_proto_validators``, as the bot's connection process runs it) against the
+library as shipped, which builds one per message it parses.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from bench.common import Result
 from bench.tiktok_events import push_frames, send_frames
 
 TARGET_SHARE = 0.90
+TARGET_DECODING = 1.3
 
 
-async def _library_only(fake: Any, frames: list[bytes], count: int) -> float:
+async def _library_only(fake: Any, frames: list[bytes], count: int, *flags: str) -> float:
     """The library alone in a child process: from the first frame sent to its ``done``."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.library_client", fake.base_url, str(count), stdout=asyncio.subprocess.PIPE
+        sys.executable, "-m", "bench.library_client", fake.base_url, str(count), *flags, stdout=asyncio.subprocess.PIPE
     )
     assert process.stdout is not None
     if (await asyncio.wait_for(process.stdout.readline(), 60)).strip() != b"ready":
@@ -106,15 +109,22 @@ async def run(quick: bool = False) -> list[Result]:
         frames = push_frames(count, 50)
         with tempfile.TemporaryDirectory() as tmp:
             library = []
+            shipped = []
             bot = []
-            for round_ in range(3):  # alternate so warm-up and noise hit both alike
+            for round_ in range(3):  # alternate so warm-up and noise hit all alike
+                shipped.append(await _library_only(fake, frames, count, "--as-shipped"))
                 library.append(await _library_only(fake, frames, count))
                 bot.append(await _with_bot(fake, frames, count, Path(tmp) / f"live{round_}.db"))
     finally:
         await fake.stop()
     share = max(bot) / max(library)
+    decoding = max(library) / max(shipped)
     return [
         Result("live: bot keeps this share of the library-only rate", share * 100, "%",
                f">= {TARGET_SHARE:.0%}", share >= TARGET_SHARE,
                {"library_events_per_s": round(max(library)), "bot_events_per_s": round(max(bot)), "events": count}),
+        Result("live: library's rate, one pydantic validator per class vs one per message (as shipped)", decoding,
+               "x", f">= {TARGET_DECODING}x", decoding >= TARGET_DECODING,
+               {"reused_events_per_s": round(max(library)), "shipped_events_per_s": round(max(shipped)),
+                "events": count}),
     ]  # fmt: skip

@@ -472,3 +472,58 @@ async def test_raw_frames_through_the_library_decoder() -> None:
         (EventKind.COMMENT, 1, 0, "hi"), (EventKind.LIKE, 4, 0, None), (EventKind.FOLLOW, 1, 0, None),
         (EventKind.GIFT, 1, 10, None),
     ]  # fmt: skip
+
+
+def _counting_validators(monkeypatch: Any) -> list[object]:
+    """Record every pydantic validator built from now on (the module attribute the library calls)."""
+    import pydantic_core
+
+    built: list[object] = []
+    real = pydantic_core.SchemaValidator
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pydantic_core, "SchemaValidator", counting)
+    return built
+
+
+def test_the_library_builds_a_message_classs_validator_once_not_per_message(monkeypatch: Any) -> None:
+    import betterproto2
+
+    from services.tiktok.adapter import reuse_proto_validators
+
+    # The library as shipped, for this test (restored afterwards); then the connection process's start-up.
+    monkeypatch.setattr(betterproto2.Message, "_validate", betterproto2.Message._validate)
+    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    built = _counting_validators(monkeypatch)
+    LikeEvent().parse(payload)
+    per_message = len(built)
+    assert per_message > 0  # the nested pydantic messages are validated
+    reuse_proto_validators()
+    reuse_proto_validators()  # idempotent: one cache, not a wrapper around a wrapper
+    built.clear()
+    for _ in range(20):
+        assert LikeEvent().parse(payload).user.nickname == "fan"
+    assert len(built) == per_message  # once per class, at the first message (as shipped: 20 x)
+
+
+def test_reused_validators_reject_what_the_librarys_own_reject(monkeypatch: Any) -> None:
+    import betterproto2
+    import pydantic_core
+    import pytest
+
+    from services.tiktok.adapter import reuse_proto_validators
+
+    monkeypatch.setattr(betterproto2.Message, "_validate", betterproto2.Message._validate)
+    good = User().parse(bytes(User(id=5, nickname="fan")))
+    bad = User().parse(bytes(User(id=5, nickname="fan")))
+    bad.id = "five"  # type: ignore[assignment]
+    for _ in ("as shipped", "reused"):
+        good._validate()
+        with pytest.raises(pydantic_core.ValidationError):
+            bad._validate()
+        reuse_proto_validators()
+    with pytest.raises(TypeError):  # and a message that is no pydantic dataclass still says so
+        LikeEvent()._validate()
