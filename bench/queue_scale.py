@@ -18,7 +18,8 @@ is timed on both, interleaved (target: at most 1.5x).
 * the collector: how many objects a 10,000-song order adds to what every full garbage collection walks,
   per song (target: at most 0.1; it was 3.45, a Submission, two EngagementCounts and three sets each).
 * stalls: with 10,000 active, the longest the event loop ran one callback (CPU time of its thread)
-  while the order is rebuilt (after a restart, after new weights) or a handle changes owner. The figure
+  while the order is rebuilt (after a restart, after new weights), a handle changes owner, or a live's
+  flush moves the points of 500 fans with Free songs (re-keyed 64 handles at a time). The figure
   is our code's (the collector paused during the action; target: at most 10 ms, the median of several
   runs). The details give runs with the collector on, the longest garbage collection inside those
   actions (CPython runs one when it likes), what a task waking every millisecond saw in wall time, idle
@@ -56,6 +57,19 @@ TARGET_RATIO = 1.5
 # Tracked objects per song of an order: each one is walked by every full collection (3.7 before issue 15).
 COLLECTOR_TARGET = 0.1
 ACTIVE_MIX = ((Line.BACK_TO_BACK, 40), (Line.DOUBLE_SKIP, 80), (Line.SKIP, 280), (Line.PENDING, 100))
+
+
+def free_fans(active: int, count: int) -> list[str]:
+    """``count`` handles whose points count for Free songs of a database ``fill`` seeds with ``active`` songs.
+
+    ``fill`` gives member ``u`` the ``u``-th active song (the paid and pending lines first, then Free) and
+    links handle ``h{u-1}`` to member ``u``, proven for even numbers: those are the fans whose likes move
+    Free songs (``bench.tiktok_load --queued-handles`` sends as them).
+    """
+    scale = active / ACTIVE
+    paid = sum(round(n * scale) for _line, n in ACTIVE_MIX)
+    fans = [f"h{user - 1:05d}" for user in range(paid + 1, min(active, USERS) + 1) if (user - 1) % 2 == 0]
+    return fans[:count]
 
 
 def _submission(row_id: int, public_id: str, user: int, line: Line, at: float, guild: int = GUILD) -> Submission:
@@ -164,6 +178,14 @@ class _Fixture:
     async def pending(self) -> None:
         # What the pending display reads: its oldest few and how many wait (a reviewer display, each refresh).
         await self.queue.pending_head(GUILD, PENDING_SHOWN)
+
+    async def fans_flush(self) -> None:
+        # A live's flush: 500 fans' points move at once (2,000 events/s from 500 viewers, bench.queue_burst).
+        self.counter += 1
+        fans = self.queued_handles[:500]
+        deltas = [EngagementDelta(h, EngagementCounts(likes=1 + (self.counter + i) % 7)) for i, h in enumerate(fans)]
+        await self.db.apply_engagement(GUILD, None, deltas)
+        await self.queue.scores_changed(GUILD, fans)
 
     async def link(self) -> None:
         # An admin moves a handle behind a queued Free song to another member with a Free song.
@@ -390,7 +412,8 @@ async def _stalls(fixture: _Fixture, runs: int) -> list[Result]:
         await asyncio.sleep(0.5)
     results = []
     for name, action in (("rebuild after a restart", restart), ("new weights", new_weights),
-                         ("a handle changes owner", owner_change)):  # fmt: skip
+                         ("a handle changes owner", owner_change),
+                         ("a flush moves 500 fans' points", fixture.fans_flush)):  # fmt: skip
         ours, with_collector, seen, collections, took = [], [], [], [], []
         steal = _StealMeter()
         for run in range(2 * runs):

@@ -7,11 +7,14 @@ setting re-score it.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import gc
+from typing import Any
 
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, PointsWeights, QueueEntry, Submission
+from services import queue as queue_module
 from services.engagement import EngagementWriter
 from services.play_order import PlayOrder
 from services.points import PointsService
@@ -216,3 +219,30 @@ async def test_new_weights_re_score_the_kept_order(queue: QueueService, points: 
     assert scored(await queue.ordered_queue(GUILD)) == [(quiet.id, 10), (loud.id, 6)]
     await points.set_weights(GUILD, comment=5)
     assert scored(await queue.ordered_queue(GUILD)) == [(loud.id, 15), (quiet.id, 10)]
+
+
+async def test_a_flush_of_many_handles_re_keys_a_chunk_at_a_time_with_the_loop_free_in_between(
+    queue: QueueService, db: Database, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
+    await db.update_settings(GUILD, verified_handles_only=False)  # each song's named handle counts
+    songs = [await free_song(queue, n, handle=f"fan{n}") for n in range(1, 7)]
+    await queue.ordered_queue(GUILD)  # the kept order is built
+    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    before = queue.version(GUILD)
+    seen: list[int] = []
+
+    async def watch() -> None:  # another task, e.g. a /queue, getting the loop while the flush re-keys
+        while True:
+            seen.append(queue.version(GUILD))
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await queue.scores_changed(GUILD, [f"fan{n}" for n in range(1, 7)])
+    watcher.cancel()
+    after = queue.version(GUILD)
+    # Three chunks of two handles: the watcher ran after the first and after the second (as one call: never).
+    assert after == before + 3 and {v for v in seen if before < v < after} == {before + 1, before + 2}
+    assert scored(await queue.ordered_queue(GUILD)) == [(s.id, s.user_id) for s in reversed(songs)]
+    assert scored(await QueueService(db).ordered_queue(GUILD)) == [(s.id, s.user_id) for s in reversed(songs)]
