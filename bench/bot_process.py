@@ -3,14 +3,16 @@
 Configured like ``bot.py``, from the environment (each benchmark points it at its fake Discord, which runs
 in the benchmark's process, so that the fake's memory is not counted as the bot's). It writes one JSON line
 on stdout when ready: pid, the guilds it serves, seconds from launch to READY and resident memory; then one
-JSON line for every ``rss`` line on stdin; it closes (as on SIGTERM) at ``stop`` or the end of stdin.
-``BENCH_VERIFY_RATE`` overrides the displays' start-up verification rate (0: all at once, as before it
-was spread).
+JSON line for every ``rss`` line on stdin (memory, guilds, displays left to verify, engagement events
+applied); it closes (as on SIGTERM) at ``stop`` or the end of stdin. Its start-up heap is frozen before
+the loop runs, as ``bot.main`` freezes the bot's. ``BENCH_VERIFY_RATE`` overrides the displays' start-up
+verification rate (0: all at once, as before it was spread).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -54,6 +56,7 @@ async def main() -> None:
     apply_endpoint_overrides(config)
     bot = MusicQueueBot(config)
     bot.before_identify_hook = _no_wait  # type: ignore[method-assign]
+    gc.freeze()  # as bot.main does: full collections skip what start-up imported
     task = asyncio.create_task(bot.start(config.token))
     ready = asyncio.create_task(bot.wait_until_ready())
     await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
@@ -68,7 +71,8 @@ async def main() -> None:
     while (line := (await reader.readline()).strip()) and line != b"stop":
         if line == b"rss":
             _say({"event": "rss", "rss_mb": _rss_mb(), "guilds": len(bot.guilds),
-                  "verify_pending": len(bot.displays._verify)})  # fmt: skip
+                  "verify_pending": len(bot.displays._verify),
+                  "events_applied": bot.engagement.events_applied})  # fmt: skip
     await bot.close()
     await task
 

@@ -38,21 +38,17 @@ def import_bot() -> None:
         importlib.import_module(extension)
 
 
-def freeze_like_the_bot() -> None:
-    """Import the bot and the fake Discord, then freeze that heap the way ``bot.main`` does before its loop.
+def freeze_the_fake() -> None:
+    """Import the fake Discord and parse its OpenAPI spec, then freeze that heap (before any loop runs).
 
-    Every full garbage collection skips a frozen object. In its own process the bot freezes its start-up
-    heap, so a bench that runs the bot inside its interpreter does the same, or each full collection it
-    times would walk 85,000 objects the bot's never walk (80 ms on these machines), and the fake's spec.
+    A bench process that plays Discord for a bot in another process times the bot's answers; its own
+    full collections would walk the spec, which is bigger than the bot's whole start-up heap (58-113 ms
+    pauses when it was left unfrozen), and count those pauses as the bot's. Frozen, they skip it.
     """
-    import_bot()
-    importlib.import_module("tests.fakediscord.harness")
-    # The fake Discord's OpenAPI spec, parsed once per process, is bigger than the bot's whole start-up
-    # heap: left unfrozen, each full collection walked it (58-113 ms pauses in queue_burst). It is the
-    # harness's, not the bot's; the bot's own process never holds it.
     from tests.fakediscord.openapi import ContractChecker
 
-    ContractChecker()
+    importlib.import_module("tests.fakediscord.server")
+    ContractChecker()  # the parsed spec is cached per process: this keeps it in the frozen heap
     gc.collect()
     gc.freeze()
 

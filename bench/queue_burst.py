@@ -3,90 +3,147 @@
 The figure: the p99 ``/queue`` acknowledgement with 10,000 active songs while a 2,000 events/s live burst
 arrives, against an idle bot with 10 active songs (target: within 1.5x).
 
-Two bots on the fake Discord, one after the other, each seeded in its own database by
-``bench.queue_scale``'s builder (1,000 archived rows, the same 10,000 handles), with the three displays
-posted. The small one answers idle. The large one answers while ``bench.tiktok_load`` sends the burst
-through the real TikTokLive client in the connection pool's process, from fans named like the handles the
-queued songs carry, so every engagement flush (each second) moves songs in the play order. Its burst and
-idle rounds alternate, so the large bot's own idle figure is reported beside it (no target).
-
-The interpreter's start-up heap is frozen first, as ``bot.main`` freezes the bot's, and the last events are
-waited for until every one sent is applied, so a lost event fails the run.
+Each bot is the real bot in a process of its own (``bench.bot_process``, frozen and configured like
+``bot.main``, with the default 1 s engagement flush), against a fake Discord that runs here, one fake per
+bot. So the bot's garbage collections walk only the bot, as in production, and not the fake's interaction
+records, gateway frames and stored messages; and the fake leaves out its contract checks, Discord's work
+inline in every timed request (the test suite makes them). Each bot's database is seeded by ``bench.queue_scale``'s
+builder (1,000 archived rows, the same 10,000 handles), with its three displays pinned. The large one is
+connected with ``/tiktok connect`` to the fake TikTok of ``bench.tiktok_load`` (another process: TikTok
+is another machine), which sends the burst from 500 fans whose proven handles count for Free songs (checked
+at seeding), so every engagement flush re-keys songs in the play order. Both bots run through the whole measurement, in
+rounds of: the small one idle, the large one idle (reported beside, no target), the large one under the
+burst; so drift in the machine hits all three alike. The run waits until every event sent is applied, so
+a lost event fails it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import statistics
 import tempfile
-from dataclasses import replace
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result, freeze_like_the_bot, percentile, until
-from bench.discord_load import _expect, _forget_answers, _idle_and_loaded, _latencies, load_generator
-from models import DisplayKind
+from bench.common import Result, freeze_the_fake, percentile
+from bench.discord_load import ROUNDS, SETTLE_SECONDS, _expect, _forget_answers, _latencies, load_generator
+from bench.guild_scale import _line, start_bot, stop_bot
+from models import Display, DisplayKind, Line
 
 TARGET = 1.5
 ACTIVE_SMALL = 10
 ACTIVE_LARGE = 10_000
+LAYOUT = ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
+          (DisplayKind.REVIEWER_PENDING, "reviewers"))  # fmt: skip
 
 
-async def _bot(data_dir: Path, active: int) -> Any:
-    """A bot with ``active`` songs waiting and its three displays posted, warmed up."""
-    from bench.queue_scale import fill
-    from tests.fakediscord.harness import create_env
+@dataclass
+class RemoteBot:
+    """A bot in a process of its own, seen from its fake Discord: what ``bench.discord_load``'s helpers read."""
 
-    env = await create_env(data_dir, DISPLAY_REFRESH_SECONDS="2")
-    await fill(env.bot.db, 1_000, active=active, guild=env.guild_id)
-    env.bot.queue.invalidate(env.guild_id)  # seeded behind the service's back: build the order afresh
-    for kind, channel in ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
-                          (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
-        await env.bot.displays.ensure(env.guild_id, kind, env.bot.get_partial_messageable(int(env.channels[channel])))
-    await _latencies(env, 20)  # the order is built and the first renders are done before anything is timed
-    _forget_answers(env)
-    return env
+    fake: Any
+    member: Any
+    channels: dict[str, str]
+    process: asyncio.subprocess.Process
+
+    async def stats(self) -> dict[str, Any]:
+        """The bot's own report: memory, guilds, displays left to verify, engagement events applied."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"rss\n")
+        return await _line(self.process)
+
+
+async def _seed(fake: Any, database: Path, active: int) -> None:
+    """The bot's database: ``bench.queue_scale``'s songs and handles, and three displays pinned in the fake."""
+    from bench.queue_scale import fill, free_fans
+    from database import Database
+
+    guild = int(fake.guild_id)
+    db = Database(database)
+    await db.connect()
+    try:
+        await fill(db, 1_000, active=active, guild=guild)
+        if active == ACTIVE_LARGE:  # the burst's fans own Free songs, so that every flush re-keys the order
+            free, _total = await db.line_head(guild, Line.FREE, active)
+            owners = await db.handle_owners(guild, free_fans(active, 500))
+            if len(owners) != 500 or not set(owners.values()) <= {song.user_id for song in free}:
+                raise RuntimeError("the burst's fans do not own Free songs of the seeded queue")
+        for kind, channel in LAYOUT:
+            message = fake.new_message(fake.channel_id(channel), {"embeds": [{"title": "queue"}]})
+            message["pinned"] = True
+            await db.save_display(Display(guild, kind, int(message["channel_id"]), int(message["id"]), "old"))
+    finally:
+        await db.close()
+
+
+async def _start(fake: Any, data_dir: Path, active: int, **extra: str) -> RemoteBot:
+    """Seed, start the bot, wait for its displays' start-up verification, and warm it up (untimed)."""
+    await _seed(fake, data_dir / "music_queue.db", active)  # the database makes its folder
+    process, _ready = await start_bot(fake, data_dir, **extra)
+    bot = RemoteBot(fake, fake.member("max"), {"general": fake.channel_id("general")}, process)
+    deadline = time.monotonic() + 60
+    while (await bot.stats())["verify_pending"]:  # the start-up pass edits the displays: not while timing
+        if time.monotonic() > deadline:
+            raise RuntimeError("the displays were not verified within 60 s")
+        await asyncio.sleep(0.1)
+    await _latencies(bot, 20)  # the order is built and the first renders are done before anything is timed
+    _forget_answers(bot)
+    return bot
 
 
 async def run(quick: bool = False) -> list[Result]:
-    """Idle with 10 active, then 10,000 active with the burst on and off in alternating rounds."""
-    from tests.fakediscord.harness import close_env, endpoint_defaults, restore_endpoints
+    """Both bots up; rounds of: the small one idle, the large one idle, the large one under the burst."""
+    from tests.fakediscord.openapi import ContractChecker
+    from tests.fakediscord.server import FakeDiscord
 
-    freeze_like_the_bot()
     samples = 300 if quick else 1200
     seconds = 15 if quick else 40
-    saved = endpoint_defaults()
+    per_round = samples // ROUNDS
+    freeze_the_fake()  # this process is Discord here, and times the bot's answers
     # The load generator builds its frames first (minutes of CPU for 80,000 messages): started and waited
     # for before anything is timed, so that work never overlaps a measurement.
     load = load_generator("--rate", "2000", "--seconds", str(seconds), "--queued-handles")
-    try:
-        async with load as tiktok:
-            url = await _expect(tiktok, "url", timeout=900)
-            with tempfile.TemporaryDirectory() as tmp:
-                small = await _bot(Path(tmp) / "small", ACTIVE_SMALL)
-                try:
-                    idle_small = await _latencies(small, samples)
-                finally:
-                    await close_env(small)
-                large = await _bot(Path(tmp) / "large", ACTIVE_LARGE)
-                try:
-                    large.bot.config = replace(large.bot.config, sign_api_url=url, tiktok_web_url=url,
-                                               tiktok_webcast_url=url + "/webcast")  # fmt: skip
-                    connection = large.bot.lives.connection(large.guild_id)
-                    await connection.connect("host")
-                    await _expect(tiktok, "burst")
-                    idle_large, loaded = await _idle_and_loaded(large, tiktok, samples)
-                    assert tiktok.stdin is not None
-                    tiktok.stdin.write(b"stop\n")
-                    sent = int(await _expect(tiktok, "sent"))
-                    # The last events may still be on their way from the pool or in the next flush's buffer.
-                    engagement = large.bot.engagement
-                    await until(lambda: engagement.events_applied >= sent, "every event applied", 60)
-                    applied = engagement.events_applied
-                    await connection.disconnect()
-                finally:
-                    await close_env(large)
-    finally:
-        restore_endpoints(saved)
+    idle_small: list[float] = []
+    idle_large: list[float] = []
+    loaded: list[float] = []
+    async with load as tiktok, contextlib.AsyncExitStack() as stack:
+        assert tiktok.stdin is not None
+        url = await _expect(tiktok, "url", timeout=900)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        bots: list[RemoteBot] = []
+        for name, active, extra in (("small", ACTIVE_SMALL, {}), ("large", ACTIVE_LARGE, {
+                "SIGN_API_URL": url, "TIKTOK_WEB_URL": url, "TIKTOK_WEBCAST_URL": url + "/webcast"})):  # fmt: skip
+            fake = await FakeDiscord(contract=ContractChecker.off()).start()
+            stack.push_async_callback(fake.stop)
+            bots.append(await _start(fake, tmp / name, active, **extra))
+            stack.push_async_callback(stop_bot, bots[-1].process)
+        small, large = bots
+        general = large.channels["general"]
+        await large.fake.admin.slash(general, "tiktok", "connect", username="host")
+        await _expect(tiktok, "burst")
+        # Rounds, so that drift in the machine hits all three alike; the small bot idles through the burst.
+        for _ in range(ROUNDS):
+            tiktok.stdin.write(b"pause\n")
+            await asyncio.sleep(SETTLE_SECONDS)  # the last frames of the burst are written to the database
+            idle_small += await _latencies(small, per_round)
+            idle_large += await _latencies(large, per_round)
+            tiktok.stdin.write(b"resume\n")
+            await asyncio.sleep(SETTLE_SECONDS)  # the burst is flowing through the writer again
+            loaded += await _latencies(large, per_round)
+            for bot in bots:
+                _forget_answers(bot)
+        tiktok.stdin.write(b"stop\n")
+        sent = int(await _expect(tiktok, "sent"))
+        # The last events may still be on their way from the pool or in the next flush's buffer.
+        deadline = time.monotonic() + 60
+        while (applied := (await large.stats())["events_applied"]) < sent:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{applied} of {sent} events applied after 60 s")
+            await asyncio.sleep(0.1)
+        await large.fake.admin.slash(general, "tiktok", "disconnect")
     small_p99, load_p99, large_idle_p99 = percentile(idle_small, 99), percentile(loaded, 99), percentile(idle_large, 99)
     ratio = load_p99 / small_p99
     return [

@@ -47,6 +47,7 @@ async def _commands(stdin: asyncio.StreamReader, sending: asyncio.Event, stop: a
 
 async def main(argv: list[str]) -> None:
     """Serve one live and send the burst."""
+    from bench.queue_scale import free_fans
     from bench.tiktok_events import push_frames, send_frames
     from tests.faketiktok.server import FakeTikTok
 
@@ -58,10 +59,10 @@ async def main(argv: list[str]) -> None:
     parser.add_argument(
         "--queued-handles",
         action="store_true",
-        help="fans named like the handles of bench.queue_scale's queued songs (h00000, h00003, ...)",
+        help="500 fans whose handles count for Free songs of bench.queue_scale's 10,000-song database",
     )
     args = parser.parse_args(argv)
-    names = [f"h{3 * i:05d}" for i in range(500)] if args.queued_handles else None
+    names = free_fans(10_000, 500) if args.queued_handles else None
     frames = push_frames(int(args.rate * args.seconds), args.per_frame, names)
     fake = FakeTikTok()
     await fake.start()

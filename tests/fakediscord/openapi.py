@@ -75,6 +75,18 @@ class ContractChecker:
         self._routes, self._registry = loaded if loaded else ([], Registry())
         self._validators: dict[str, Draft202012Validator] = {}
 
+    @classmethod
+    def off(cls) -> ContractChecker:
+        """A checker that checks nothing, for latency benchmarks.
+
+        Checking a body against the spec (jsonschema) is Discord's work, not the bot's: inline in every
+        request, it took more than half of each ``/queue`` acknowledgement the fake timed (about 6 of 11 ms).
+        The test suite checks every request the bot makes.
+        """
+        checker = cls()
+        checker.enabled = False
+        return checker
+
     @staticmethod
     def _describe(method: str, api_path: str, error: Any) -> str:
         leaf = _leaf(error)
