@@ -277,7 +277,8 @@ class QueueService:
                     # Each chunk is whole (every song of its handles re-keyed, the version bumped), so a
                     # reader in between sees a consistent order, as if the flush had ended there.
                     await asyncio.sleep(0)
-                chunk = {handle: found.get(handle, EngagementCounts()) for handle in unique[start:][:RESCORE_CHUNK]}
+                handles_now = unique[start : start + RESCORE_CHUNK]
+                chunk = {handle: found.get(handle, EngagementCounts()) for handle in handles_now}
                 self._apply(guild_id, functools.partial(_rescore, chunk=chunk, changed=changed))
         if changed or order is None:
             self._notify(guild_id)
