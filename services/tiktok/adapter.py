@@ -432,11 +432,11 @@ def reuse_proto_validators() -> None:
     validators: dict[type, pydantic_core.SchemaValidator] = {}
 
     def _validate(self: betterproto2.Message) -> None:
-        if not self._is_pydantic():
-            raise TypeError("Validation is only available for pydantic dataclasses.")
         cls = type(self)
         validator = validators.get(cls)
-        if validator is None:
+        if validator is None:  # only a pydantic class is ever kept, so the library's check runs once per class
+            if not self._is_pydantic():
+                raise TypeError("Validation is only available for pydantic dataclasses.")
             validator = validators[cls] = pydantic_core.SchemaValidator(cls.__pydantic_core_schema__)  # type: ignore[attr-defined]
         values = self.__dict__.copy()
         del values["_unknown_fields"]
