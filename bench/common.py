@@ -15,7 +15,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models import DisplayKind
+
 RESULTS_DIR = Path(__file__).parent / "results"
+
+DISPLAY_LAYOUT: tuple[tuple[DisplayKind, str], ...] = (
+    (DisplayKind.LIVE_QUEUE, "queue"),
+    (DisplayKind.REVIEWER_MAIN, "reviewers"),
+    (DisplayKind.REVIEWER_PENDING, "reviewers"),
+)
+"""The three displays a bench bot has, each with the fake Discord channel it is posted in."""
 
 
 @dataclass

@@ -26,8 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result, percentile
-from models import DisplayKind
+from bench.common import DISPLAY_LAYOUT, Result, percentile
 
 LATENCY_TARGET = 1.5
 MEMORY_TARGET = 1.5
@@ -119,8 +118,7 @@ async def run(quick: bool = False) -> list[Result]:
             # The displays the database seeding did not create.
             guild = env.guild_id
             rss_start = rss_mb()
-            for kind, channel in ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
-                                  (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
+            for kind, channel in DISPLAY_LAYOUT:
                 await env.bot.displays.ensure(guild, kind, env.bot.get_partial_messageable(int(env.channels[channel])))
             # --- latency idle vs under a 2,000 events/s live burst, in alternating rounds
             async with load_generator("--rate", "2000", "--seconds", str(15 if quick else 40)) as tiktok:

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result
+from bench.common import DISPLAY_LAYOUT, Result
 
 GUILDS = 1000
 SMALL = 10
@@ -39,28 +39,32 @@ SERVING_CAP = 60.0
 async def _seed(fake: Any, database: Path, guilds: int) -> None:
     """Guilds in the fake and, in the bot's database, their settings, displays and queued songs."""
     from database import Database
-    from models import Display, DisplayKind
     from services.queue import QueueService
 
     db = Database(database)
     await db.connect()
     queue = QueueService(db)
-    layout = ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
-              (DisplayKind.REVIEWER_PENDING, "reviewers"))  # fmt: skip
     try:
         for n in range(guilds):
             guild, channels = fake.add_guild(f"server {n}")
             gid = int(guild)
             await db.update_settings(gid, submit_cooldown_seconds=0, max_pending_per_user=0)
-            for kind, channel in layout:
-                message = fake.new_message(channels[channel], {"embeds": [{"title": "queue"}]})
-                message["pinned"] = True
-                await db.save_display(Display(gid, kind, int(channels[channel]), int(message["id"]), "old"))
+            await pin_displays(fake, db, gid, channels)
             for song in range(SONGS):
                 draft = queue.draft(artist="Artist", title=f"Song {song}", note=None, link=f"https://x.test/{n}/{song}")
                 await queue.submit(gid, 10_000 + song, f"fan{song}", draft, skip=False)
     finally:
         await db.close()
+
+
+async def pin_displays(fake: Any, db: Any, guild_id: int, channels: dict[str, str]) -> None:
+    """Three pinned messages in the fake, stored as the guild's displays (as after months of use)."""
+    from models import Display
+
+    for kind, channel in DISPLAY_LAYOUT:
+        message = fake.new_message(channels[channel], {"embeds": [{"title": "queue"}]})
+        message["pinned"] = True
+        await db.save_display(Display(guild_id, kind, int(channels[channel]), int(message["id"]), "old"))
 
 
 async def _line(process: asyncio.subprocess.Process, timeout: float = 300) -> dict[str, Any]:

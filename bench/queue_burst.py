@@ -7,14 +7,14 @@ Each bot is the real bot in a process of its own (``bench.bot_process``, frozen 
 ``bot.main``, with the default 1 s engagement flush), against a fake Discord that runs here, one fake per
 bot. So the bot's garbage collections walk only the bot, as in production, and not the fake's interaction
 records, gateway frames and stored messages; and the fake leaves out its contract checks, Discord's work
-inline in every timed request (the test suite makes them). Each bot's database is seeded by ``bench.queue_scale``'s
-builder (1,000 archived rows, the same 10,000 handles), with its three displays pinned. The large one is
-connected with ``/tiktok connect`` to the fake TikTok of ``bench.tiktok_load`` (another process: TikTok
-is another machine), which sends the burst from 500 fans whose proven handles count for Free songs (checked
-at seeding), so every engagement flush re-keys songs in the play order. Both bots run through the whole measurement, in
-rounds of: the small one idle, the large one idle (reported beside, no target), the large one under the
-burst; so drift in the machine hits all three alike. The run waits until every event sent is applied, so
-a lost event fails it.
+inline in every timed request (the test suite makes them). Each bot's database is seeded by
+``bench.queue_scale``'s builder (1,000 archived rows, the same 10,000 handles), with its three displays
+pinned. The large one is connected with ``/tiktok connect`` to the fake TikTok of ``bench.tiktok_load``
+(another process: TikTok is another machine), which sends the burst from 500 fans whose proven handles
+count for Free songs (checked at seeding), so every engagement flush re-keys songs in the play order. Both
+bots run through the whole measurement, in rounds of: the small one idle, the large one idle (reported
+beside, no target), the large one under the burst; so drift in the machine hits all three alike. The run
+waits until every event sent is applied, so a lost event fails it.
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ from typing import Any
 
 from bench.common import Result, freeze_the_fake, percentile
 from bench.discord_load import ROUNDS, SETTLE_SECONDS, _expect, _forget_answers, _latencies, load_generator
-from bench.guild_scale import _line, start_bot, stop_bot
-from models import Display, DisplayKind, Line
+from bench.guild_scale import _line, pin_displays, start_bot, stop_bot
+from models import Line
 
 TARGET = 1.5
 ACTIVE_SMALL = 10
 ACTIVE_LARGE = 10_000
-LAYOUT = ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
-          (DisplayKind.REVIEWER_PENDING, "reviewers"))  # fmt: skip
 
 
 @dataclass
@@ -71,10 +69,7 @@ async def _seed(fake: Any, database: Path, active: int) -> None:
             owners = await db.handle_owners(guild, free_fans(active, 500))
             if len(owners) != 500 or not set(owners.values()) <= {song.user_id for song in free}:
                 raise RuntimeError("the burst's fans do not own Free songs of the seeded queue")
-        for kind, channel in LAYOUT:
-            message = fake.new_message(fake.channel_id(channel), {"embeds": [{"title": "queue"}]})
-            message["pinned"] = True
-            await db.save_display(Display(guild, kind, int(message["channel_id"]), int(message["id"]), "old"))
+        await pin_displays(fake, db, guild, {name: fake.channel_id(name) for name in ("queue", "reviewers")})
     finally:
         await db.close()
 

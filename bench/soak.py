@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS_DIR, machine
+from bench.common import DISPLAY_LAYOUT, RESULTS_DIR, machine
 from bench.discord_load import rss_mb
 
 
@@ -42,7 +42,6 @@ def open_fds(pid: int | None = None) -> int:
 async def soak(minutes: float) -> dict[str, Any]:
     """Run the mixed load; returns the samples and the verdict."""
     from bench.tiktok_events import push_frames, send_frames
-    from models import DisplayKind
     from services.tiktok.adapter import warm_event_classes
     from tests.fakediscord.harness import close_env, create_env
     from tests.faketiktok.server import FakeTikTok
@@ -61,8 +60,7 @@ async def soak(minutes: float) -> dict[str, Any]:
         env.bot.config = replace(env.bot.config, sign_api_url=tiktok.base_url, tiktok_web_url=tiktok.base_url,
                                  tiktok_webcast_url=tiktok.base_url + "/webcast")  # fmt: skip
         guild = env.guild_id
-        for kind, channel in ((DisplayKind.LIVE_QUEUE, "queue"), (DisplayKind.REVIEWER_MAIN, "reviewers"),
-                              (DisplayKind.REVIEWER_PENDING, "reviewers")):  # fmt: skip
+        for kind, channel in DISPLAY_LAYOUT:
             await env.bot.displays.ensure(guild, kind, int(env.channels[channel]))
         connection: Any = env.bot.lives.connection(guild)
         await connection.connect("host")
