@@ -1,9 +1,11 @@
 """The one data layer: an aiosqlite connection owner with versioned migrations.
 
 Every public method is one unit of work: a read, or one transaction for a state change. SQL lives only
-here and is always parameterised; rows leave this module as ``models.py`` objects. All statements run on
-one connection, so an ``asyncio.Lock`` keeps a transaction from interleaving with another coroutine's
-statements (aiosqlite would otherwise run them inside the open transaction).
+here and is always parameterised; rows leave this module as ``models.py`` objects. Writes run on one
+connection, so an ``asyncio.Lock`` keeps a transaction from interleaving with another coroutine's
+statements (aiosqlite would otherwise run them inside the open transaction). Plain reads run on a second,
+query-only connection with a lock of its own: WAL lets them read the last commit while a write is under
+way, so a member's ``/queue`` never waits behind a live's engagement flush.
 """
 
 from __future__ import annotations
@@ -354,6 +356,10 @@ class Database:
         self.feed = feed
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
+        # The reading connection (None for an in-memory database, whose second connection would be a
+        # second, empty database: its reads share the writer and its lock).
+        self._reader: aiosqlite.Connection | None = None
+        self._read_lock = asyncio.Lock()
         # Settings are read on every chat message and every click; they change only through
         # update_settings, which drops the guild's entry in the same call that writes it.
         self._settings: dict[int, GuildSettings] = {}
@@ -378,9 +384,19 @@ class Database:
         await self._conn.execute("PRAGMA busy_timeout = 5000")
         await self.migrate()
         await self._load_unique_indexes()
+        if str(self.path) != ":memory:":
+            # Opened after migrating, so it never sees a schema half way.
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            self._reader.row_factory = sqlite3.Row
+            await self._reader.execute("PRAGMA query_only = ON")
+            await self._reader.execute("PRAGMA busy_timeout = 5000")
 
     async def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close both connections (idempotent)."""
+        if self._reader is not None:
+            async with self._read_lock:
+                await self._reader.close()
+                self._reader = None
         if self._conn is not None:
             async with self._lock:
                 # Refresh planner statistics where SQLite thinks they are stale (cheap, per its docs).
@@ -450,14 +466,24 @@ class Database:
             await self.conn.execute("COMMIT")
 
     @asynccontextmanager
-    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One read transaction under the connection lock: no write of any process lands between its reads."""
-        async with self._lock:
-            await self.conn.execute("BEGIN")
-            try:
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The reading connection under its lock (the writer under the write lock for an in-memory database)."""
+        if self._reader is None:
+            async with self._lock:
                 yield self.conn
+            return
+        async with self._read_lock:
+            yield self._reader
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One read transaction: no write of any process lands between its reads (WAL gives it one snapshot)."""
+        async with self._read() as conn:
+            await conn.execute("BEGIN")
+            try:
+                yield conn
             finally:
-                await self.conn.execute("COMMIT")
+                await conn.execute("COMMIT")
 
     async def _load_unique_indexes(self) -> None:
         async with self._lock:
@@ -493,7 +519,7 @@ class Database:
         return ConstraintError(name, table, columns)
 
     async def _fetchall(self, sql: str, params: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
-        async with self._lock, self.conn.execute(sql, params) as cur:
+        async with self._read() as conn, conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
     async def _fetch_in(
@@ -512,7 +538,7 @@ class Database:
         return rows
 
     async def _fetchone(self, sql: str, params: Sequence[SqlValue] = ()) -> sqlite3.Row | None:
-        async with self._lock, self.conn.execute(sql, params) as cur:
+        async with self._read() as conn, conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def explain(self, sql: str, params: Sequence[SqlValue] = ()) -> list[str]:
@@ -548,9 +574,9 @@ class Database:
         if cached is not None:
             return cached
         row = await self._fetchone("SELECT * FROM guild_settings WHERE guild_id = ?", (guild_id,))
-        settings = _settings(row, guild_id)
-        self._settings[guild_id] = settings  # frozen dataclass: callers cannot change the cached copy
-        return settings
+        # setdefault: reads do not wait for writes, so an update_settings may have committed (and cached
+        # its row) while this read still saw the row before it; the newer entry stays.
+        return self._settings.setdefault(guild_id, _settings(row, guild_id))  # frozen: callers cannot change it
 
     async def update_settings(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import sqlite3
 from pathlib import Path
@@ -224,3 +225,59 @@ async def test_queue_order_reads_use_indexes(db: Database) -> None:
     plan = " | ".join(await db.explain("SELECT handle FROM handles WHERE guild_id = ? AND handle IN (?, ?)",
                                        (GUILD, "a", "b")))  # fmt: skip
     assert "PRIMARY KEY" in plan and "SCAN" not in plan, plan
+
+
+async def test_a_read_does_not_wait_behind_an_open_write_and_sees_the_last_commit(db: Database) -> None:
+    # A live's engagement flush holds the write transaction for milliseconds; a member's /queue reads
+    # (their songs, the latest played) must be answered meanwhile, from the last commit.
+    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE submissions SET title = 'changed' WHERE guild_id = ?", (GUILD,))
+        read = asyncio.ensure_future(db.user_active(GUILD, 1))
+        # Not a speed limit: with one shared connection the read can never finish here (deadlock).
+        await asyncio.wait({read}, timeout=10)
+        assert read.done(), "the read waited for the write transaction to end"
+        assert [s.title for s in read.result()] == ["one"]  # nothing uncommitted leaks into a read
+    assert [s.title for s in await db.user_active(GUILD, 1)] == ["changed"]  # and the commit is seen at once
+
+
+async def test_the_reading_connection_cannot_write(db: Database) -> None:
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await db._fetchall("DELETE FROM submissions")
+
+
+async def test_an_in_memory_database_reads_through_its_one_connection() -> None:
+    # A second connection to ":memory:" would be a second, empty database.
+    db = Database(":memory:")
+    await db.connect()
+    try:
+        await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+        assert [s.title for s in await db.user_active(GUILD, 1)] == ["one"]
+        assert len(await db.line_submissions(GUILD, [Line.FREE])) == 1  # a read transaction too
+    finally:
+        await db.close()
+
+
+async def test_a_settings_read_that_saw_the_row_before_an_update_does_not_cache_over_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Reads no longer wait for writes: this read sees the row from before update_settings commits,
+    # and returns only after the update has cached its new row.
+    other = GUILD + 7
+    fetched, updated = asyncio.Event(), asyncio.Event()
+    real_fetchone = db._fetchone
+
+    async def slow_fetchone(sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        row = await real_fetchone(sql, params)
+        fetched.set()
+        await updated.wait()
+        return row
+
+    monkeypatch.setattr(db, "_fetchone", slow_fetchone)
+    read = asyncio.ensure_future(db.get_settings(other))
+    await fetched.wait()
+    monkeypatch.setattr(db, "_fetchone", real_fetchone)
+    await db.update_settings(other, submit_cooldown_seconds=42)
+    updated.set()
+    await read
+    assert (await db.get_settings(other)).submit_cooldown_seconds == 42
