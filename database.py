@@ -1112,24 +1112,34 @@ class Database:
                 if minutes:
                     await self._add_minutes(conn, guild_id, session_id, minutes)
 
-    async def session_coins(self, session_id: int, handles: Sequence[str]) -> int:
-        """Coins gifted in one session by a set of handles (gift reward thresholds)."""
-        if not handles:
-            return 0
-        marks = ", ".join("?" for _ in handles)
-        row = await self._fetchone(
-            f"SELECT COALESCE(SUM(coins), 0) FROM session_stats WHERE session_id = ? AND handle IN ({marks})",
-            (session_id, *handles),
-        )
-        return int(row[0]) if row else 0
+    async def session_coins_by_owner(
+        self, guild_id: int, session_id: int, user_ids: Sequence[int], *, proven_only: bool
+    ) -> dict[int, int]:
+        """Coins gifted in one session through each user's linked handles (gift reward thresholds).
 
-    async def has_gift_reward(self, session_id: int, user_id: int, line: Line) -> bool:
-        """Whether a user already got this paid line as a gift reward in this session."""
-        row = await self._fetchone(
-            "SELECT 1 FROM gift_rewards WHERE session_id = ? AND user_id = ? AND line = ?",
-            (session_id, user_id, line.value),
-        )
-        return row is not None
+        ``proven_only``: only proven handles count (someone else's gifts never promote your song). One
+        indexed query for a flush's gifters, however many; users whose handles gave nothing are left out.
+        """
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
+            sql = (
+                "SELECT h.user_id, SUM(s.coins) FROM handles AS h JOIN session_stats AS s"
+                " ON s.session_id = ? AND s.guild_id = h.guild_id AND s.handle = h.handle"
+                f" WHERE h.guild_id = ? AND h.user_id IN ({marks}) AND (h.verified = 1 OR ? = 0)"
+                " GROUP BY h.user_id"
+            )
+            return sql, [session_id, guild_id, *chunk, int(proven_only)]
+
+        return {int(r[0]): int(r[1]) for r in await self._fetch_in(list(user_ids), query)}
+
+    async def granted_gift_rewards(self, session_id: int, user_ids: Sequence[int]) -> set[tuple[int, Line]]:
+        """(user, paid line) pairs already granted as gift rewards in one session, for some users."""
+
+        def query(marks: str, chunk: list[SqlValue]) -> tuple[str, list[SqlValue]]:
+            sql = f"SELECT user_id, line FROM gift_rewards WHERE session_id = ? AND user_id IN ({marks})"
+            return sql, [session_id, *chunk]
+
+        return {(int(r[0]), Line(r[1])) for r in await self._fetch_in(list(user_ids), query)}
 
     async def record_gift_reward(
         self, session_id: int, guild_id: int, user_id: int, line: Line, submission_id: int | None, now: float

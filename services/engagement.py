@@ -285,18 +285,16 @@ class EngagementWriter:
     async def _grant_rewards(self, guild_id: int, session_id: int, gifters: list[str]) -> None:
         settings = await self.db.get_settings(guild_id)
         tiers, proven_only = settings.gift_tiers, settings.verified_handles_only
-        # One query for every gifter of this flush (a gift storm must not become one query per handle).
-        owners = set((await self.db.handle_owners(guild_id, gifters)).values())
-        for user_id in owners:
-            # Someone else's gifts never promote your song: with proven handles only, only they count.
-            linked = await self.db.user_handles(guild_id, user_id)
-            handles = [h.handle for h in linked if h.verified or not proven_only]
-            coins = await self.db.session_coins(session_id, handles)
-            line = tiers.line_for(coins)
-            if line is None:
+        # A gift storm must not become queries per gifter: one for the owners, one for their coins this
+        # live, one for the rewards they already had (a threshold is granted once per live).
+        owners = sorted(set((await self.db.handle_owners(guild_id, gifters)).values()))
+        coins_of = await self.db.session_coins_by_owner(guild_id, session_id, owners, proven_only=proven_only)
+        reached = {user: line for user in owners if (line := tiers.line_for(coins_of.get(user, 0))) is not None}
+        granted = await self.db.granted_gift_rewards(session_id, list(reached)) if reached else set()
+        for user_id, line in reached.items():
+            if (user_id, line) in granted:
                 continue
-            if await self.db.has_gift_reward(session_id, user_id, line):
-                continue  # once per threshold per live
+            coins = coins_of[user_id]
             moved = await self.queue.promote_newest(guild_id, user_id, line)
             if moved is None:
                 continue  # nothing waiting to promote; checked again at the user's next gift

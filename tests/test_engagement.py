@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from database import Database
-from models import EngagementEvent, EventKind, Line
+from database import Database, EngagementDelta
+from models import EngagementCounts, EngagementEvent, EventKind, Line
 from services.engagement import EngagementWriter
 from services.feed import FeedEvent, GiftPromoted, HandleVerified, QueueChanged, ScoresChanged
 from services.points import PointsService
@@ -290,3 +290,53 @@ async def test_a_big_flush_lets_the_event_loop_in_while_it_aggregates(writer, db
         running.cancel()
     assert marks["aggregation ends"] - marks["aggregation starts"] >= 7
     assert (await db.get_handle(GUILD, "fan0")).counts.comments == 7  # nothing lost across the yields
+
+
+async def test_a_gift_storm_checks_rewards_in_queries_that_do_not_grow_with_the_gifters(
+    writer: EngagementWriter, db: Database, points: PointsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2,000 events/s from 500 fans carry gifts from dozens of members in every flush: asking the
+    # database once per gifter was three round trips each, every second.
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    writer.set_session(GUILD, session.id)
+    reads = 0
+    real_fetchall = db._fetchall
+
+    async def counting(sql: str, params: tuple[object, ...] = ()) -> list:
+        nonlocal reads
+        reads += 1
+        return await real_fetchall(sql, params)
+
+    async def reads_for(gifters: int, first_user: int) -> int:
+        nonlocal reads
+        for n in range(gifters):
+            await points.admin_link(GUILD, first_user + n, f"storm{first_user + n}")
+        writer.add(GUILD, [ev(EventKind.GIFT, f"storm{first_user + n}", coins=600) for n in range(gifters)])
+        monkeypatch.setattr(db, "_fetchall", counting)
+        reads = 0
+        await writer.flush()
+        monkeypatch.setattr(db, "_fetchall", real_fetchall)
+        return reads
+
+    assert await reads_for(2, 100) == await reads_for(40, 200)
+
+
+async def test_reward_coins_add_up_a_members_handles_and_only_proven_ones_when_asked(
+    db: Database, points: PointsService
+) -> None:
+    session = await db.start_session(GUILD, "host", 1, 1000.0)
+    await points.admin_link(GUILD, 3, "main.account")
+    await points.admin_link(GUILD, 3, "second.account")
+    await db.link_handle(GUILD, "claimed", 3, verified=False, force=False)  # a claim, not proven
+    await points.admin_link(GUILD, 4, "other")
+    deltas = [
+        EngagementDelta(handle, EngagementCounts(coins=coins))
+        for handle, coins in (("main.account", 100), ("second.account", 20), ("claimed", 5), ("other", 7))
+    ]
+    await db.apply_engagement(GUILD, session.id, deltas)
+    by_owner = db.session_coins_by_owner
+    assert await by_owner(GUILD, session.id, [3, 4, 5], proven_only=True) == {3: 120, 4: 7}
+    assert await by_owner(GUILD, session.id, [3], proven_only=False) == {3: 125}
+    assert await by_owner(GUILD + 1, session.id, [3], proven_only=False) == {}  # another guild's members
+    await db.record_gift_reward(session.id, GUILD, 3, Line.SKIP, None, 1000.0)
+    assert await db.granted_gift_rewards(session.id, [3, 4]) == {(3, Line.SKIP)}
