@@ -27,6 +27,7 @@ from models import EngagementCounts, EngagementEvent, EventKind
 from services.feed import ChangeFeed, GiftPromoted, HandleVerified, ScoresChanged
 from services.periodic import Periodic
 from services.queue import QueueService
+from services.steps import rest
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +218,7 @@ class EngagementWriter:
         viewers: int | None = None
         for index, event in enumerate(events):
             if index and not index % YIELD_EVERY:
-                await asyncio.sleep(0)  # a second of a big live is thousands of events: let interactions in
+                await rest()  # a second of a big live is thousands of events: let interactions in
             kind = event.kind
             if kind is EventKind.VIEWERS:
                 if event.viewers is not None:
@@ -261,7 +262,11 @@ class EngagementWriter:
                 acc.subscribes += 1
             elif kind is EventKind.JOIN:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
-        deltas = [acc.delta(handle) for handle, acc in accs.items()]
+        deltas: list[EngagementDelta] = []
+        for index, (handle, acc) in enumerate(accs.items()):
+            if index and not index % YIELD_EVERY:
+                await rest()  # hundreds of fans in one second: the loop runs between slices here too
+            deltas.append(acc.delta(handle))
         minutes = [MinuteDelta(m, *v) for m, v in sorted(per_minute.items())] if buffer.session_id else []
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers, minutes)
         buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed

@@ -51,7 +51,7 @@ from models import (
 from services import validation
 from services.feed import ChangeFeed, FeedEvent, QueueChanged, SettingsChanged, SongPlayed
 from services.play_order import MAX_EVERY_NTH, PlayOrder
-from services.steps import cooperatively
+from services.steps import cooperatively, rest
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ class QueueService:
                 if start:
                     # Each chunk is whole (every song of its handles re-keyed, the version bumped), so a
                     # reader in between sees a consistent order, as if the flush had ended there.
-                    await asyncio.sleep(0)
+                    await rest()
                 handles_now = unique[start : start + RESCORE_CHUNK]
                 chunk = {handle: found.get(handle, EngagementCounts()) for handle in handles_now}
                 self._apply(guild_id, functools.partial(_rescore, chunk=chunk, changed=changed))

@@ -292,6 +292,44 @@ async def test_a_big_flush_lets_the_event_loop_in_while_it_aggregates(writer, db
     assert (await db.get_handle(GUILD, "fan0")).counts.comments == 7  # nothing lost across the yields
 
 
+async def io_woken_steps(count: int) -> None:
+    """What an interaction is between two slices of a flush: steps that I/O wakes (a read, Discord's answer)."""
+    loop = asyncio.get_running_loop()
+    for _ in range(count):
+        woken = loop.create_future()
+        loop.call_soon(woken.set_result, None)  # as aiosqlite's thread and a socket wake a coroutine
+        await woken
+
+
+async def test_an_interactions_steps_all_run_before_the_flushs_next_slice(writer, db, monkeypatch) -> None:
+    """With ``sleep(0)`` between slices each step of a /queue waited behind one slice of the flush."""
+    from services import engagement
+    from services.engagement import YIELD_EVERY
+
+    folded = 0
+    real_seen = engagement._Acc.seen
+
+    def seen(acc, at: float) -> None:
+        nonlocal folded
+        folded += 1
+        real_seen(acc, at)
+
+    monkeypatch.setattr(engagement._Acc, "seen", seen)
+    real_settings = db.get_settings
+    interaction: list[asyncio.Task[None]] = []
+    during: list[int] = []
+
+    async def settings(guild_id: int):  # the last await before the first slice: the /queue arrives
+        interaction.append(asyncio.create_task(io_woken_steps(6)))
+        interaction[0].add_done_callback(lambda _: during.append(folded))
+        return await real_settings(guild_id)
+
+    monkeypatch.setattr(db, "get_settings", settings)
+    writer.add(GUILD, [ev(EventKind.LIKE, f"fan{i % 300}") for i in range(YIELD_EVERY * 8)])
+    assert await writer.flush() == YIELD_EVERY * 8
+    assert during == [YIELD_EVERY]  # all six steps ran while the flush rested after its first slice
+
+
 async def test_a_gift_storm_checks_rewards_in_queries_that_do_not_grow_with_the_gifters(
     writer: EngagementWriter, db: Database, points: PointsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -221,6 +221,42 @@ async def test_new_weights_re_score_the_kept_order(queue: QueueService, points: 
     assert scored(await queue.ordered_queue(GUILD)) == [(loud.id, 15), (quiet.id, 10)]
 
 
+async def test_a_re_key_rests_between_chunks_so_an_interactions_steps_all_run_first(
+    queue: QueueService, db: Database, monkeypatch: Any
+) -> None:
+    # A /queue during a flush is half a dozen steps woken by I/O; with sleep(0) between chunks each of
+    # them waited behind the next chunk.
+    monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
+    await db.update_settings(GUILD, verified_handles_only=False)
+    for n in range(1, 7):
+        await free_song(queue, n, handle=f"fan{n}")
+    await queue.ordered_queue(GUILD)
+    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    before = queue.version(GUILD)
+    versions: list[int] = []
+
+    async def interaction() -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(6):
+            woken = loop.create_future()
+            loop.call_soon(woken.set_result, None)  # as a database thread or a socket wakes a coroutine
+            await woken
+            versions.append(queue.version(GUILD))
+
+    tasks: list[asyncio.Task[None]] = []
+    real_rescore = queue_module._rescore
+
+    def rescore(order: Any, *, chunk: Any, changed: list[int]) -> None:
+        real_rescore(order, chunk=chunk, changed=changed)
+        if not tasks:  # the /queue arrives while the first chunk is applied
+            tasks.append(asyncio.create_task(interaction()))
+
+    monkeypatch.setattr(queue_module, "_rescore", rescore)
+    await queue.scores_changed(GUILD, [f"fan{n}" for n in range(1, 7)])
+    await tasks[0]
+    assert versions == [before + 1] * 6  # every step ran while the re-key rested after its first chunk
+
+
 async def test_a_flush_of_many_handles_re_keys_a_chunk_at_a_time_with_the_loop_free_in_between(
     queue: QueueService, db: Database, monkeypatch: Any
 ) -> None:
