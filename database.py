@@ -372,24 +372,28 @@ class Database:
         """Open the file (creating its folder), switch on WAL and foreign keys, and migrate."""
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
-            self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
-        self._conn.row_factory = sqlite3.Row
-        await self._conn.execute("PRAGMA journal_mode = WAL")
-        await self._conn.execute("PRAGMA foreign_keys = ON")
-        await self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL is durable across crashes
-        await self._conn.execute("PRAGMA busy_timeout = 5000")
+        self._conn = await self._open(
+            "journal_mode = WAL",
+            "foreign_keys = ON",
+            "synchronous = NORMAL",  # WAL + NORMAL survives crashes
+        )
         await self.migrate()
         await self._load_unique_indexes()
         if str(self.path) != ":memory:":
             # Opened after migrating, so it never sees a schema half way.
-            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-            self._reader.row_factory = sqlite3.Row
-            await self._reader.execute("PRAGMA query_only = ON")
-            await self._reader.execute("PRAGMA busy_timeout = 5000")
+            self._reader = await self._open("query_only = ON")
+
+    async def _open(self, *pragmas: str) -> aiosqlite.Connection:
+        """A connection to the file with rows as ``sqlite3.Row``, a 5 s busy timeout and ``pragmas``."""
+        try:
+            # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) below.
+            conn = await aiosqlite.connect(self.path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise DatabaseError(f"cannot open database {self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        for pragma in (*pragmas, "busy_timeout = 5000"):
+            await conn.execute(f"PRAGMA {pragma}")  # fixed strings of this module, never user input
+        return conn
 
     async def close(self) -> None:
         """Close both connections (idempotent)."""
