@@ -1134,7 +1134,7 @@ class Database:
             )
             return sql, [session_id, guild_id, *chunk, int(proven_only)]
 
-        return {int(r[0]): int(r[1]) for r in await self._fetch_in(list(user_ids), query)}
+        return {int(r[0]): int(r[1]) for r in await self._fetch_in(user_ids, query)}
 
     async def granted_gift_rewards(self, session_id: int, user_ids: Sequence[int]) -> set[tuple[int, Line]]:
         """(user, paid line) pairs already granted as gift rewards in one session, for some users."""
@@ -1143,7 +1143,7 @@ class Database:
             sql = f"SELECT user_id, line FROM gift_rewards WHERE session_id = ? AND user_id IN ({marks})"
             return sql, [session_id, *chunk]
 
-        return {(int(r[0]), Line(r[1])) for r in await self._fetch_in(list(user_ids), query)}
+        return {(int(r[0]), Line(r[1])) for r in await self._fetch_in(user_ids, query)}
 
     async def record_gift_reward(
         self, session_id: int, guild_id: int, user_id: int, line: Line, submission_id: int | None, now: float
