@@ -161,14 +161,8 @@ class EngagementCounts:
 
     def points(self, weights: PointsWeights) -> int:
         """Weighted sum of the counters."""
-        return (
-            self.likes * weights.like
-            + self.comments * weights.comment
-            + self.shares * weights.share
-            + self.follows * weights.follow
-            + self.subscribes * weights.subscribe
-            + self.coins * weights.gift_coin
-        )
+        counters = (self.likes, self.comments, self.shares, self.follows, self.subscribes, self.coins)
+        return weighted_points(counters, weights)
 
     def __add__(self, other: EngagementCounts) -> EngagementCounts:
         return EngagementCounts(
@@ -179,6 +173,22 @@ class EngagementCounts:
             self.subscribes + other.subscribes,
             self.coins + other.coins,
         )
+
+
+def weighted_points(counters: Sequence[int], weights: PointsWeights) -> int:
+    """Points of counters given in ``EngagementCounts``' field order: the one formula (SPEC 6).
+
+    ``EngagementCounts.points`` uses it, and so does the play order, which keeps counters as plain tuples.
+    """
+    likes, comments, shares, follows, subscribes, coins = counters
+    return (
+        likes * weights.like
+        + comments * weights.comment
+        + shares * weights.share
+        + follows * weights.follow
+        + subscribes * weights.subscribe
+        + coins * weights.gift_coin
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,16 +43,15 @@ import operator
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from sortedcontainers import SortedList
 
-from models import SUBMISSION_FIELDS, EngagementCounts, Line, PointsWeights, QueueEntry, Submission
+from models import SUBMISSION_FIELDS, EngagementCounts, Line, PointsWeights, QueueEntry, Submission, weighted_points
 
 OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
 V = TypeVar("V")
-_EMPTY = EngagementCounts()
 
 # One song of the order: its submission's fields, sort key, the handles behind its score, their summed
 # counters (EngagementCounts' fields) and its score. Plain tuples, see the module docstring.
@@ -68,10 +67,39 @@ _SCORE: Final = 4
 _SMALL = 16
 _Ids = tuple[int, ...] | set[int]
 
-# Where a ``_Row`` (``Submission.as_values``) holds what the indexes need.
-_ID, _USER, _LINE, _NAMED = (SUBMISSION_FIELDS.index(name) for name in ("id", "user_id", "line", "tiktok_handle"))
+# Where a ``_Row`` (``Submission.as_values``) holds what the indexes and the key need.
+_ID, _USER, _LINE, _ENTERED, _NAMED = (
+    SUBMISSION_FIELDS.index(name) for name in ("id", "user_id", "line", "entered_line_at", "tiktok_handle")
+)
 _FREE = Line.FREE.value
+_LINES = {line.value: line for line in Line}
 _count_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(EngagementCounts)))
+_NO_COUNTS: _Counts = _count_fields(EngagementCounts())
+
+
+class Orderable(Protocol):
+    """What the play order's key reads of a song: a Submission has it, and so has ``_Placed``."""
+
+    @property
+    def id(self) -> int:
+        """The row id (the last tie-break)."""
+
+    @property
+    def line(self) -> Line:
+        """The playable line it waits in."""
+
+    @property
+    def entered_line_at(self) -> float:
+        """When it entered that line (the tie-break of equal scores)."""
+
+
+class _Placed(NamedTuple):
+    """A song's ``Orderable`` fields read from its ``_Row``: a re-key needs these three, not a Submission."""
+
+    id: int
+    line: Line
+    entered_line_at: float
+
 
 # The largest N the setting accepts (services.settings): a longer streak never changes the order.
 MAX_EVERY_NTH = 50
@@ -142,7 +170,7 @@ class PlayOrder:
     """Playable submissions of one guild in play order, with their Free scores."""
 
     def __init__(
-        self, weights: PointsWeights, key: Callable[[Submission, int], OrderKey], *, proven_only: bool = True
+        self, weights: PointsWeights, key: Callable[[Orderable, int], OrderKey], *, proven_only: bool = True
     ) -> None:
         self.weights = weights
         self.proven_only = proven_only
@@ -174,7 +202,7 @@ class PlayOrder:
         submissions: Sequence[Submission],
         contributions: Sequence[tuple[int, str, EngagementCounts]],
         weights: PointsWeights,
-        key: Callable[[Submission, int], OrderKey],
+        key: Callable[[Orderable, int], OrderKey],
         *,
         proven_only: bool = True,
         every_nth: int = 0,
@@ -210,7 +238,7 @@ class PlayOrder:
         for start in range(0, len(submissions), step):
             run = []
             for submission in submissions[start : start + step]:
-                item = order._item(submission, tuple(handles_of.get(submission.id, ())))
+                item = order._item(submission.as_values(), tuple(handles_of.get(submission.id, ())), submission)
                 order._index(item)
                 run.append(item[_KEY])
             run.sort()
@@ -349,7 +377,7 @@ class PlayOrder:
         self._remove(submission.id)
         if submission.line.is_playable:
             free = submission.line is Line.FREE
-            item = self._item(submission, tuple(h for h, _ in handles) if free else ())
+            item = self._item(submission.as_values(), tuple(h for h, _ in handles) if free else (), submission)
             self._index(item)
             self._keys.add(item[_KEY])
             if free and handles:
@@ -423,7 +451,7 @@ class PlayOrder:
                 continue
             self._unindex(old)
             self._handle_counts.update({h: _count_fields(counts[h]) for h in handles_of.get(submission_id, ())})
-            item = self._item(Submission.from_values(old[_ROW]), tuple(handles_of.get(submission_id, ())), old[_ROW])
+            item = self._item(old[_ROW], tuple(handles_of.get(submission_id, ())))
             self._index(item)
             if item[_KEY] != old[_KEY]:
                 self._keys.remove(old[_KEY])
@@ -444,7 +472,7 @@ class PlayOrder:
             affected.update(self._by_handle.get(handle, ()))
         for submission_id in sorted(affected):
             old = self._items[submission_id]
-            item = self._item(Submission.from_values(old[_ROW]), old[_HANDLES], old[_ROW])
+            item = self._item(old[_ROW], old[_HANDLES])
             if item[_KEY] != old[_KEY] or item[_COUNTS] != old[_COUNTS]:
                 self._keys.remove(old[_KEY])
                 self._keys.add(item[_KEY])
@@ -499,14 +527,25 @@ class PlayOrder:
 
     # ------------------------------------------------------------------ internals
 
-    def _item(self, submission: Submission, handles: tuple[str, ...], row: _Row | None = None) -> _Item:
-        """The order's tuple for a submission (``row``: its packed fields when already at hand)."""
-        counts = _EMPTY
-        for handle in handles:
-            if (value := self._handle_counts.get(handle)) is not None:
-                counts = counts + EngagementCounts(*value)
-        score = counts.points(self.weights) if submission.line is Line.FREE else 0
-        return (row or submission.as_values(), self._key(submission, score), handles, _count_fields(counts), score)
+    def _item(self, row: _Row, handles: tuple[str, ...], submission: Orderable | None = None) -> _Item:
+        """The order's tuple for a song's packed fields (``submission``: the same song, when at hand).
+
+        A re-key (``_set_counts``) passes the row alone: the key reads three of its fields through
+        ``_Placed``, so 500 re-keyed songs are not 500 Submissions (~7 us each) and their counters stay
+        tuples.
+        """
+        counts = self._summed(handles)
+        score = weighted_points(counts, self.weights) if row[_LINE] == _FREE else 0
+        if submission is None:
+            submission = _Placed(row[_ID], _LINES[row[_LINE]], row[_ENTERED])
+        return (row, self._key(submission, score), handles, counts, score)
+
+    def _summed(self, handles: tuple[str, ...]) -> _Counts:
+        """The counters of some handles added up (the handles behind one Free score)."""
+        found = [value for handle in handles if (value := self._handle_counts.get(handle)) is not None]
+        if len(found) == 1:
+            return found[0]  # one handle behind a score: the common case
+        return tuple(map(sum, zip(*found, strict=True))) if found else _NO_COUNTS
 
     def _index(self, item: _Item) -> None:
         row = item[_ROW]

@@ -50,7 +50,7 @@ from models import (
 )
 from services import validation
 from services.feed import ChangeFeed, FeedEvent, QueueChanged, SettingsChanged, SongPlayed
-from services.play_order import MAX_EVERY_NTH, PlayOrder
+from services.play_order import MAX_EVERY_NTH, Orderable, PlayOrder
 from services.steps import cooperatively, rest
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _rescore(order: PlayOrder, *, chunk: dict[str, EngagementCounts], changed: l
     changed.extend(order.set_handle_counts(chunk))
 
 
-def play_order_key(submission: Submission, score: int) -> tuple[int, int, float, int]:
+def play_order_key(submission: Orderable, score: int) -> tuple[int, int, float, int]:
     """THE ordering (SPEC 2): line priority, then Free by score, then entry time into the line, then id."""
     priority = submission.line.priority
     if priority is None:
