@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import operator
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -53,6 +54,7 @@ PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: people
 PUBLIC_ID_LENGTH = 5
 _ACTIVE_SQL = ", ".join(f"'{line.value}'" for line in ACTIVE_LINES)
 _COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins")
+_count_values = operator.attrgetter(*_COUNT_COLUMNS)  # an EngagementCounts as a tuple, in the columns' order
 
 SqlValue = int | float | str | bytes | None
 """What a statement parameter may be (SQLite's storage classes)."""
@@ -875,7 +877,7 @@ class Database:
                 "comments, shares, follows, subscribes, coins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (h.guild_id, h.handle, h.user_id, int(h.verified), h.nickname, h.last_seen,
-                     *(getattr(h.counts, c) for c in _COUNT_COLUMNS))
+                     *_count_values(h.counts))
                     for h in handles
                 ],
             )  # fmt: skip
@@ -1055,7 +1057,7 @@ class Database:
                 d.nickname,
                 d.tiktok_user_id,
                 d.last_seen,
-                *(getattr(d.counts, c) for c in _COUNT_COLUMNS),
+                *_count_values(d.counts),
             )
             for d in deltas
         ]
@@ -1098,7 +1100,7 @@ class Database:
                             guild_id,
                             d.handle,
                             d.nickname,
-                            *(getattr(d.counts, c) for c in _COUNT_COLUMNS[:5]),
+                            *_count_values(d.counts)[:5],
                             d.gifts,
                             d.counts.coins,
                             d.joined_at,

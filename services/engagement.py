@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 YIELD_EVERY = 256
 """Events folded between two yields to the event loop while a flush aggregates (about 1 ms of work)."""
 
+DELTAS_EVERY = 128
+"""Handles' deltas made between two yields (a delta is two frozen records, ~4 us: about 0.5 ms of work)."""
+
 
 @dataclass(slots=True)
 class _Acc:
@@ -264,13 +267,14 @@ class EngagementWriter:
                 acc.joined_at = event.at if acc.joined_at is None else min(acc.joined_at, event.at)
         deltas: list[EngagementDelta] = []
         for index, (handle, acc) in enumerate(accs.items()):
-            if index and not index % YIELD_EVERY:
+            if index and not index % DELTAS_EVERY:
                 await rest()  # hundreds of fans in one second: the loop runs between slices here too
             deltas.append(acc.delta(handle))
         minutes = [MinuteDelta(m, *v) for m, v in sorted(per_minute.items())] if buffer.session_id else []
         await self.db.apply_engagement(guild_id, buffer.session_id, deltas, viewers, minutes)
         buffer.like_window, buffer.share_window, buffer.followed = like_window, share_window, followed
-        scored = tuple(sorted(d.handle for d in deltas if d.counts != EngagementCounts()))
+        nothing = EngagementCounts()  # one, not one per fan
+        scored = tuple(sorted(d.handle for d in deltas if d.counts != nothing))
         if scored:
             await self.queue.scores_changed(guild_id, scored)
             self.feed.publish(ScoresChanged(guild_id, scored))
