@@ -330,6 +330,34 @@ async def test_an_interactions_steps_all_run_before_the_flushs_next_slice(writer
     assert during == [YIELD_EVERY]  # all six steps ran while the flush rested after its first slice
 
 
+async def test_a_flush_of_hundreds_of_fans_makes_their_deltas_in_slices_an_interaction_runs_between(
+    writer, monkeypatch
+) -> None:
+    """500 fans' deltas at once were ~2.5 ms; the slice before the ledger write ran on into them."""
+    from services import engagement
+    from services.engagement import DELTAS_EVERY, YIELD_EVERY
+
+    assert DELTAS_EVERY <= YIELD_EVERY // 2  # a delta (two frozen records) costs twice an event's folding
+    made = 0
+    real_delta = engagement._Acc.delta
+    interaction: list[asyncio.Task[None]] = []
+    during: list[int] = []
+
+    def delta(acc, handle: str):
+        nonlocal made
+        made += 1
+        if not interaction:  # the /queue arrives as the first delta is made
+            interaction.append(asyncio.create_task(io_woken_steps(6)))
+            interaction[0].add_done_callback(lambda _: during.append(made))
+        return real_delta(acc, handle)
+
+    monkeypatch.setattr(engagement._Acc, "delta", delta)
+    fans = DELTAS_EVERY * 3
+    writer.add(GUILD, [ev(EventKind.LIKE, f"fan{i}") for i in range(fans)])
+    assert await writer.flush() == fans
+    assert during == [DELTAS_EVERY]  # the six steps ran while the flush rested after its first slice
+
+
 async def test_a_gift_storm_checks_rewards_in_queries_that_do_not_grow_with_the_gifters(
     writer: EngagementWriter, db: Database, points: PointsService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
