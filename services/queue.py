@@ -258,25 +258,27 @@ class QueueService:
     async def scores_changed(self, guild_id: int, handles: Sequence[str]) -> None:
         """The points of some handles changed in the ledger (an engagement flush, a reset): re-key what they affect.
 
-        Reads and re-keys ``RESCORE_CHUNK`` handles at a time, O(k log n) in the order, with the event loop
-        free in between; listeners hear of it only when an active submission's score moved (or when there is
-        no kept order, which the next reader rebuilds from the ledger anyway).
+        Reads and re-keys ``RESCORE_CHUNK`` handles at a time, each chunk under the lock, O(k log n) in the
+        order, with the event loop and the lock free in between; listeners hear of it only when an active
+        submission's score moved (or when there is no kept order, which the next reader rebuilds from the
+        ledger anyway).
         """
-        unique = sorted(set(handles))
         async with self._lock:
             order = self._kept(guild_id)
-            if order is None or not order.handles_affecting(unique):
-                self._bump(guild_id)
-                if order is None:
-                    self._notify(guild_id)
-                return
-            changed: list[int] = []
-            for start in range(0, len(unique), RESCORE_CHUNK):
-                if start:
-                    # Each chunk is whole (every song of its handles re-keyed, the version bumped), so a
-                    # reader in between sees a consistent order, as if the flush had ended there.
-                    await rest()
-                handles_now = unique[start : start + RESCORE_CHUNK]
+            affecting = order.handles_affecting(sorted(set(handles))) if order is not None else []
+            if not affecting:
+                self._bump(guild_id)  # the ledger changed: an order being built from before it is not kept
+        changed: list[int] = []
+        for start in range(0, len(affecting), RESCORE_CHUNK):
+            if start:
+                # Between chunks, and outside the lock, so a /next or a submit (of any guild) waits for one
+                # chunk at most. Each chunk is whole (every song of its handles re-keyed, the version bumped):
+                # a reader in between sees a consistent order, as if the flush had ended there.
+                await rest()
+            handles_now = affecting[start : start + RESCORE_CHUNK]
+            async with self._lock:
+                if self._kept(guild_id) is None:  # dropped meanwhile: the next reader builds it afresh
+                    break
                 try:
                     # Read a chunk at a time: 500 rows made into counters at once were ~2.5 ms of the loop.
                     found = await self.db.handle_counts(guild_id, handles_now)
@@ -285,7 +287,7 @@ class QueueService:
                     raise
                 chunk = {handle: found.get(handle, _NEVER_SEEN) for handle in handles_now}
                 self._apply(guild_id, functools.partial(_rescore, chunk=chunk, changed=changed))
-        if changed:
+        if changed or order is None or self._kept(guild_id) is None:
             self._notify(guild_id)
 
     async def handle_moved(self, guild_id: int, handle: str, users: Iterable[int | None]) -> None:

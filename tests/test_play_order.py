@@ -320,6 +320,41 @@ async def test_a_flush_without_a_kept_order_reads_nothing_and_still_tells_the_di
     assert queue.version(GUILD) == before + 1 and [type(e) for e in heard] == [QueueChanged]
 
 
+async def test_a_submit_during_a_long_re_key_waits_for_one_chunk_not_for_the_whole_re_key(
+    queue: QueueService, db: Database, monkeypatch: Any
+) -> None:
+    # The queue's lock is one for every guild: held through the rests of 500 fans' re-key, it kept any
+    # /next or submit waiting for all of them (8 chunks, ~27 ms).
+    monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
+    await db.update_settings(GUILD, verified_handles_only=False)
+    for n in range(1, 7):
+        await free_song(queue, n, handle=f"fan{n}")
+    await queue.ordered_queue(GUILD)
+    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    chunks = 0
+    submits: list[asyncio.Task[Submission]] = []
+    done_after: list[int] = []
+    real_rescore = queue_module._rescore
+
+    def rescore(order: Any, *, chunk: Any, changed: list[int]) -> None:
+        nonlocal chunks
+        real_rescore(order, chunk=chunk, changed=changed)
+        chunks += 1
+        if not submits:  # a member submits while the first chunk is applied
+            submits.append(asyncio.create_task(free_song(queue, 99)))
+            submits[0].add_done_callback(lambda _: done_after.append(chunks))
+
+    async def rest() -> None:  # the re-key's pause, long enough for the submit when nothing holds the lock
+        await asyncio.wait(submits, timeout=1)
+
+    monkeypatch.setattr(queue_module, "_rescore", rescore)
+    monkeypatch.setattr(queue_module, "rest", rest)
+    await queue.scores_changed(GUILD, [f"fan{n}" for n in range(1, 7)])
+    await submits[0]
+    assert chunks == 3 and done_after == [1]
+    assert [e.submission.user_id for e in await queue.ordered_queue(GUILD)] == [6, 5, 4, 3, 2, 1, 99]
+
+
 async def test_a_flush_of_many_handles_re_keys_a_chunk_at_a_time_with_the_loop_free_in_between(
     queue: QueueService, db: Database, monkeypatch: Any
 ) -> None:
