@@ -75,8 +75,10 @@ MAX_FRAME = 64 * 1024 * 1024
 
 NICENESS = 5
 """The child's CPU priority below the bot's: when both want the CPU, a Discord interaction goes first and
-the live's events wait in their buffer a few milliseconds longer (on a 2-core machine, with the library's
-decoding at ~40% of a core for 2,000 events/s)."""
+the live's events wait in their buffer a few milliseconds longer (on a 2-core machine the library's decoding
+alone is ~40% of a core for 2,000 events/s; the whole child took 85-95% of one in ``bench.queue_burst``).
+19 gave 1.31x against 1.63x there (one quiet run each) but left the child behind other work on the host
+(``bench.live_throughput``: 75% of the library-only rate), so it stays at 5."""
 
 STOP_TIMEOUT = 10.0
 """Seconds the child gets to disconnect and exit after its stdin closes, before it is killed."""
