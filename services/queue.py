@@ -279,16 +279,20 @@ class QueueService:
             async with self._lock:
                 if self._kept(guild_id) is None:  # dropped meanwhile: the next reader builds it afresh
                     break
-                try:
-                    # Read a chunk at a time: 500 rows made into counters at once were ~2.5 ms of the loop.
-                    found = await self.db.handle_counts(guild_id, handles_now)
-                except BaseException:
-                    self.invalidate(guild_id)
-                    raise
-                chunk = {handle: found.get(handle, _NEVER_SEEN) for handle in handles_now}
+                # Read a chunk at a time: 500 rows made into counters at once were ~2.5 ms of the loop.
+                chunk = await self._ledger_counts(guild_id, handles_now)
                 self._apply(guild_id, functools.partial(_rescore, chunk=chunk, changed=changed))
         if changed or order is None or self._kept(guild_id) is None:
             self._notify(guild_id)
+
+    async def _ledger_counts(self, guild_id: int, handles: Sequence[str]) -> dict[str, EngagementCounts]:
+        """The ledger's counters of ``handles`` (zero for one never seen); a failed read drops the kept order."""
+        try:
+            found = await self.db.handle_counts(guild_id, handles)
+        except BaseException:
+            self.invalidate(guild_id)
+            raise
+        return {handle: found.get(handle, _NEVER_SEEN) for handle in handles}
 
     async def handle_moved(self, guild_id: int, handle: str, users: Iterable[int | None]) -> None:
         """Who owns ``handle`` changed (a link, a proof in the live chat, an unlink, an admin reassign).
@@ -606,12 +610,7 @@ class QueueService:
 
     async def _reset_applied(self, played: Submission, handles: Sequence[str]) -> None:
         guild_id = played.guild_id
-        try:
-            found = await self.db.handle_counts(guild_id, handles)
-        except BaseException:
-            self.invalidate(guild_id)
-            raise
-        counts = {handle: found.get(handle, _NEVER_SEEN) for handle in handles}
+        counts = await self._ledger_counts(guild_id, handles)
 
         def change(order: PlayOrder) -> None:
             order.discard([played.id])

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import sqlite3
 from typing import Any
+
+import pytest
 
 from database import Database, EngagementDelta
 from models import EngagementCounts, EngagementEvent, EventKind, Line, PointsWeights, QueueEntry, Submission
@@ -179,6 +182,15 @@ async def free_song(queue: QueueService, user: int, handle: str | None = None) -
     return (await queue.submit(GUILD, user, f"u{user}", draft, skip=False)).submission
 
 
+async def fans_whose_points_moved(queue: QueueService, db: Database, fans: int) -> list[Submission]:
+    """Free songs of members 1..fans, each naming its own handle, in a kept order; then a flush's new points."""
+    await db.update_settings(GUILD, verified_handles_only=False)  # each song's named handle counts
+    songs = [await free_song(queue, n, handle=f"fan{n}") for n in range(1, fans + 1)]
+    await queue.ordered_queue(GUILD)  # the kept order is built
+    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, fans + 1)])
+    return songs
+
+
 async def test_an_unlink_hands_a_named_handle_to_the_songs_naming_it_in_place(
     queue: QueueService, points: PointsService, db: Database
 ) -> None:
@@ -250,11 +262,7 @@ async def test_a_re_key_rests_between_chunks_so_an_interactions_steps_all_run_fi
     # A /queue during a flush is half a dozen steps woken by I/O; with sleep(0) between chunks each of
     # them waited behind the next chunk.
     monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
-    await db.update_settings(GUILD, verified_handles_only=False)
-    for n in range(1, 7):
-        await free_song(queue, n, handle=f"fan{n}")
-    await queue.ordered_queue(GUILD)
-    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    await fans_whose_points_moved(queue, db, 6)
     before = queue.version(GUILD)
     versions: list[int] = []
 
@@ -285,10 +293,7 @@ async def test_a_flush_reads_its_handles_counters_a_chunk_at_a_time(
 ) -> None:
     # One read of 500 fans' rows, made into counters at once, was ~2.5 ms of the loop in one piece.
     monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
-    await db.update_settings(GUILD, verified_handles_only=False)
-    songs = [await free_song(queue, n, handle=f"fan{n}") for n in range(1, 6)]
-    await queue.ordered_queue(GUILD)
-    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 6)])
+    songs = await fans_whose_points_moved(queue, db, 5)
     reads: list[list[str]] = []
     real = db.handle_counts
 
@@ -299,6 +304,28 @@ async def test_a_flush_reads_its_handles_counters_a_chunk_at_a_time(
     monkeypatch.setattr(db, "handle_counts", handle_counts)
     await queue.scores_changed(GUILD, [f"fan{n}" for n in (5, 1, 3, 2, 4)])
     assert reads == [["fan1", "fan2"], ["fan3", "fan4"], ["fan5"]]
+    assert scored(await queue.ordered_queue(GUILD)) == [(s.id, s.user_id) for s in reversed(songs)]
+
+
+async def test_a_flush_whose_read_fails_half_way_leaves_no_half_re_keyed_order_behind(
+    queue: QueueService, db: Database, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
+    songs = await fans_whose_points_moved(queue, db, 4)
+    real = db.handle_counts
+    reads = 0
+
+    async def handle_counts(guild_id: int, handles: Any) -> dict[str, EngagementCounts]:
+        nonlocal reads
+        reads += 1
+        if reads == 2:  # the second chunk's read: the first chunk is re-keyed already
+            raise sqlite3.OperationalError("disk I/O error")
+        return await real(guild_id, handles)
+
+    monkeypatch.setattr(db, "handle_counts", handle_counts)
+    with pytest.raises(sqlite3.OperationalError):
+        await queue.scores_changed(GUILD, [f"fan{n}" for n in range(1, 5)])
+    # The order was dropped, so the next reader builds it from the ledger: every fan's points count.
     assert scored(await queue.ordered_queue(GUILD)) == [(s.id, s.user_id) for s in reversed(songs)]
 
 
@@ -326,11 +353,7 @@ async def test_a_submit_during_a_long_re_key_waits_for_one_chunk_not_for_the_who
     # The queue's lock is one for every guild: held through the rests of 500 fans' re-key, it kept any
     # /next or submit waiting for all of them (8 chunks, ~27 ms).
     monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
-    await db.update_settings(GUILD, verified_handles_only=False)
-    for n in range(1, 7):
-        await free_song(queue, n, handle=f"fan{n}")
-    await queue.ordered_queue(GUILD)
-    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    await fans_whose_points_moved(queue, db, 6)
     chunks = 0
     submits: list[asyncio.Task[Submission]] = []
     done_after: list[int] = []
@@ -359,10 +382,7 @@ async def test_a_flush_of_many_handles_re_keys_a_chunk_at_a_time_with_the_loop_f
     queue: QueueService, db: Database, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(queue_module, "RESCORE_CHUNK", 2)
-    await db.update_settings(GUILD, verified_handles_only=False)  # each song's named handle counts
-    songs = [await free_song(queue, n, handle=f"fan{n}") for n in range(1, 7)]
-    await queue.ordered_queue(GUILD)  # the kept order is built
-    await db.apply_engagement(GUILD, None, [EngagementDelta(f"fan{n}", likes(n)) for n in range(1, 7)])
+    songs = await fans_whose_points_moved(queue, db, 6)
     before = queue.version(GUILD)
     seen: list[int] = []
 
