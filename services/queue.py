@@ -66,7 +66,7 @@ _PACE_GAP_LIMIT = 30 * 60
 _NEVER_SEEN = EngagementCounts()  # the counters of a handle the ledger does not have
 
 RESCORE_CHUNK = 64
-"""Handles read and re-keyed in one go after a flush (one read, then 0.4-0.9 ms of re-key at 10,000 active);
+"""Handles read and re-keyed in one go after a flush (one read, then 0.4-1.0 ms of re-key at 10,000 active);
 the event loop runs between chunks, so a live's 500 fans in one flush never hold it for the whole re-key."""
 
 
