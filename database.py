@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import operator
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -43,6 +42,7 @@ from models import (
     Submission,
     Supporter,
     WebSettings,
+    counter_values,
 )
 from services.feed import ChangeFeed, SettingsChanged
 
@@ -54,7 +54,6 @@ PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: people
 PUBLIC_ID_LENGTH = 5
 _ACTIVE_SQL = ", ".join(f"'{line.value}'" for line in ACTIVE_LINES)
 _COUNT_COLUMNS = ("likes", "comments", "shares", "follows", "subscribes", "coins")
-_count_values = operator.attrgetter(*_COUNT_COLUMNS)  # an EngagementCounts as a tuple, in the columns' order
 
 SqlValue = int | float | str | bytes | None
 """What a statement parameter may be (SQLite's storage classes)."""
@@ -877,7 +876,7 @@ class Database:
                 "comments, shares, follows, subscribes, coins) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (h.guild_id, h.handle, h.user_id, int(h.verified), h.nickname, h.last_seen,
-                     *_count_values(h.counts))
+                     *counter_values(h.counts))
                     for h in handles
                 ],
             )  # fmt: skip
@@ -1057,7 +1056,7 @@ class Database:
                 d.nickname,
                 d.tiktok_user_id,
                 d.last_seen,
-                *_count_values(d.counts),
+                *counter_values(d.counts),
             )
             for d in deltas
         ]
@@ -1100,7 +1099,7 @@ class Database:
                             guild_id,
                             d.handle,
                             d.nickname,
-                            *_count_values(d.counts)[:5],
+                            *counter_values(d.counts)[:5],
                             d.gifts,
                             d.counts.coins,
                             d.joined_at,

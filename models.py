@@ -7,7 +7,8 @@ by ``database.py`` and rendered by ``ui/``. Timestamps are UTC epoch seconds (fl
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -161,8 +162,7 @@ class EngagementCounts:
 
     def points(self, weights: PointsWeights) -> int:
         """Weighted sum of the counters."""
-        counters = (self.likes, self.comments, self.shares, self.follows, self.subscribes, self.coins)
-        return weighted_points(counters, weights)
+        return weighted_points(counter_values(self), weights)
 
     def __add__(self, other: EngagementCounts) -> EngagementCounts:
         return EngagementCounts(
@@ -173,6 +173,12 @@ class EngagementCounts:
             self.subscribes + other.subscribes,
             self.coins + other.coins,
         )
+
+
+counter_values: Callable[[EngagementCounts], tuple[int, ...]] = operator.attrgetter(
+    *(f.name for f in fields(EngagementCounts))
+)
+"""An ``EngagementCounts`` as a plain tuple in its field order (the order ``weighted_points`` takes)."""
 
 
 def weighted_points(counters: Sequence[int], weights: PointsWeights) -> int:

@@ -36,10 +36,8 @@ of one. ``version`` counts the changes.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import heapq
 import itertools
-import operator
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +45,16 @@ from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from sortedcontainers import SortedList
 
-from models import SUBMISSION_FIELDS, EngagementCounts, Line, PointsWeights, QueueEntry, Submission, weighted_points
+from models import (
+    SUBMISSION_FIELDS,
+    EngagementCounts,
+    Line,
+    PointsWeights,
+    QueueEntry,
+    Submission,
+    counter_values,
+    weighted_points,
+)
 
 OrderKey = tuple[int, int, float, int]
 K = TypeVar("K")
@@ -73,8 +80,7 @@ _ID, _USER, _LINE, _ENTERED, _NAMED = (
 )
 _FREE = Line.FREE.value
 _LINES = {line.value: line for line in Line}
-_count_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(EngagementCounts)))
-_NO_COUNTS: _Counts = _count_fields(EngagementCounts())
+_NO_COUNTS: _Counts = counter_values(EngagementCounts())
 
 
 class Orderable(Protocol):
@@ -230,7 +236,7 @@ class PlayOrder:
         for start in range(0, len(contributions), step):
             for sid, handle, counts in contributions[start : start + step]:
                 handles_of.setdefault(sid, []).append(handle)
-                order._handle_counts[handle] = _count_fields(counts)
+                order._handle_counts[handle] = counter_values(counts)
             yield
         # One sort of 10,000 keys is ~10 ms of comparisons: sort each slice, then merge the sorted runs a
         # slice at a time. The sorted list then takes them in one linear pass, not n insertions.
@@ -450,7 +456,7 @@ class PlayOrder:
             if old is None or old[_ROW][_LINE] != _FREE:
                 continue
             self._unindex(old)
-            self._handle_counts.update({h: _count_fields(counts[h]) for h in handles_of.get(submission_id, ())})
+            self._handle_counts.update({h: counter_values(counts[h]) for h in handles_of.get(submission_id, ())})
             item = self._item(old[_ROW], tuple(handles_of.get(submission_id, ())))
             self._index(item)
             if item[_KEY] != old[_KEY]:
@@ -468,7 +474,7 @@ class PlayOrder:
         affected: set[int] = set()
         for handle, value in counts.items():
             if handle in self._by_handle or handle in self._handle_counts:
-                self._handle_counts[handle] = _count_fields(value)
+                self._handle_counts[handle] = counter_values(value)
             affected.update(self._by_handle.get(handle, ()))
         for submission_id in sorted(affected):
             old = self._items[submission_id]
