@@ -3,7 +3,8 @@
 ``python -m bench.library_client URL COUNT [--as-shipped]`` connects the real client to the fake TikTok at
 ``URL`` with a listener that only counts, writes ``ready`` once the room is entered, and ``done`` after
 ``COUNT`` events. It prepares the library as the bot's connection process does (``warm_event_classes``,
-``reuse_proto_validators``); ``--as-shipped`` leaves the validators as the library builds them.
+``reuse_proto_validators``, ``start_parsed_messages_from_defaults``); ``--as-shipped`` leaves betterproto2's
+parsing and validation as the library ships them.
 The bot's side of that benchmark runs its connection in a child process too (``LiveWorker``), so both
 sides decode on a core of their own while the sender runs in the benchmark's process.
 """
@@ -27,11 +28,12 @@ async def main(url: str, count: int, as_shipped: bool) -> None:
     from TikTokLive.client.web.web_settings import WebDefaults
     from TikTokLive.events import CommentEvent, ConnectEvent, GiftEvent, LikeEvent
 
-    from services.tiktok.adapter import reuse_proto_validators, warm_event_classes
+    from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults, warm_event_classes
 
     warm_event_classes()  # the bot's worker does the same before it connects
     if not as_shipped:
         reuse_proto_validators()
+        start_parsed_messages_from_defaults()
     WebDefaults.tiktok_app_url = url
     WebDefaults.tiktok_webcast_url = url + "/webcast"
     os.environ["SIGN_API_URL"] = url

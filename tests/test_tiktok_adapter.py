@@ -527,3 +527,121 @@ def test_reused_validators_reject_what_the_librarys_own_reject(monkeypatch: Any)
         reuse_proto_validators()
     with pytest.raises(TypeError):  # and a message that is no pydantic dataclass still says so
         LikeEvent()._validate()
+
+
+def _every_kind_of_message() -> list[Any]:
+    """One library message of each kind a live sends (method and payload), as the fake TikTok builds them."""
+    from tests.faketiktok.server import chat, follow, gift, join, like, live_end, share, subscribe, user, viewers
+
+    bob = user("Bob", 11, "Bob B")
+    return [chat(bob, "hi", 1), like(bob, 4, 40, 2), follow(bob, 3), share(bob, 4), join(bob, 5),
+            subscribe(bob, 6), gift(bob, diamonds=5, repeat=2, end=True, streakable=True, msg_id=7), viewers(120, 8),
+            live_end(9)]  # fmt: skip
+
+
+def _as_shipped(monkeypatch: Any) -> None:
+    """betterproto2's own ``parse`` and ``_validate`` for this test (whatever was there is restored afterwards)."""
+    import betterproto2
+
+    monkeypatch.setattr(betterproto2.Message, "parse", betterproto2.Message.__dict__["parse"])
+    monkeypatch.setattr(betterproto2.Message, "_validate", betterproto2.Message._validate)
+
+
+def _fields_of(message: Any) -> Any:
+    """A message as nested plain values with their types, so that equal really means the same message."""
+    import betterproto2
+
+    if isinstance(message, betterproto2.Message):
+        return type(message), {name: _fields_of(value) for name, value in vars(message).items()}
+    if isinstance(message, (list, tuple)):
+        return [_fields_of(item) for item in message]
+    if isinstance(message, dict):
+        return {key: _fields_of(value) for key, value in message.items()}
+    return type(message), message
+
+
+def test_a_parsed_message_starts_from_its_defaults_without_pydantics_init(monkeypatch: Any) -> None:
+    from TikTokLive.events import EVENT_MAPPINGS
+
+    from services.tiktok.adapter import start_parsed_messages_from_defaults
+
+    _as_shipped(monkeypatch)
+    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    start_parsed_messages_from_defaults()
+    start_parsed_messages_from_defaults()  # idempotent: one template per class, not a wrapper around a wrapper
+    assert LikeEvent.parse(payload).user.nickname == "fan"  # the first message of each class builds its template
+    inits: list[str] = []
+    for cls in (User, CommonMessageData, EVENT_MAPPINGS["WebcastLikeMessage"].__mro__[1]):
+        real = cls.__init__
+
+        def counting(self: Any, *args: Any, _real: Any = real, _name: str = cls.__name__, **kwargs: Any) -> None:
+            inits.append(_name)
+            _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", counting)
+    parsed = [LikeEvent.parse(payload) for _ in range(20)]
+    assert inits == []  # as shipped: 3 pydantic __init__ runs (like, user, common) per message
+    assert [(like.count, like.user.id, like.common.msg_id) for like in parsed] == [(3, 5, 1)] * 20
+
+
+def test_messages_parse_to_the_same_values_from_defaults_as_through_pydantics_init(monkeypatch: Any) -> None:
+    from TikTokLive.events import EVENT_MAPPINGS
+
+    from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults
+
+    _as_shipped(monkeypatch)
+    messages = _every_kind_of_message()
+    unknown_field = b"\xf8\x3f\x01"  # field 1023, a varint: kept in _unknown_fields by both
+    shipped = [_fields_of(EVENT_MAPPINGS[m.method].parse(m.payload + unknown_field)) for m in messages]
+    reuse_proto_validators()
+    start_parsed_messages_from_defaults()
+    assert [_fields_of(EVENT_MAPPINGS[m.method].parse(m.payload + unknown_field)) for m in messages] == shipped
+    first, second = (EVENT_MAPPINGS["WebcastLikeMessage"].parse(messages[1].payload) for _ in range(2))
+    first.icons.append("x")  # a default list is a new list for every message, never one shared by all
+    assert second.icons == [] and first.user.badge_list is not second.user.badge_list
+
+
+def test_a_message_class_with_its_own_init_is_still_built_by_it(monkeypatch: Any) -> None:
+    from TikTokLive.proto.custom_proto import ExtendedGift
+
+    from services.tiktok.adapter import start_parsed_messages_from_defaults
+
+    _as_shipped(monkeypatch)
+    start_parsed_messages_from_defaults()
+    gift = ExtendedGift.parse(bytes(Gift(id=5655, type=1, diamond_count=1)))
+    assert gift.m_gift is None and gift.streakable and gift.diamond_count == 1  # ExtendedGift.__init__ ran
+
+
+def test_parsing_from_defaults_rejects_what_the_librarys_own_parse_rejects(monkeypatch: Any) -> None:
+    import pydantic_core
+    import pytest
+
+    from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults
+
+    _as_shipped(monkeypatch)
+    nickname = User._betterproto.meta_by_field_name["nickname"].number
+    wrong_type = bytes([nickname << 3, 5])  # a string field sent as the number 5
+    for _ in ("as shipped", "from defaults"):
+        with pytest.raises(pydantic_core.ValidationError):
+            User.parse(wrong_type)
+        reuse_proto_validators()
+        start_parsed_messages_from_defaults()
+
+
+def test_a_fresh_connection_process_parses_classes_it_never_built_before() -> None:
+    """In a new interpreter no class has its pydantic schema yet (it is built at the first ``cls()``)."""
+    import subprocess
+    import sys
+
+    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    script = (
+        "import sys\n"
+        "from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults\n"
+        "from services.tiktok.adapter import warm_event_classes\n"
+        "warm_event_classes(); reuse_proto_validators(); start_parsed_messages_from_defaults()\n"
+        "from TikTokLive.events import LikeEvent\n"
+        "like = LikeEvent.parse(sys.stdin.buffer.read())\n"
+        "sys.stdout.write(f'{like.count} {like.user.id} {like.user.nickname} {like.common.msg_id}')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], input=payload, capture_output=True, timeout=120, check=True)
+    assert done.stdout.decode() == "3 5 fan 1"

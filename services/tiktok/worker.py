@@ -758,7 +758,7 @@ async def _open_stdio() -> Channel:
 
 async def child_main() -> None:
     """The child process: run the managers of the guilds the bot places here, until stdin closes."""
-    from services.tiktok.adapter import reuse_proto_validators, warm_event_classes
+    from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults, warm_event_classes
     from services.tiktok.live import LiveConnectionManager
 
     os.nice(NICENESS)
@@ -772,6 +772,7 @@ async def child_main() -> None:
     root.setLevel(settings.log_level)
     warm_event_classes()
     reuse_proto_validators()
+    start_parsed_messages_from_defaults()
     calls = _Calls(channel)
     managers: dict[int, LiveConnectionManager] = {}
     commands: set[asyncio.Task[None]] = set()
