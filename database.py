@@ -524,8 +524,9 @@ class Database:
         return ConstraintError(name, table, columns)
 
     async def _fetchall(self, sql: str, params: Sequence[SqlValue] = ()) -> list[sqlite3.Row]:
-        async with self._read() as conn, conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        # One trip to the database thread, where execute + fetchall + close on a cursor are three.
+        async with self._read() as conn:
+            return list(await conn.execute_fetchall(sql, params))
 
     async def _fetch_in(
         self, values: Sequence[SqlValue], query: Callable[[str, list[SqlValue]], tuple[str, Sequence[SqlValue]]]

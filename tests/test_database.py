@@ -281,3 +281,24 @@ async def test_a_settings_read_that_saw_the_row_before_an_update_does_not_cache_
     updated.set()
     await read
     assert (await db.get_settings(other)).submit_cooldown_seconds == 42
+
+
+async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
+    """Each aiosqlite call is a trip to its thread and back to the loop.
+
+    Execute, fetchall and close on a cursor are three; a live's flush makes reads like this one for every
+    guild each second.
+    """
+    import aiosqlite
+
+    await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn, *args, **kwargs):
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
+    assert len(trips) == 1
