@@ -150,8 +150,9 @@ class EngagementWriter:
         self._loop.start()
 
     async def stop(self) -> None:
-        """Stop the loop and write what is buffered."""
-        await self._loop.stop()
+        """Stop the loop (after the flush it is in, if any) and write what is buffered."""
+        async with self._flush_lock:  # cancelled half-way, a flush would drop the events it had taken
+            await self._loop.stop()
         await self.flush()
 
     # ------------------------------------------------------------------ intake

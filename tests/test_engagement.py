@@ -56,6 +56,26 @@ async def test_flush_loop_writes_within_a_window_and_stop_flushes_the_rest(write
     assert (await db.get_handle(GUILD, "fan")).counts.likes == 3
 
 
+async def test_stopping_during_a_periodic_flush_loses_none_of_its_events(writer, db, monkeypatch) -> None:
+    """The loop's flush is let finish, not cancelled half-way with the events it had taken out of the buffer."""
+    writing = asyncio.Event()
+    real = db.apply_engagement
+
+    async def slow_apply(*args, **kwargs) -> None:
+        writing.set()
+        await asyncio.sleep(0.05)  # the loop's flush is inside its write when the bot stops
+        await real(*args, **kwargs)
+
+    monkeypatch.setattr(db, "apply_engagement", slow_apply)
+    writer.add(GUILD, [ev(EventKind.LIKE, "fan", count=4)])
+    writer.start()
+    await asyncio.wait_for(writing.wait(), 5)
+    writer.add(GUILD, [ev(EventKind.LIKE, "fan", count=1)])  # arrives during that flush: the stop writes it
+    await writer.stop()
+    assert (await db.get_handle(GUILD, "fan")).counts.likes == 5
+    assert writer.buffered == 0
+
+
 async def test_like_cap_per_handle_per_minute(writer: EngagementWriter, db: Database) -> None:
     await db.update_settings(GUILD, like_cap_per_minute=10)
     writer.add(GUILD, [ev(EventKind.LIKE, "farm", at=60.0 + i, count=4) for i in range(5)])  # 20 in minute 1
