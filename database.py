@@ -288,6 +288,10 @@ def _handle(row: sqlite3.Row) -> Handle:
     )
 
 
+def _display(row: sqlite3.Row) -> Display:
+    return Display(row["guild_id"], DisplayKind(row["kind"]), row["channel_id"], row["message_id"], row["content_hash"])
+
+
 def _settings(row: sqlite3.Row | None, guild_id: int) -> GuildSettings:
     if row is None:
         return GuildSettings(guild_id=guild_id)
@@ -364,6 +368,11 @@ class Database:
         # Settings are read on every chat message and every click; they change only through
         # update_settings, which drops the guild's entry in the same call that writes it.
         self._settings: dict[int, GuildSettings] = {}
+        # Each guild's displays, by kind, once read: every refresh of every live's guild asks for them (three
+        # kinds a window; most guilds have none). save_display is their only write path; a read that a save
+        # overtook keeps its rows out of the cache (the generation moved on).
+        self._displays: dict[int, dict[DisplayKind, Display]] = {}
+        self._displays_generation = 0
         # (table, columns) of every unique index -> its short name, read from the schema after migrating.
         self._unique: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -1220,19 +1229,20 @@ class Database:
     # ------------------------------------------------------------------ displays, blocklist, prefs, meta
 
     async def get_display(self, guild_id: int, kind: DisplayKind) -> Display | None:
-        """Where a display message lives."""
-        row = await self._fetchone("SELECT * FROM displays WHERE guild_id = ? AND kind = ?", (guild_id, kind.value))
-        if row is None:
-            return None
-        return Display(guild_id, DisplayKind(row["kind"]), row["channel_id"], row["message_id"], row["content_hash"])
+        """Where a display message lives (the guild's displays are read once, then kept in step by ``save_display``)."""
+        known = self._displays.get(guild_id)
+        if known is None:
+            generation = self._displays_generation
+            rows = await self._fetchall("SELECT * FROM displays WHERE guild_id = ?", (guild_id,))
+            known = {display.kind: display for display in map(_display, rows)}
+            if generation == self._displays_generation:
+                self._displays[guild_id] = known
+        return known.get(kind)
 
     async def all_displays(self) -> list[Display]:
         """Every display of every guild (restored at start)."""
         rows = await self._fetchall("SELECT * FROM displays ORDER BY guild_id, kind")
-        return [
-            Display(r["guild_id"], DisplayKind(r["kind"]), r["channel_id"], r["message_id"], r["content_hash"])
-            for r in rows
-        ]
+        return [_display(row) for row in rows]
 
     async def save_display(self, display: Display) -> None:
         """Insert or replace a display record."""
@@ -1242,6 +1252,10 @@ class Database:
                 "VALUES (?, ?, ?, ?, ?)",
                 (display.guild_id, display.kind.value, display.channel_id, display.message_id, display.content_hash),
             )
+        self._displays_generation += 1
+        known = self._displays.get(display.guild_id)
+        if known is not None:
+            known[display.kind] = display
 
     async def blocklist(self, guild_id: int) -> list[BlockEntry]:
         """A guild's blocklist rules."""

@@ -18,7 +18,7 @@ from database import (
     load_migrations,
     split_statements,
 )
-from models import PLAYABLE_LINES, Line
+from models import PLAYABLE_LINES, Display, DisplayKind, Line
 from tests.conftest import GUILD
 
 
@@ -289,9 +289,16 @@ async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Databa
     Execute, fetchall and close on a cursor are three; a live's flush makes reads like this one for every
     guild each second.
     """
+    await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
+    trips = _count_trips(monkeypatch)
+    assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
+    assert len(trips) == 1
+
+
+def _count_trips(monkeypatch) -> list[str]:
+    """Every call that goes to aiosqlite's thread from now on."""
     import aiosqlite
 
-    await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
     trips: list[str] = []
     real = aiosqlite.Connection._execute
 
@@ -300,5 +307,42 @@ async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Databa
         return await real(self, fn, *args, **kwargs)
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
-    assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
-    assert len(trips) == 1
+    return trips
+
+
+async def test_a_guilds_displays_are_read_once_and_kept_in_step_by_their_saves(db: Database, monkeypatch) -> None:
+    """Each live's guild asks for its three displays every refresh window, and most guilds have none."""
+    queue = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 100, "a")
+    await db.save_display(queue)
+    trips = _count_trips(monkeypatch)
+    assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == queue
+    assert await db.get_display(GUILD, DisplayKind.REVIEWER_MAIN) is None
+    assert await db.get_display(GUILD + 1, DisplayKind.LIVE_QUEUE) is None
+    for _ in range(10):
+        assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == queue
+        assert await db.get_display(GUILD + 1, DisplayKind.REVIEWER_MAIN) is None
+    assert len(trips) == 2  # one read per guild, then memory
+    moved = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 101, "b")
+    await db.save_display(moved)
+    main = Display(GUILD + 1, DisplayKind.REVIEWER_MAIN, 11, 200)
+    await db.save_display(main)
+    assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == moved
+    assert await db.get_display(GUILD + 1, DisplayKind.REVIEWER_MAIN) == main
+    assert sorted(d.message_id for d in await db.all_displays()) == [101, 200]
+
+
+async def test_a_display_read_that_a_save_overtook_is_not_kept(db: Database, monkeypatch) -> None:
+    old = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 100, "a")
+    new = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 101, "b")
+    await db.save_display(old)
+    real = db._fetchall
+
+    async def read_then_saved(sql: str, params=()):
+        rows = await real(sql, params)  # the rows before the save...
+        await db.save_display(new)  # ...which commits before this read is done
+        return rows
+
+    monkeypatch.setattr(db, "_fetchall", read_then_saved)
+    assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == old  # what this read saw
+    monkeypatch.setattr(db, "_fetchall", real)
+    assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == new  # not the overtaken rows
