@@ -74,6 +74,8 @@ class _Unresolved(enum.Enum):
 _UNRESOLVED: Final = _Unresolved.TOKEN
 _EMPTY: list[EngagementEvent] = []  # never mutated: callers only extend from or iterate it
 _SHAPE_ERRORS = (AttributeError, TypeError, ValueError, OverflowError)
+_Blank = tuple[dict[str, object], tuple[tuple[str, Callable[[], object]], ...]]
+"""A message class's empty message: the defaults every message shares, and a factory per mutable default."""
 
 
 def normalize(handle: str | None) -> str | None:
@@ -451,8 +453,8 @@ def start_parsed_messages_from_defaults() -> None:
 
     ``Message.parse`` builds an empty message with ``cls()`` and then reads the bytes into it. For the
     library's pydantic dataclasses that ``cls()`` runs the class's validator over its defaults (36 us for a
-    ``User`` of 117 fields): a third of the connection process's CPU in a 2,000 events/s live
-    (``bench.live_throughput``). This copies the same defaults from a per-class template instead, a fresh
+    ``User`` of 117 fields): a third of the connection process's CPU in a 2,000 events/s live (py-spy;
+    ``bench.live_throughput`` has the rates). This copies the same defaults from a per-class template instead, a fresh
     object from each default factory, and then parses and validates the whole message exactly as before.
     A class with an ``__init__`` or ``__post_init__`` of its own (``ExtendedGift``), or a default that is not
     a plain value, keeps ``cls()``. Idempotent.
@@ -467,9 +469,9 @@ def start_parsed_messages_from_defaults() -> None:
         return
     pydantic_init = User.__init__.__code__  # every pydantic dataclass gets the same generated __init__
     plain_post_init = betterproto2.Message.__post_init__
-    plans: dict[type, tuple[dict[str, object], tuple[tuple[str, Callable[[], object]], ...]] | None] = {}
+    plans: dict[type, _Blank | None] = {}
 
-    def plan_for(cls: type) -> tuple[dict[str, object], tuple[tuple[str, Callable[[], object]], ...]] | None:
+    def plan_for(cls: type) -> _Blank | None:
         if getattr(cls.__init__, "__code__", None) is not pydantic_init or cls.__post_init__ is not plain_post_init:  # type: ignore[attr-defined,misc]
             return None
         defaults = cls().__dict__  # once per class: this also has pydantic build the class's schema
