@@ -454,10 +454,10 @@ def start_parsed_messages_from_defaults() -> None:
     ``Message.parse`` builds an empty message with ``cls()`` and then reads the bytes into it. For the
     library's pydantic dataclasses that ``cls()`` runs the class's validator over its defaults (36 us for a
     ``User`` of 117 fields): a third of the connection process's CPU in a 2,000 events/s live (py-spy;
-    ``bench.live_throughput`` has the rates). This copies the same defaults from a per-class template instead, a fresh
-    object from each default factory, and then parses and validates the whole message exactly as before.
-    A class with an ``__init__`` or ``__post_init__`` of its own (``ExtendedGift``), or a default that is not
-    a plain value, keeps ``cls()``. Idempotent.
+    ``bench.live_throughput`` has the rates). This copies the same defaults from a per-class template
+    instead, with a fresh object from each default factory, and then parses and validates the whole message
+    exactly as before. A class with an ``__init__`` or ``__post_init__`` of its own (``ExtendedGift``), or a
+    default that is not a plain value, keeps ``cls()``. Idempotent.
     """
     import dataclasses
     import io
