@@ -7,6 +7,10 @@ JSON line for every ``rss`` line on stdin (memory, guilds, displays left to veri
 applied); it closes (as on SIGTERM) at ``stop`` or the end of stdin. Its start-up heap is frozen before
 the loop runs, as ``bot.main`` freezes the bot's. ``BENCH_VERIFY_RATE`` overrides the displays' start-up
 verification rate (0: all at once, as before it was spread).
+
+For ``bench.live_pool``: ``connect HOST GUILD...`` connects those guilds' lives to TikTok user ``HOST``,
+``disconnect`` ends them, and ``lives`` answers with how many are connected, the events each guild's
+session service received, and the resident memory of the connection pool's processes.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from typing import Any
 LAUNCHED = time.monotonic()
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
+def _rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
 
 
@@ -65,6 +69,16 @@ async def main() -> None:
         task.result()  # start-up failed: raise why
     _say({"event": "ready", "pid": os.getpid(), "guilds": sorted(g.id for g in bot.guilds),
           "shards": sorted(bot.shards), "ready_s": time.monotonic() - LAUNCHED, "rss_mb": _rss_mb()})  # fmt: skip
+    received: dict[int, int] = {}
+    record = bot.sessions.record
+
+    def counting(guild_id: int, events: Any) -> None:
+        batch = list(events)
+        received[guild_id] = received.get(guild_id, 0) + len(batch)
+        record(guild_id, batch)
+
+    bot.sessions.record = counting  # type: ignore[method-assign]
+    lives: list[int] = []
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -73,6 +87,22 @@ async def main() -> None:
             _say({"event": "rss", "rss_mb": _rss_mb(), "guilds": len(bot.guilds),
                   "verify_pending": len(bot.displays._verify),
                   "events_applied": bot.engagement.events_applied})  # fmt: skip
+        elif line.startswith(b"connect "):
+            host, *guilds = line.decode().split()[1:]
+            for guild in map(int, guilds):
+                await bot.lives.connection(guild).connect(host)
+                lives.append(guild)
+            _say({"event": "connect", "lives": len(lives)})
+        elif line == b"disconnect":
+            await asyncio.gather(*(bot.lives.connection(guild).disconnect() for guild in lives))
+            lives.clear()
+            _say({"event": "disconnect"})
+        elif line == b"lives":
+            loads = bot.tiktok.loads()
+            connected = sum(bot.lives.connection(g).status().state.value == "connected" for g in lives)
+            _say({"event": "lives", "connected": connected, "received": received, "rss_mb": _rss_mb(),
+                  "pool_rss_mb": sum(_rss_mb(pid) for pid, _ in loads if pid is not None),
+                  "loads": [n for _, n in loads]})  # fmt: skip
     await bot.close()
     await task
 
