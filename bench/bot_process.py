@@ -26,11 +26,6 @@ from typing import Any
 LAUNCHED = time.monotonic()
 
 
-def _rss_mb(pid: int | str = "self") -> float:
-    with open(f"/proc/{pid}/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
-
-
 def _say(payload: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
@@ -42,8 +37,10 @@ async def _no_wait(shard_id: int | None, *, initial: bool = False) -> None:
 
 async def main() -> None:
     """Start the bot, report READY, answer ``rss``, stop at ``stop``."""
+    from bench.discord_load import rss_mb
     from bot import MusicQueueBot, apply_endpoint_overrides, setup_logging
     from config import load_config
+    from services.tiktok.live import ConnectionState
     from ui.displays import DisplayManager
 
     rate = os.environ.get("BENCH_VERIFY_RATE")
@@ -68,12 +65,12 @@ async def main() -> None:
         ready.cancel()
         task.result()  # start-up failed: raise why
     _say({"event": "ready", "pid": os.getpid(), "guilds": sorted(g.id for g in bot.guilds),
-          "shards": sorted(bot.shards), "ready_s": time.monotonic() - LAUNCHED, "rss_mb": _rss_mb()})  # fmt: skip
+          "shards": sorted(bot.shards), "ready_s": time.monotonic() - LAUNCHED, "rss_mb": rss_mb()})  # fmt: skip
     received: dict[int, int] = {}
     record = bot.sessions.record
 
     def counting(guild_id: int, events: Any) -> None:
-        batch = list(events)
+        batch = events if isinstance(events, list) else list(events)
         received[guild_id] = received.get(guild_id, 0) + len(batch)
         record(guild_id, batch)
 
@@ -84,7 +81,7 @@ async def main() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while (line := (await reader.readline()).strip()) and line != b"stop":
         if line == b"rss":
-            _say({"event": "rss", "rss_mb": _rss_mb(), "guilds": len(bot.guilds),
+            _say({"event": "rss", "rss_mb": rss_mb(), "guilds": len(bot.guilds),
                   "verify_pending": len(bot.displays._verify),
                   "events_applied": bot.engagement.events_applied})  # fmt: skip
         elif line.startswith(b"connect "):
@@ -99,9 +96,9 @@ async def main() -> None:
             _say({"event": "disconnect"})
         elif line == b"lives":
             loads = bot.tiktok.loads()
-            connected = sum(bot.lives.connection(g).status().state.value == "connected" for g in lives)
-            _say({"event": "lives", "connected": connected, "received": received, "rss_mb": _rss_mb(),
-                  "pool_rss_mb": sum(_rss_mb(pid) for pid, _ in loads if pid is not None),
+            connected = sum(bot.lives.connection(g).status().state is ConnectionState.CONNECTED for g in lives)
+            _say({"event": "lives", "connected": connected, "received": received, "rss_mb": rss_mb(),
+                  "pool_rss_mb": sum(rss_mb(pid) for pid, _ in loads if pid is not None),
                   "loads": [n for _, n in loads]})  # fmt: skip
     await bot.close()
     await task

@@ -30,7 +30,7 @@ from typing import Any
 
 from bench.common import Result, freeze_the_fake, percentile, until
 from bench.discord_load import _expect, _forget_answers, _latencies, load_generator, rss_mb
-from bench.guild_scale import _line, start_bot, stop_bot
+from bench.guild_scale import start_bot, stop_bot
 from bench.queue_burst import RemoteBot
 
 LIVES = 100
@@ -79,16 +79,9 @@ async def _before(url: str) -> list[float]:
         await asyncio.gather(*(w.close() for w in workers))
 
 
-async def _ask(process: asyncio.subprocess.Process, line: str, timeout: float = 300) -> dict[str, Any]:
-    """One command to the bot process and its one-line JSON answer."""
-    assert process.stdin is not None
-    process.stdin.write(line.encode() + b"\n")
-    return await _line(process, timeout)
-
-
-async def _until_connected(process: asyncio.subprocess.Process, count: int, what: str) -> dict[str, Any]:
+async def _until_connected(bot: RemoteBot, count: int, what: str) -> dict[str, Any]:
     deadline = time.monotonic() + 600
-    while (state := await _ask(process, "lives"))["connected"] < count:
+    while (state := await bot.ask("lives"))["connected"] < count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what}: {state['connected']} of {count} lives connected after 600 s")
         await asyncio.sleep(0.2)
@@ -123,16 +116,16 @@ async def run(quick: bool = False) -> list[Result]:
         idle = await _latencies(bot, samples // 2)  # no lives yet
         _forget_answers(bot)
         guilds = [int(fake.guild_id) + 1 + n for n in range(LIVES)]
-        await _ask(process, f"connect host {guilds[0]}")
-        await _until_connected(process, 1, "the first live")
+        await bot.ask(f"connect host {guilds[0]}")
+        await _until_connected(bot, 1, "the first live")
         await asyncio.sleep(2.0)
-        one = await _ask(process, "lives")
+        one = await bot.ask("lives")
         started = time.perf_counter()
-        await _ask(process, "connect host " + " ".join(map(str, guilds[1:])))
-        await _until_connected(process, LIVES, "every live")
+        await bot.ask("connect host " + " ".join(map(str, guilds[1:])))
+        await _until_connected(bot, LIVES, "every live")
         connect_s = time.perf_counter() - started
         await asyncio.sleep(2.0)
-        connected = await _ask(process, "lives")
+        connected = await bot.ask("lives")
         await _expect(tiktok, "burst")
         tiktok.stdin.write(b"resume\n")
         await asyncio.sleep(2.0)
@@ -144,16 +137,16 @@ async def run(quick: bool = False) -> list[Result]:
         sent = int(await _expect(tiktok, "sent"))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # past it, what is missing counts as lost below
-            counts = (await _ask(process, "lives"))["received"]
+            counts = (await bot.ask("lives"))["received"]
             if all(counts.get(str(g), 0) >= sent for g in guilds):
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # anything beyond what was sent would show up now
-        after = await _ask(process, "lives")
+        after = await bot.ask("lives")
         received = {g: after["received"].get(str(g), 0) for g in guilds}
         lost = sum(max(0, sent - received[g]) for g in guilds)
         extra = sum(max(0, received[g] - sent) for g in guilds)
-        await _ask(process, "disconnect")
+        await bot.ask("disconnect")
         await asyncio.sleep(1.0)
         idle += await _latencies(bot, samples // 2)  # no lives again
         _forget_answers(bot)

@@ -47,11 +47,15 @@ class RemoteBot:
     channels: dict[str, str]
     process: asyncio.subprocess.Process
 
+    async def ask(self, command: str, timeout: float = 300) -> dict[str, Any]:
+        """One ``bench.bot_process`` command and its one-line JSON answer."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(command.encode() + b"\n")
+        return await _line(self.process, timeout)
+
     async def stats(self) -> dict[str, Any]:
         """The bot's own report: memory, guilds, displays left to verify, engagement events applied."""
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"rss\n")
-        return await _line(self.process)
+        return await self.ask("rss")
 
 
 async def _seed(fake: Any, database: Path, active: int) -> None:

@@ -283,18 +283,6 @@ async def test_a_settings_read_that_saw_the_row_before_an_update_does_not_cache_
     assert (await db.get_settings(other)).submit_cooldown_seconds == 42
 
 
-async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
-    """Each aiosqlite call is a trip to its thread and back to the loop.
-
-    Execute, fetchall and close on a cursor are three; a live's flush makes reads like this one for every
-    guild each second.
-    """
-    await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
-    trips = _count_trips(monkeypatch)
-    assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
-    assert len(trips) == 1
-
-
 def _count_trips(monkeypatch) -> list[str]:
     """Every call that goes to aiosqlite's thread from now on."""
     import aiosqlite
@@ -308,6 +296,18 @@ def _count_trips(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
     return trips
+
+
+async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
+    """Each aiosqlite call is a trip to its thread and back to the loop.
+
+    Execute, fetchall and close on a cursor are three; a live's flush makes reads like this one for every
+    guild each second.
+    """
+    await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
+    trips = _count_trips(monkeypatch)
+    assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
+    assert len(trips) == 1
 
 
 async def test_a_guilds_displays_are_read_once_and_kept_in_step_by_their_saves(db: Database, monkeypatch) -> None:

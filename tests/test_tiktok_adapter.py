@@ -496,7 +496,7 @@ def test_the_library_builds_a_message_classs_validator_once_not_per_message(monk
 
     # The library as shipped, for this test (restored afterwards); then the connection process's start-up.
     monkeypatch.setattr(betterproto2.Message, "_validate", betterproto2.Message._validate)
-    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    payload = _like_payload()
     built = _counting_validators(monkeypatch)
     LikeEvent().parse(payload)
     per_message = len(built)
@@ -539,6 +539,11 @@ def _every_kind_of_message() -> list[Any]:
             live_end(9)]  # fmt: skip
 
 
+def _like_payload() -> bytes:
+    """A like from user 5 ("fan"), message id 1, as the wire carries it."""
+    return bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+
+
 def _as_shipped(monkeypatch: Any) -> None:
     """betterproto2's own ``parse`` and ``_validate`` for this test (whatever was there is restored afterwards)."""
     import betterproto2
@@ -566,7 +571,7 @@ def test_a_parsed_message_starts_from_its_defaults_without_pydantics_init(monkey
     from services.tiktok.adapter import start_parsed_messages_from_defaults
 
     _as_shipped(monkeypatch)
-    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    payload = _like_payload()
     start_parsed_messages_from_defaults()
     start_parsed_messages_from_defaults()  # idempotent: one template per class, not a wrapper around a wrapper
     assert LikeEvent.parse(payload).user.nickname == "fan"  # the first message of each class builds its template
@@ -633,7 +638,7 @@ def test_a_fresh_connection_process_parses_classes_it_never_built_before() -> No
     import subprocess
     import sys
 
-    payload = bytes(LikeEvent(count=3, total=10, user=User(id=5, nickname="fan"), common=_common(1, 2)))
+    payload = _like_payload()
     script = (
         "import sys\n"
         "from services.tiktok.adapter import reuse_proto_validators, start_parsed_messages_from_defaults\n"

@@ -12,7 +12,6 @@ import yarl
 
 from bot import MusicQueueBot, apply_endpoint_overrides
 from config import Config, load_config
-from tests.fakediscord.openapi import ContractChecker
 from tests.fakediscord.server import Actor, FakeDiscord
 
 CHANNELS = ("general", "queue", "reviewers", "debug", "now", "bookmarks", "metrics", "submit")
@@ -70,19 +69,14 @@ async def _no_identify_wait(shard_id: int | None, *, initial: bool = False) -> N
 
 
 async def create_env(
-    data_dir: Path,
-    *,
-    prepare: Callable[[FakeDiscord], dict[str, str] | None] | None = None,
-    contract: ContractChecker | None = None,
-    **settings: str,
+    data_dir: Path, *, prepare: Callable[[FakeDiscord], dict[str, str] | None] | None = None, **settings: str
 ) -> BotEnv:
     """Start a fake Discord and the real bot against it (endpoint class attributes are changed globally).
 
     ``prepare`` shapes the fake before the bot connects (more guilds, the recommended shard count) and may
-    return settings that depend on it (``SHARD_IDS`` of the test guild's shard). ``contract``: the fake's
-    request checks (default: every request against the OpenAPI spec; benchmarks may switch them off).
+    return settings that depend on it (``SHARD_IDS`` of the test guild's shard).
     """
-    fake = FakeDiscord(contract=contract)
+    fake = FakeDiscord()
     await fake.start()
     if prepare is not None:
         settings = {**settings, **(prepare(fake) or {})}
