@@ -553,8 +553,15 @@ class Database:
         return rows
 
     async def _fetchone(self, sql: str, params: Sequence[SqlValue] = ()) -> sqlite3.Row | None:
-        async with self._read() as conn, conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        """The first row, in one trip to the database thread (execute + fetchone + close were three).
+
+        Every caller asks for one row by construction (a key, ``LIMIT 1`` or an aggregate), so fetching
+        them all fetches that one. Each trip waits for the GIL and then for the event loop: while a live's
+        flush keeps the loop busy, an interaction's every trip adds to its answer time.
+        """
+        async with self._read() as conn:
+            rows = await conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def explain(self, sql: str, params: Sequence[SqlValue] = ()) -> list[str]:
         """``EXPLAIN QUERY PLAN`` details of a statement (used by tests to prove index use)."""

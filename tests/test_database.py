@@ -310,6 +310,15 @@ async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Databa
     assert len(trips) == 1
 
 
+async def test_a_read_of_one_row_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
+    """``/queue`` reads the song playing now this way: execute, fetchone and close were three trips."""
+    await db.set_meta("greeting", "hello")
+    trips = _count_trips(monkeypatch)
+    assert await db.get_meta("greeting") == "hello"
+    assert await db.get_meta("nothing here") is None
+    assert len(trips) == 2
+
+
 async def test_a_guilds_displays_are_read_once_and_kept_in_step_by_their_saves(db: Database, monkeypatch) -> None:
     """Each live's guild asks for its three displays every refresh window, and most guilds have none."""
     queue = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 100, "a")
