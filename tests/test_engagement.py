@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -74,6 +75,27 @@ async def test_stopping_during_a_periodic_flush_loses_none_of_its_events(writer,
     await writer.stop()
     assert (await db.get_handle(GUILD, "fan")).counts.likes == 5
     assert writer.buffered == 0
+
+
+async def test_waiting_events_add_nothing_to_the_garbage_collectors_walk(writer: EngagementWriter, db) -> None:
+    """A second of a big live is thousands of events waiting for the flush.
+
+    The collector walks every object it tracks at each of its collections, and those walks pause the event
+    loop; what waits must be plain rows it stops tracking, not an object per event.
+    """
+    gc.collect()
+    before = len(gc.get_objects())
+    events = [ev(EventKind.LIKE, f"fan{n % 50}", 1000.0 + n / 2, count=2, nickname="Fan", tiktok_user_id=n + 1)
+              for n in range(2000)]  # fmt: skip
+    events += [ev(EventKind.COMMENT, "fan0", text="hello"), ev(EventKind.VIEWERS, None, viewers=7)]
+    writer.add(GUILD, events)
+    del events
+    gc.collect()
+    assert len(gc.get_objects()) - before <= 20  # was one per event: 2,002
+    assert writer.buffered == 2002
+    assert await writer.flush() == 2002
+    fan = await db.get_handle(GUILD, "fan0")
+    assert (fan.counts.likes, fan.counts.comments, fan.nickname) == (80, 1, "Fan")
 
 
 async def test_like_cap_per_handle_per_minute(writer: EngagementWriter, db: Database) -> None:
