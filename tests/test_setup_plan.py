@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import discord
 import pytest
@@ -177,6 +178,30 @@ async def test_coalescer_uses_a_per_key_window() -> None:
     coalescer.request("slow")
     await asyncio.sleep(0.05)
     assert runs.count("fast") == 2 and runs.count("slow") == 1  # "slow" waits its 100 s window
+    await coalescer.close()
+
+
+async def test_a_run_waiting_for_its_window_is_a_timer_not_a_sleeping_task() -> None:
+    """Every live's guild asks for its displays each second; what waits must cost the collector little."""
+    runs: list[int] = []
+
+    async def action(key: int) -> None:
+        runs.append(key)
+
+    coalescer: Coalescer[int] = Coalescer(action, 100.0)
+    keys = range(300)
+    for key in keys:
+        coalescer.request(key)
+    await asyncio.sleep(0)
+    assert sorted(runs) == list(keys)  # the first run of each key goes at once
+    tasks, tracked = len(asyncio.all_tasks()), len(gc.get_objects())
+    for key in keys:
+        coalescer.request(key)  # within the window: each waits its 100 s
+    await asyncio.sleep(0)
+    assert len(asyncio.all_tasks()) == tasks  # was one sleeping task per key
+    # A timer, its callback, arguments and context (a sleeping task was 7: its coroutine, sleep, future...).
+    assert (len(gc.get_objects()) - tracked) / len(keys) <= 4
+    assert len(runs) == len(keys)
     await coalescer.close()
 
 
