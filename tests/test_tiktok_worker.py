@@ -26,9 +26,9 @@ from types import SimpleNamespace
 import pytest
 
 from errors import NotConnectedError, NotFoundError
-from models import EventKind
+from models import EngagementEvent, EventKind
 from services.tiktok.live import ConnectionState
-from services.tiktok.worker import NICENESS, Channel, LiveWorker, LiveWorkerPool
+from services.tiktok.worker import EVENT_BATCH_ROWS, NICENESS, Channel, LiveWorker, LiveWorkerPool
 from tests.faketiktok.server import FakeTikTok, chat, like, user
 from tests.test_tiktok_live import LONG, SHORT, Recorder
 
@@ -170,6 +170,22 @@ async def test_a_frame_naming_a_foreign_class_is_refused() -> None:
     oversized.feed_data((2**31).to_bytes(4, "big"))
     with pytest.raises(pickle.UnpicklingError, match="frame of"):
         await Channel(oversized, None).receive()  # type: ignore[arg-type]
+
+
+async def test_a_batch_frame_goes_once_it_holds_enough_events_without_waiting_for_its_age() -> None:
+    """Lives that push at the same moment must not make one frame of many hundreds (one step of the bot's loop)."""
+    written: list[bytes] = []
+    writer = SimpleNamespace(is_closing=lambda: False, write=written.append, close=lambda: None)
+    channel = Channel(asyncio.StreamReader(), writer)  # type: ignore[arg-type]
+    for guild in range(3 * EVENT_BATCH_ROWS // 10):
+        channel.send_events(guild, [EngagementEvent(EventKind.LIKE, f"fan{n}", 1000.0) for n in range(10)])
+    assert len(written) == 3  # at once, not after EVENT_BATCH_SECONDS
+    frames = [pickle.loads(data[4:]) for data in written]
+    assert [sum(len(rows) for _, rows in frame[1]) for frame in frames] == [EVENT_BATCH_ROWS] * 3
+    channel.send_events(0, [EngagementEvent(EventKind.LIKE, "late", 1001.0)])
+    assert len(written) == 3  # a small batch still waits for its age
+    channel.close()  # and goes on close, after the others
+    assert [rows[0][1] for _, rows in pickle.loads(written[3][4:])[1]] == ["late"]
 
 
 # ---------------------------------------------------------------------------------------------- the pool
