@@ -10,7 +10,8 @@ verification rate (0: all at once, as before it was spread).
 
 For ``bench.live_pool``: ``connect HOST GUILD...`` connects those guilds' lives to TikTok user ``HOST``,
 ``disconnect`` ends them, and ``lives`` answers with how many are connected, the events each guild's
-session service received, and the resident memory of the connection pool's processes.
+session service received, the resident memory of the connection pool's processes, and how many asyncio
+tasks the bot has (the ends of 100 lives keep it busy for seconds after they disconnected).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ async def main() -> None:
             loads = bot.tiktok.loads()
             connected = sum(bot.lives.connection(g).status().state is ConnectionState.CONNECTED for g in lives)
             _say({"event": "lives", "connected": connected, "received": received, "rss_mb": rss_mb(),
+                  "tasks": len(asyncio.all_tasks()),
                   "pool_rss_mb": sum(rss_mb(pid) for pid, _ in loads if pid is not None),
                   "loads": [n for _, n in loads]})  # fmt: skip
     await bot.close()

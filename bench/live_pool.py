@@ -14,7 +14,8 @@ writer into SQLite. Figures:
   here with a few ``LiveWorker``s, each a child of its own);
 * no event lost: every guild's session service received exactly what the fake sent to its live;
 * latency: p99 acknowledgement of ``/queue`` while the 100 lives send, versus with no lives connected
-  (rounds before connecting and after disconnecting, so that drift hits both sides).
+  (rounds before connecting and after disconnecting, so that drift hits both sides; the second once the
+  bot has finished ending the lives, which takes it seconds).
 """
 
 from __future__ import annotations
@@ -88,6 +89,21 @@ async def _until_connected(bot: RemoteBot, count: int, what: str) -> dict[str, A
     return state
 
 
+async def _until_settled(bot: RemoteBot, resting: int) -> float:
+    """Seconds until the ends of the lives are handled (sessions closed, recaps sent).
+
+    That is when the bot has as many tasks as before the first live, plus one reader per pool process.
+    Sampling "no lives" while the bot still ends 100 of them would measure that work, not an idle bot.
+    """
+    started = time.monotonic()
+    while (state := await bot.ask("lives"))["tasks"] > resting + len(state["loads"]):
+        if time.monotonic() - started > 120:
+            raise RuntimeError(f"the bot was still busy with the ended lives after 120 s ({state['tasks']} tasks)")
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+    return time.monotonic() - started
+
+
 async def run(quick: bool = False) -> list[Result]:
     """Before (a process per live) and after (the pool): memory, completeness and latency."""
     from tests.fakediscord.openapi import ContractChecker
@@ -115,6 +131,7 @@ async def run(quick: bool = False) -> list[Result]:
         _forget_answers(bot)
         idle = await _latencies(bot, samples // 2)  # no lives yet
         _forget_answers(bot)
+        resting = (await bot.ask("lives"))["tasks"]
         guilds = [int(fake.guild_id) + 1 + n for n in range(LIVES)]
         await bot.ask(f"connect host {guilds[0]}")
         await _until_connected(bot, 1, "the first live")
@@ -147,7 +164,7 @@ async def run(quick: bool = False) -> list[Result]:
         lost = sum(max(0, sent - received[g]) for g in guilds)
         extra = sum(max(0, received[g] - sent) for g in guilds)
         await bot.ask("disconnect")
-        await asyncio.sleep(1.0)
+        settled = await _until_settled(bot, resting)
         idle += await _latencies(bot, samples // 2)  # no lives again
         _forget_answers(bot)
     one_rss, all_rss, after_rss = one["pool_rss_mb"], connected["pool_rss_mb"], after["pool_rss_mb"]
@@ -175,5 +192,5 @@ async def run(quick: bool = False) -> list[Result]:
                            "idle_p99_ms": round(idle_p99 * 1000, 2),
                            "load_p50_ms": round(statistics.median(loaded) * 1000, 2),
                            "load_p99_ms": round(load_p99 * 1000, 2), "idle_samples": len(idle),
-                           "load_samples": len(loaded)}))  # fmt: skip
+                           "load_samples": len(loaded), "settled_after_disconnect_s": round(settled, 1)}))  # fmt: skip
     return results
