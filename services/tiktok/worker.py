@@ -85,7 +85,7 @@ the live's events wait in their buffer a few milliseconds longer (on a 2-core ma
 alone is ~40% of a core for 2,000 events/s; the whole child took 85-95% of one in ``bench.queue_burst``).
 19 gave 1.31x against 1.63x there (one quiet run each) but left the child behind other work on the host
 (``bench.live_throughput``: 75% of the library-only rate), so it stays at 5. Linux's idle class (SCHED_IDLE)
-cut ``bench.live_pool``'s loaded p99 by ~1.5 ms more (7.8 vs 9.5 ms, medians of 8 and 7 runs) but gives
+cut ``bench.live_pool``'s loaded p99 by ~1.9 ms more (7.8 vs 9.7 ms, medians of 8 and 9 runs) but gives
 the child only what nobody else on the host wants: on a streamer's PC busy with OBS a live would fall
 behind and drop, and the events of a dropped live are lost."""
 
