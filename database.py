@@ -15,7 +15,7 @@ import hmac
 import logging
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,7 @@ from services.feed import ChangeFeed, SettingsChanged
 
 log = logging.getLogger(__name__)
 M = TypeVar("M")
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 PUBLIC_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O or 1/I: people type these ids
@@ -61,6 +62,8 @@ IN_CHUNK = 400
 """Values per ``IN (?, …)`` list (a query that repeats its list twice still binds under 1,000 parameters)."""
 ROWS_PER_SLICE = 50
 """Rows fetched, or turned into models, between two yields to the event loop when a read returns thousands."""
+KEPT_READS_PER_GUILD = 256
+"""Reads of one guild kept in memory at most between two writes of its submissions (then they start over)."""
 SettingValue = int | float | bool | None
 """What a plain ``guild_settings`` column takes through ``update_settings`` (ids, counts, flags; None clears)."""
 
@@ -373,6 +376,17 @@ class Database:
         # overtook keeps its rows out of the cache (the generation moved on).
         self._displays: dict[int, dict[DisplayKind, Display]] = {}
         self._displays_generation = 0
+        # The reads behind every /queue, position answer and display render (a member's waiting songs, what
+        # played last, the pace of plays), kept per guild until a transaction writes that guild's
+        # submissions (``transaction(submissions_of=...)`` drops them once it has committed). Under a live's
+        # load each trip to the database thread waits for the GIL and the loop, so these were most of
+        # /queue's tail. Sound because this process is the file's only writer (docs/scaling.md).
+        self._kept: dict[int, dict[tuple[object, ...], object]] = {}
+        # Per guild, bumped by every such commit: a read that one overtook is used once, never kept.
+        self._written: dict[int, int] = {}
+        # Guilds whose last COMMIT was interrupted (cancelled or failed): it may still land, so nothing of
+        # theirs is kept until a later commit of theirs (on the same connection, so after it) succeeds.
+        self._unsettled: set[int] = set()
         # (table, columns) of every unique index -> its short name, read from the schema after migrating.
         self._unique: dict[tuple[str, tuple[str, ...]], str] = {}
 
@@ -462,11 +476,14 @@ class Database:
             return await self._user_version()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self, *, submissions_of: Iterable[int] = ()) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction; commits on success and rolls back on any error.
 
+        ``submissions_of``: the guilds whose submissions it writes; their reads kept in memory are dropped
+        when it has committed (every statement that writes ``submissions`` must name its guilds here).
         A broken uniqueness rule leaves as ``ConstraintError`` naming the index (see there).
         """
+        guilds = tuple(submissions_of)
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -477,7 +494,35 @@ class Database:
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
-            await self.conn.execute("COMMIT")
+            try:
+                await self.conn.execute("COMMIT")
+            except BaseException:
+                self._unsettled.update(guilds)
+                raise
+            finally:
+                self._submissions_written(guilds)
+            self._unsettled.difference_update(guilds)
+
+    def _submissions_written(self, guilds: Iterable[int]) -> None:
+        """A write of these guilds' submissions committed: forget their kept reads; reads under way stay unkept."""
+        for guild_id in guilds:
+            self._written[guild_id] = self._written.get(guild_id, 0) + 1
+            self._kept.pop(guild_id, None)
+
+    async def _kept_read(self, guild_id: int, key: tuple[object, ...], read: Callable[[], Awaitable[T]]) -> T:
+        """``read()``, answered from memory from the second time until the guild's submissions are written."""
+        kept = self._kept.get(guild_id)
+        if kept is not None and key in kept:
+            return cast(T, kept[key])
+        generation = self._written.get(guild_id, 0)
+        value = await read()
+        # A commit that landed while this read ran may be missing from it: such a read serves its caller only.
+        if self._written.get(guild_id, 0) == generation and guild_id not in self._unsettled:
+            kept = self._kept.setdefault(guild_id, {})
+            if len(kept) >= KEPT_READS_PER_GUILD:
+                kept.clear()  # many members looked since the last write: start over rather than grow
+            kept[key] = value
+        return value
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -648,7 +693,7 @@ class Database:
         for _attempt in range(10):
             public_id = "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
             try:
-                async with self.transaction() as conn:
+                async with self.transaction(submissions_of=(new.guild_id,)) as conn:
                     if new.tiktok_handle:
                         # The named handle exists from now on (it earns before it is seen live), in the same
                         # transaction as the row: never a submission without its handle or the reverse.
@@ -751,6 +796,7 @@ class Database:
 
     async def change_line(
         self,
+        guild_id: int,
         submission_id: int,
         *,
         expected: Line,
@@ -764,7 +810,7 @@ class Database:
         stamps ``played_at``/``played_from``; removing stamps ``removed_at``; ``reset_handles`` zeroes those
         handles' counters in the same transaction (a Free song played resets its points).
         """
-        async with self.transaction() as conn:
+        async with self.transaction(submissions_of=(guild_id,)) as conn:
             cur = await conn.execute(
                 """
                 UPDATE submissions SET line = ?, entered_line_at = ?,
@@ -772,7 +818,7 @@ class Database:
                     played_at = CASE WHEN ? = 'Played' THEN ? ELSE played_at END,
                     played_from = CASE WHEN ? = 'Played' THEN line ELSE played_from END,
                     removed_at = CASE WHEN ? = 'Removed' THEN ? ELSE removed_at END
-                WHERE id = ? AND line = ?
+                WHERE guild_id = ? AND id = ? AND line = ?
                 """,
                 (
                     target.value,
@@ -783,6 +829,7 @@ class Database:
                     target.value,
                     target.value,
                     now,
+                    guild_id,
                     submission_id,
                     expected.value,
                 ),
@@ -790,18 +837,14 @@ class Database:
             if cur.rowcount == 0:
                 return None
             if reset_handles:
-                guild_row = await (
-                    await conn.execute("SELECT guild_id FROM submissions WHERE id = ?", (submission_id,))
-                ).fetchone()
-                assert guild_row is not None  # the UPDATE above just changed this submission
-                await self._reset_handles(conn, guild_row["guild_id"], reset_handles)
+                await self._reset_handles(conn, guild_id, reset_handles)
             async with conn.execute("SELECT * FROM submissions WHERE id = ?", (submission_id,)) as c2:
                 row = await c2.fetchone()
         return _submission(row) if row else None
 
     async def clear_line(self, guild_id: int, line: Line, now: float) -> int:
         """Soft-remove every submission of a line; returns how many moved to Removed."""
-        async with self.transaction() as conn:
+        async with self.transaction(submissions_of=(guild_id,)) as conn:
             cur = await conn.execute(
                 "UPDATE submissions SET line = 'Removed', removed_at = ?, entered_line_at = ? "
                 "WHERE guild_id = ? AND line = ?",
@@ -809,10 +852,12 @@ class Database:
             )
             return cur.rowcount
 
-    async def set_rating(self, submission_id: int, rating: int) -> None:
+    async def set_rating(self, guild_id: int, submission_id: int, rating: int) -> None:
         """Store a reviewer's 1-10 rating on a played submission."""
-        async with self.transaction() as conn:
-            await conn.execute("UPDATE submissions SET rating = ? WHERE id = ?", (rating, submission_id))
+        async with self.transaction(submissions_of=(guild_id,)) as conn:
+            await conn.execute(
+                "UPDATE submissions SET rating = ? WHERE guild_id = ? AND id = ?", (rating, guild_id, submission_id)
+            )
 
     async def user_history(self, guild_id: int, user_id: int, *, limit: int = 10, offset: int = 0) -> list[Submission]:
         """A user's submissions, newest first."""
@@ -830,13 +875,17 @@ class Database:
         return int(row[0]) if row else 0
 
     async def user_active(self, guild_id: int, user_id: int) -> list[Submission]:
-        """A user's submissions that still wait (any playable line or Pending)."""
-        rows = await self._fetchall(
-            f"SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN ({_ACTIVE_SQL}) "
-            "ORDER BY submitted_at DESC",
-            (guild_id, user_id),
-        )
-        return [_submission(r) for r in rows]
+        """A user's submissions that still wait (any playable line or Pending), newest first (kept, see ``_kept``)."""
+
+        async def read() -> tuple[Submission, ...]:
+            rows = await self._fetchall(
+                f"SELECT * FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN ({_ACTIVE_SQL}) "
+                "ORDER BY submitted_at DESC",
+                (guild_id, user_id),
+            )
+            return tuple(map(_submission, rows))
+
+        return list(await self._kept_read(guild_id, ("active", user_id), read))
 
     async def last_submission_time(self, guild_id: int, user_id: int) -> float | None:
         """When the user last submitted, for the cooldown."""
@@ -853,20 +902,24 @@ class Database:
         return _submission(row) if row else None
 
     async def recent_play_times(self, guild_id: int, limit: int = 11) -> list[float]:
-        """``played_at`` of the latest plays, newest first (the pace behind estimated times)."""
-        rows = await self._fetchall(
-            "SELECT played_at FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
-            "ORDER BY played_at DESC LIMIT ?",
-            (guild_id, limit),
-        )
-        return [float(r[0]) for r in rows]
+        """``played_at`` of the latest plays, newest first (the pace behind estimated times; kept)."""
+
+        async def read() -> tuple[float, ...]:
+            rows = await self._fetchall(
+                "SELECT played_at FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
+                "ORDER BY played_at DESC LIMIT ?",
+                (guild_id, limit),
+            )
+            return tuple(float(r[0]) for r in rows)
+
+        return list(await self._kept_read(guild_id, ("plays", limit), read))
 
     async def import_submissions(self, rows: Sequence[tuple[Submission, str, str | None]]) -> None:
         """Insert fully specified submissions (ids, lines, timestamps) in one transaction.
 
         For importing history from another bot or seeding a benchmark: ``(submission, song_key, link_key)``.
         """
-        async with self.transaction() as conn:
+        async with self.transaction(submissions_of={s.guild_id for s, _song, _link in rows}) as conn:
             await conn.executemany(
                 """
                 INSERT INTO submissions (guild_id, public_id, user_id, user_name, artist, title, link, platform,
@@ -1563,15 +1616,6 @@ class Database:
             )
         return WebSettings(guild_id, public_links)
 
-    async def last_played(self, guild_id: int) -> Submission | None:
-        """The guild's most recently played submission (the overlay's "now playing")."""
-        row = await self._fetchone(
-            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL AND line = 'Played' "
-            "ORDER BY played_at DESC, id DESC LIMIT 1",
-            (guild_id,),
-        )
-        return _submission(row) if row else None
-
     async def session_supporters(self, session_id: int, weights: PointsWeights, limit: int) -> list[Supporter]:
         """The ``limit`` handles with the most points in one live session (the guild's weights), best first."""
         points = " + ".join(f"st.{c} * ?" for c in _COUNT_COLUMNS)
@@ -1637,12 +1681,17 @@ class Database:
     # ------------------------------------------------------------------ ui (now playing, live status)
 
     async def latest_played(self, guild_id: int) -> Submission | None:
-        """The most recently played submission of a guild (the "Now playing" of the displays)."""
-        row = await self._fetchone(
-            "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL ORDER BY played_at DESC LIMIT 1",
-            (guild_id,),
-        )
-        return _submission(row) if row else None
+        """The guild's most recently played submission: "Now playing" on the displays, /queue and the overlay (kept)."""
+
+        async def read() -> Submission | None:
+            row = await self._fetchone(
+                "SELECT * FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL AND line = 'Played' "
+                "ORDER BY played_at DESC, id DESC LIMIT 1",
+                (guild_id,),
+            )
+            return _submission(row) if row else None
+
+        return await self._kept_read(guild_id, ("played",), read)
 
     async def count_played_since(self, guild_id: int, since: float) -> int:
         """How many songs played in a guild since ``since`` (songs played during a live)."""

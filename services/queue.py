@@ -592,7 +592,12 @@ class QueueService:
     ) -> Submission:
         try:
             moved = await self.db.change_line(
-                submission.id, expected=submission.line, target=target, now=self.clock(), reset_handles=reset_handles
+                submission.guild_id,
+                submission.id,
+                expected=submission.line,
+                target=target,
+                now=self.clock(),
+                reset_handles=reset_handles,
             )
         except ConstraintError as exc:
             if exc.name == ONE_FREE:
@@ -735,7 +740,7 @@ class QueueService:
         submission = await self.get(guild_id, public_id)
         if submission.line is not Line.PLAYED:
             raise InvalidTransitionError("Only played songs can be rated.")
-        await self.db.set_rating(submission.id, rating)
+        await self.db.set_rating(guild_id, submission.id, rating)
         return await self.get(guild_id, public_id)
 
     async def set_free_open(self, guild_id: int, is_open: bool) -> None:

@@ -231,7 +231,7 @@ async def test_a_read_does_not_wait_behind_an_open_write_and_sees_the_last_commi
     # A live's engagement flush holds the write transaction for milliseconds; a member's /queue reads
     # (their songs, the latest played) must be answered meanwhile, from the last commit.
     await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
-    async with db.transaction() as conn:
+    async with db.transaction(submissions_of=(GUILD,)) as conn:
         await conn.execute("UPDATE submissions SET title = 'changed' WHERE guild_id = ?", (GUILD,))
         read = asyncio.ensure_future(db.user_active(GUILD, 1))
         # Not a speed limit: with one shared connection the read can never finish here (deadlock).

@@ -84,7 +84,7 @@ class Snapshots:
         """Everything every overlay widget needs (a page shows the widgets and row counts it asked for)."""
         head = await self.queue.queue_page(guild_id, 0, MAX_ENTRIES)  # only the rows an overlay can show
         settings = await self.db.get_settings(guild_id)
-        played = await self.db.last_played(guild_id)
+        played = await self.db.latest_played(guild_id)
         session = self.current_session(guild_id)
         supporters = []
         if session is not None:
