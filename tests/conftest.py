@@ -6,9 +6,11 @@ import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
-from database import Database
+from database import Database, NewSubmission
+from models import Line
 from services.points import PointsService
 from services.queue import QueueService
 
@@ -30,6 +32,27 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def new_submission(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmission:
+    """A link submission whose song and link keys follow from ``title`` (distinct titles never collide)."""
+    return NewSubmission(
+        guild_id=guild, user_id=user, user_name="u", artist="A", title=title, line=line,
+        song_key=f"a\x1f{title}", link=f"https://x.test/{title}", link_key=f"x.test/{title}",
+    )  # fmt: skip
+
+
+def count_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every call that goes to aiosqlite's thread from now on (one entry per trip, either connection)."""
+    trips: list[str] = []
+    real = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        trips.append(getattr(fn, "__name__", repr(fn)))
+        return await real(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    return trips
 
 
 @pytest.fixture

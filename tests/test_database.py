@@ -14,12 +14,11 @@ from database import (
     ConstraintError,
     Database,
     DatabaseError,
-    NewSubmission,
     load_migrations,
     split_statements,
 )
 from models import PLAYABLE_LINES, Display, DisplayKind, Line
-from tests.conftest import GUILD
+from tests.conftest import GUILD, count_trips, new_submission
 
 
 async def test_migrates_an_empty_file_and_rerunning_is_a_no_op(tmp_path: Path) -> None:
@@ -130,13 +129,6 @@ async def test_free_scores_query_uses_indexes(db: Database) -> None:
     assert "PRIMARY KEY (guild_id=?)" not in joined.replace("AND handle=?)", ""), joined  # no per-row scan
 
 
-def _new(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmission:
-    return NewSubmission(
-        guild_id=guild, user_id=user, user_name="u", artist="A", title=title, line=line,
-        song_key=f"a\x1f{title}", link=f"https://x.test/{title}", link_key=f"x.test/{title}",
-    )  # fmt: skip
-
-
 async def test_a_lines_head_and_length_read_the_index_not_the_line(db: Database) -> None:
     """The pending display reads its 25 oldest skips and the count, however many wait."""
     from database import LINE_COUNT_SQL, LINE_HEAD_SQL
@@ -144,9 +136,11 @@ async def test_a_lines_head_and_length_read_the_index_not_the_line(db: Database)
     for sql, params in ((LINE_COUNT_SQL, (GUILD, "Pending Skips")), (LINE_HEAD_SQL, (GUILD, "Pending Skips", 25))):
         plan = " | ".join(await db.explain(sql, params))
         assert "ix_submissions_line" in plan and "TEMP B-TREE" not in plan, plan
-    waiting = [await db.insert_submission(_new(GUILD, n, f"p{n}", Line.PENDING), float(n)) for n in range(1, 31)]
-    await db.insert_submission(_new(GUILD, 99, "free"), 0.5)
-    await db.insert_submission(_new(GUILD + 1, 1, "elsewhere", Line.PENDING), 0.5)  # another guild's
+    waiting = [
+        await db.insert_submission(new_submission(GUILD, n, f"p{n}", Line.PENDING), float(n)) for n in range(1, 31)
+    ]
+    await db.insert_submission(new_submission(GUILD, 99, "free"), 0.5)
+    await db.insert_submission(new_submission(GUILD + 1, 1, "elsewhere", Line.PENDING), 0.5)  # another guild's
     oldest, total = await db.line_head(GUILD, Line.PENDING, 5)
     assert [s.id for s in oldest] == [s.id for s in waiting[:5]] and total == 30
     assert await db.line_head(GUILD, Line.PENDING, 0) == ([], 30)
@@ -173,21 +167,21 @@ async def test_the_snapshot_a_rebuild_reads_holds_nothing_per_song_for_the_garba
 
 
 async def test_rows_are_scoped_by_guild(db: Database) -> None:
-    first = await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
-    await db.insert_submission(_new(GUILD + 1, 1, "one"), 1.0)  # same song, other guild: allowed
+    first = await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD + 1, 1, "one"), 1.0)  # same song, other guild: allowed
     assert await db.get_submission(GUILD + 2, first.public_id) is None
     assert len(await db.line_submissions(GUILD, [Line.FREE])) == 1
     assert len(await db.user_history(GUILD + 1, 1)) == 1
 
 
 async def test_database_enforces_one_active_free_and_no_active_duplicate(db: Database) -> None:
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
     with pytest.raises(ConstraintError) as one_free:
-        await db.insert_submission(_new(GUILD, 1, "two"), 2.0)
+        await db.insert_submission(new_submission(GUILD, 1, "two"), 2.0)
     # SQLite names the columns; the data layer names the rule (the index that enforces it).
     assert one_free.value.name == "one_free" and one_free.value.columns == ("guild_id", "user_id")
     with pytest.raises(ConstraintError) as same_song:
-        await db.insert_submission(_new(GUILD, 2, "one", Line.SKIP), 2.0)
+        await db.insert_submission(new_submission(GUILD, 2, "one", Line.SKIP), 2.0)
     assert same_song.value.name in {"active_link", "active_song"}
     # nothing half-written after the refused inserts
     assert await db.count_user_history(GUILD, 1) == 1
@@ -195,7 +189,7 @@ async def test_database_enforces_one_active_free_and_no_active_duplicate(db: Dat
 
 
 async def test_backup_and_integrity(db: Database, tmp_path: Path) -> None:
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
     target = tmp_path / "backup.db"
     await db.backup_to(target)
     assert await db.integrity_check() == "ok"
@@ -212,7 +206,7 @@ async def test_active_duplicate_lookup_uses_the_partial_unique_indexes(db: Datab
     plan = " | ".join(await db.explain(ACTIVE_DUPLICATE_SQL, (GUILD, "a\x1ft", GUILD, "x.test/1")))
     assert "ux_submissions_active_song" in plan and "ux_submissions_active_link" in plan, plan
     assert "SCAN submissions" not in plan and "ix_submissions_line" not in plan, plan
-    first = await db.insert_submission(_new(GUILD, 1, "t"), 1.0)
+    first = await db.insert_submission(new_submission(GUILD, 1, "t"), 1.0)
     assert (await db.find_active_duplicate(GUILD, None, "a\x1ft")).id == first.id
     assert (await db.find_active_duplicate(GUILD, None, "a\x1fother")) is None
     assert (await db.find_active_duplicate(GUILD, f"x.test/{first.title}", "zz")).id == first.id
@@ -230,7 +224,7 @@ async def test_queue_order_reads_use_indexes(db: Database) -> None:
 async def test_a_read_does_not_wait_behind_an_open_write_and_sees_the_last_commit(db: Database) -> None:
     # A live's engagement flush holds the write transaction for milliseconds; a member's /queue reads
     # (their songs, the latest played) must be answered meanwhile, from the last commit.
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
     async with db.transaction(submissions_of=(GUILD,)) as conn:
         await conn.execute("UPDATE submissions SET title = 'changed' WHERE guild_id = ?", (GUILD,))
         read = asyncio.ensure_future(db.user_active(GUILD, 1))
@@ -251,7 +245,7 @@ async def test_an_in_memory_database_reads_through_its_one_connection() -> None:
     db = Database(":memory:")
     await db.connect()
     try:
-        await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+        await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
         assert [s.title for s in await db.user_active(GUILD, 1)] == ["one"]
         assert len(await db.line_submissions(GUILD, [Line.FREE])) == 1  # a read transaction too
     finally:
@@ -283,21 +277,6 @@ async def test_a_settings_read_that_saw_the_row_before_an_update_does_not_cache_
     assert (await db.get_settings(other)).submit_cooldown_seconds == 42
 
 
-def _count_trips(monkeypatch) -> list[str]:
-    """Every call that goes to aiosqlite's thread from now on."""
-    import aiosqlite
-
-    trips: list[str] = []
-    real = aiosqlite.Connection._execute
-
-    async def counting(self: aiosqlite.Connection, fn, *args, **kwargs):
-        trips.append(getattr(fn, "__name__", repr(fn)))
-        return await real(self, fn, *args, **kwargs)
-
-    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
-    return trips
-
-
 async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
     """Each aiosqlite call is a trip to its thread and back to the loop.
 
@@ -305,7 +284,7 @@ async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Databa
     guild each second.
     """
     await db.set_link_code(GUILD, "fan", 7, "ABC123", 1000.0)
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     assert await db.pending_link_codes(GUILD) == {"fan": [(7, "ABC123")]}
     assert len(trips) == 1
 
@@ -313,7 +292,7 @@ async def test_a_read_of_many_rows_is_one_trip_to_the_database_thread(db: Databa
 async def test_a_read_of_one_row_is_one_trip_to_the_database_thread(db: Database, monkeypatch) -> None:
     """``/queue`` reads the song playing now this way: execute, fetchone and close were three trips."""
     await db.set_meta("greeting", "hello")
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     assert await db.get_meta("greeting") == "hello"
     assert await db.get_meta("nothing here") is None
     assert len(trips) == 2
@@ -323,7 +302,7 @@ async def test_a_guilds_displays_are_read_once_and_kept_in_step_by_their_saves(d
     """Each live's guild asks for its three displays every refresh window, and most guilds have none."""
     queue = Display(GUILD, DisplayKind.LIVE_QUEUE, 10, 100, "a")
     await db.save_display(queue)
-    trips = _count_trips(monkeypatch)
+    trips = count_trips(monkeypatch)
     assert await db.get_display(GUILD, DisplayKind.LIVE_QUEUE) == queue
     assert await db.get_display(GUILD, DisplayKind.REVIEWER_MAIN) is None
     assert await db.get_display(GUILD + 1, DisplayKind.LIVE_QUEUE) is None

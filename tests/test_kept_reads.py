@@ -13,7 +13,6 @@ import ast
 import asyncio
 import inspect
 import re
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,38 +21,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
 import database as database_module
-from database import Database, NewSubmission
+from database import Database
 from models import Line, Submission
 from services.queue import QueueService
-from tests.conftest import GUILD, FakeClock
+from tests.conftest import GUILD, FakeClock, count_trips, new_submission
 from tests.queue_machine import USERS, QueueDriver
 
 OTHER = GUILD + 1
-
-
-def _new(guild: int, user: int, title: str, line: Line = Line.FREE) -> NewSubmission:
-    return NewSubmission(
-        guild_id=guild, user_id=user, user_name="u", artist="A", title=title, line=line,
-        song_key=f"a\x1f{title}", link=f"https://x.test/{title}", link_key=f"x.test/{title}",
-    )  # fmt: skip
-
-
-def _count_trips(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every statement sent to the reading connection from now on (one entry per trip)."""
-    trips: list[str] = []
-    fetchall, fetchone = db._fetchall, db._fetchone
-
-    async def counted_all(sql: str, params: Any = ()) -> Any:
-        trips.append(sql)
-        return await fetchall(sql, params)
-
-    async def counted_one(sql: str, params: Any = ()) -> Any:
-        trips.append(sql)
-        return await fetchone(sql, params)
-
-    monkeypatch.setattr(db, "_fetchall", counted_all)
-    monkeypatch.setattr(db, "_fetchone", counted_one)
-    return trips
 
 
 async def test_queue_reads_are_answered_from_memory_until_a_write_of_the_guild(
@@ -63,9 +37,9 @@ async def test_queue_reads_are_answered_from_memory_until_a_write_of_the_guild(
     # reads were most of its tail (issue 15).
     clock = FakeClock()
     queue = QueueService(db, clock=clock)
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
-    await db.insert_submission(_new(OTHER, 1, "theirs"), 1.0)
-    trips = _count_trips(db, monkeypatch)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(OTHER, 1, "theirs"), 1.0)
+    trips = count_trips(monkeypatch)
 
     async def reads() -> tuple[list[str], Submission | None, list[float]]:
         active = [s.title for s in await db.user_active(GUILD, 1)]
@@ -77,13 +51,13 @@ async def test_queue_reads_are_answered_from_memory_until_a_write_of_the_guild(
     assert len(trips) == 3, "the second /queue went to the database again"
 
     # A write of another guild leaves this guild's reads where they are.
-    await db.insert_submission(_new(OTHER, 2, "more"), 2.0)
+    await db.insert_submission(new_submission(OTHER, 2, "more"), 2.0)
     before = len(trips)
     await reads()
     assert len(trips) == before
 
     # Every write path of this guild's submissions is seen at once.
-    second = await db.insert_submission(_new(GUILD, 1, "two", Line.SKIP), 2.0)
+    second = await db.insert_submission(new_submission(GUILD, 1, "two", Line.SKIP), 2.0)
     assert (await reads())[0] == ["two", "one"]
     played = await queue.next(GUILD)
     assert played is not None and played.submission.id == second.id
@@ -111,7 +85,7 @@ def _new_played(base: Submission, *, public_id: str, played_at: float) -> Submis
 async def test_a_read_that_a_write_overtook_is_used_once_and_not_kept(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
     fetched, release = asyncio.Event(), asyncio.Event()
     fetchall = db._fetchall
 
@@ -124,7 +98,7 @@ async def test_a_read_that_a_write_overtook_is_used_once_and_not_kept(
     monkeypatch.setattr(db, "_fetchall", slow)
     read = asyncio.ensure_future(db.user_active(GUILD, 1))
     await fetched.wait()
-    await db.insert_submission(_new(GUILD, 1, "two", Line.SKIP), 2.0)  # commits while the read is out
+    await db.insert_submission(new_submission(GUILD, 1, "two", Line.SKIP), 2.0)  # commits while the read is out
     release.set()
     assert [s.title for s in await read] == ["one"]  # its caller asked before the write: fine for it
     monkeypatch.setattr(db, "_fetchall", fetchall)
@@ -136,7 +110,7 @@ async def test_an_interrupted_commit_keeps_nothing_until_a_later_commit(
 ) -> None:
     # A COMMIT whose caller is cancelled may still land in the database thread: a read meanwhile could
     # see the file before it, and must not be kept as the truth.
-    await db.insert_submission(_new(GUILD, 1, "one"), 1.0)
+    await db.insert_submission(new_submission(GUILD, 1, "one"), 1.0)
     conn = db.conn
     execute = conn.execute
 
@@ -152,13 +126,13 @@ async def test_an_interrupted_commit_keeps_nothing_until_a_later_commit(
 
     monkeypatch.setattr(conn, "execute", cancelled_commit)
     with pytest.raises(asyncio.CancelledError):
-        await db.insert_submission(_new(GUILD, 1, "two", Line.SKIP), 2.0)
+        await db.insert_submission(new_submission(GUILD, 1, "two", Line.SKIP), 2.0)
     monkeypatch.setattr(conn, "execute", execute)
-    trips = _count_trips(db, monkeypatch)
+    trips = count_trips(monkeypatch)
     assert [s.title for s in await db.user_active(GUILD, 1)] == ["two", "one"]
     await db.user_active(GUILD, 1)
     assert len(trips) == 2, "a read was kept while a commit's fate was unknown"
-    await db.insert_submission(_new(GUILD, 2, "three"), 3.0)  # a commit that is seen to succeed
+    await db.insert_submission(new_submission(GUILD, 2, "three"), 3.0)  # a commit that is seen to succeed
     await db.user_active(GUILD, 1)
     before = len(trips)
     await db.user_active(GUILD, 1)
@@ -201,9 +175,9 @@ def test_every_statement_that_writes_submissions_names_its_guilds() -> None:
 # ---------------------------------------------------------------------- random histories
 
 
-def _from_the_file(machine: QueueDriver, query: Callable[[], str], params: tuple[Any, ...]) -> list[Any]:
+def _from_the_file(machine: QueueDriver, sql: str, params: tuple[Any, ...]) -> list[Any]:
     async def fetch() -> list[Any]:
-        async with machine.db.conn.execute(query(), params) as cur:
+        async with machine.db.conn.execute(sql, params) as cur:
             return [tuple(row) for row in await cur.fetchall()]
 
     return machine.run(fetch())
@@ -230,7 +204,7 @@ class KeptReadsMachine(QueueDriver):
             kept = [s.id for s in self.run(self.db.user_active(GUILD, user))]
             stored = _from_the_file(
                 self,
-                lambda: (
+                (
                     "SELECT id FROM submissions WHERE guild_id = ? AND user_id = ? AND line IN "
                     "('BackToBack', 'DoubleSkip', 'Skip', 'Free', 'Pending Skips') ORDER BY submitted_at DESC"
                 ),
@@ -240,7 +214,7 @@ class KeptReadsMachine(QueueDriver):
         latest = self.run(self.db.latest_played(GUILD))
         stored = _from_the_file(
             self,
-            lambda: (
+            (
                 "SELECT id, rating FROM submissions WHERE guild_id = ? AND line = 'Played' "
                 "ORDER BY played_at DESC, id DESC LIMIT 1"
             ),
@@ -249,7 +223,7 @@ class KeptReadsMachine(QueueDriver):
         assert ([(latest.id, latest.rating)] if latest else []) == stored
         plays = _from_the_file(
             self,
-            lambda: (
+            (
                 "SELECT played_at FROM submissions WHERE guild_id = ? AND played_at IS NOT NULL "
                 "ORDER BY played_at DESC LIMIT 11"
             ),
